@@ -1,0 +1,296 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// GeoPrecision is the finest location derived from a visitor's IP address at
+// ingestion. The address itself is never stored.
+// +kubebuilder:validation:Enum=Country;Region;City
+type GeoPrecision string
+
+const (
+	// GeoPrecisionCountry keeps the country only.
+	GeoPrecisionCountry GeoPrecision = "Country"
+	// GeoPrecisionRegion keeps country and region.
+	GeoPrecisionRegion GeoPrecision = "Region"
+	// GeoPrecisionCity keeps country, region and city. Default.
+	GeoPrecisionCity GeoPrecision = "City"
+)
+
+// DeletionPolicy is what happens to a tenant's stored data when its
+// AnalyticsTenant is deleted.
+// +kubebuilder:validation:Enum=Delete;Retain
+type DeletionPolicy string
+
+const (
+	// DeletionPolicyDelete purges the tenant's schema and role. Default: the
+	// policy promises account data is deleted within 30 days of closure.
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+	// DeletionPolicyRetain keeps the tenant's schema and role.
+	DeletionPolicyRetain DeletionPolicy = "Retain"
+)
+
+// Domain is a host name a tenant collects events for, or a wildcard
+// "*.example.com" for all of its subdomains.
+// +kubebuilder:validation:MaxLength=253
+// +kubebuilder:validation:XValidation:rule="self.matches('^([*][.])?([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?[.])+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$')",message="each domain must be a lowercase host name such as example.com, or a wildcard such as *.example.com"
+type Domain string
+
+// QueryParam is the name of a URL query parameter.
+// +kubebuilder:validation:MaxLength=64
+// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9_][-A-Za-z0-9_.]*$')",message="query parameter names may contain only letters, digits, '_', '-' and '.', and must not start with '-' or '.'"
+type QueryParam string
+
+// AnalyticsTenantSpec is what one customer bought. No field is defaulted in
+// the stored object; Effective says what is in force.
+// +kubebuilder:validation:XValidation:rule="(has(oldSelf.region) ? oldSelf.region : 'EU') == (has(self.region) ? self.region : 'EU')",message="region is immutable (unset means EU): a tenant's events stay in the region it was created in; create a new tenant to use another region"
+type AnalyticsTenantSpec struct {
+	// Region where the tenant's events are stored: EU (default) or US. It
+	// cannot be changed once the tenant exists.
+	// +optional
+	Region Region `json:"region,omitempty"`
+
+	// RetentionDays is the plan's window for raw events: 30 (default), 90 or
+	// 365. Older raw events are rolled into daily aggregates and deleted.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self in [30, 90, 365]",message="retentionDays must be one of the plans' windows: 30, 90 or 365"
+	RetentionDays *int32 `json:"retentionDays,omitempty"`
+
+	// Domains the tenant collects events for: host names such as example.com
+	// or wildcards such as *.example.com, each at most once, at most 100.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=100
+	Domains []Domain `json:"domains,omitempty"`
+
+	// Ingest configures the tenant's event collection service.
+	// +optional
+	Ingest *IngestSpec `json:"ingest,omitempty"`
+
+	// Privacy configures what ingestion keeps of each event.
+	// +optional
+	Privacy *PrivacySpec `json:"privacy,omitempty"`
+
+	// Suspend scales ingest to zero and pauses retention. Data is kept.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+
+	// DeletionPolicy says what deleting this AnalyticsTenant does to its
+	// stored data: Delete (default) purges it, Retain keeps it.
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// IngestSpec configures the ingest Deployment.
+// +kubebuilder:validation:XValidation:rule="!has(self.autoscaling) || !has(self.replicas) || (self.replicas >= (has(self.autoscaling.minReplicas) ? self.autoscaling.minReplicas : 1) && self.replicas <= self.autoscaling.maxReplicas)",message="with autoscaling set, replicas must lie between autoscaling.minReplicas and autoscaling.maxReplicas (or be left out)"
+type IngestSpec struct {
+	// Image of the ingest service. Defaults to the operator's --ingest-image.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[!-~]+$')",message="image must be an image reference without spaces, such as registry.example.com/ingest:1.2.3"
+	Image string `json:"image,omitempty"`
+
+	// Replicas is the number of ingest pods, 0 to 100. Defaults to 2. With
+	// autoscaling the autoscaler decides; replicas, if given, must lie within
+	// its bounds.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// Autoscaling, when set, lets a HorizontalPodAutoscaler size ingest.
+	// +optional
+	Autoscaling *AutoscalingSpec `json:"autoscaling,omitempty"`
+
+	// Resources of the ingest container. Defaults to modest requests and a
+	// memory limit.
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// RateLimit is the abuse limit ingest applies per visitor IP address.
+	// +optional
+	RateLimit *RateLimitSpec `json:"rateLimit,omitempty"`
+}
+
+// AutoscalingSpec bounds the ingest HorizontalPodAutoscaler.
+// +kubebuilder:validation:XValidation:rule="!has(self.minReplicas) || self.minReplicas <= self.maxReplicas",message="autoscaling.minReplicas must not be greater than autoscaling.maxReplicas"
+type AutoscalingSpec struct {
+	// MinReplicas is the fewest ingest pods, at least 1. Defaults to 1.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	MinReplicas *int32 `json:"minReplicas,omitempty"`
+
+	// MaxReplicas is the most ingest pods, 1 to 100.
+	// +required
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	MaxReplicas int32 `json:"maxReplicas"`
+
+	// TargetCPUUtilizationPercentage is the average CPU use, in percent of
+	// the request, the autoscaler aims for. Defaults to 70.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	TargetCPUUtilizationPercentage *int32 `json:"targetCPUUtilizationPercentage,omitempty"`
+}
+
+// RateLimitSpec is the abuse rate limit applied at ingestion.
+type RateLimitSpec struct {
+	// EventsPerMinutePerIP is how many events one IP address may send per
+	// minute before ingest drops them. Must be positive.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self > 0",message="rateLimit.eventsPerMinutePerIP must be a positive number of events"
+	EventsPerMinutePerIP int32 `json:"eventsPerMinutePerIP"`
+}
+
+// PrivacySpec is what ingestion keeps of each event.
+type PrivacySpec struct {
+	// QueryParamAllowlist names the only URL query parameters kept; all others
+	// are stripped because they may carry personal data. Unset means the
+	// default list (utm_source, utm_medium, utm_campaign, utm_term,
+	// utm_content, ref, source); an empty list keeps none.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=64
+	QueryParamAllowlist []QueryParam `json:"queryParamAllowlist,omitempty"`
+
+	// GeoPrecision is the finest location kept: Country, Region or City
+	// (default).
+	// +optional
+	GeoPrecision GeoPrecision `json:"geoPrecision,omitempty"`
+}
+
+// AnalyticsTenantStatus is what the operator last observed of the tenant.
+type AnalyticsTenantStatus struct {
+	// ObservedGeneration is the generation last reconciled successfully.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Namespace holds the tenant's workloads.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+
+	// Storage is where the tenant's events are stored.
+	// +optional
+	Storage *StorageStatus `json:"storage,omitempty"`
+
+	// Ingest is the state of the ingest Deployment.
+	// +optional
+	Ingest *IngestStatus `json:"ingest,omitempty"`
+
+	// Retention is the state of the retention CronJob.
+	// +optional
+	Retention *RetentionStatus `json:"retention,omitempty"`
+
+	// Conditions: Ready summarises StorageReady, IngestAvailable,
+	// RetentionScheduled and NetworkIsolated.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// StorageStatus is where a tenant's events are stored.
+type StorageStatus struct {
+	// Region in force (EU when the spec leaves it unset).
+	Region Region `json:"region"`
+	// RegionRef names the StorageRegion serving it.
+	// +optional
+	RegionRef string `json:"regionRef,omitempty"`
+	// Schema is the tenant's PostgreSQL schema.
+	// +optional
+	Schema string `json:"schema,omitempty"`
+	// SecretName is the Secret in the tenant namespace holding the tenant's
+	// own database credentials.
+	// +optional
+	SecretName string `json:"secretName,omitempty"`
+}
+
+// IngestStatus is the state of the ingest Deployment.
+type IngestStatus struct {
+	// Replicas desired.
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+	// ReadyReplicas observed.
+	// +optional
+	ReadyReplicas int32 `json:"readyReplicas,omitempty"`
+	// Service is the in-cluster address of ingest.
+	// +optional
+	Service string `json:"service,omitempty"`
+}
+
+// RetentionStatus is the state of the retention CronJob.
+type RetentionStatus struct {
+	// Days is the retention window in force (30 when the spec leaves it unset).
+	Days int32 `json:"days"`
+	// Schedule of the CronJob, spread per tenant.
+	// +optional
+	Schedule string `json:"schedule,omitempty"`
+	// LastScheduleTime is when a retention Job was last started.
+	// +optional
+	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`
+	// LastSuccessfulTime is when a retention Job last succeeded.
+	// +optional
+	LastSuccessfulTime *metav1.Time `json:"lastSuccessfulTime,omitempty"`
+}
+
+// AnalyticsTenant is one customer's analytics deployment: its ingest
+// service, its storage in the region it chose, the retention that deletes
+// raw events when the plan's window ends, and its network isolation.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=at,categories=millimetric
+// +kubebuilder:printcolumn:name="Region",type=string,JSONPath=`.status.storage.region`
+// +kubebuilder:printcolumn:name="Retention",type=integer,JSONPath=`.status.retention.days`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Suspended",type=boolean,JSONPath=`.spec.suspend`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 40",message="tenant name must be at most 40 characters: it becomes namespace tenant-<name> and PostgreSQL schema tenant_<name>"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="tenant name must be a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit"
+type AnalyticsTenant struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is what the customer bought.
+	// +required
+	Spec AnalyticsTenantSpec `json:"spec"`
+
+	// Status is what the operator observed.
+	// +optional
+	Status AnalyticsTenantStatus `json:"status,omitempty"`
+}
+
+// AnalyticsTenantList is a list of AnalyticsTenants.
+//
+// +kubebuilder:object:root=true
+type AnalyticsTenantList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// Items are the AnalyticsTenants.
+	Items []AnalyticsTenant `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&AnalyticsTenant{}, &AnalyticsTenantList{})
+}

@@ -1,0 +1,89 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+// Region is where a tenant's events are stored. The privacy policy promises
+// EU storage by default and US storage on request.
+// +kubebuilder:validation:Enum=EU;US
+type Region string
+
+const (
+	// RegionEU stores events in the European Union. It is the default.
+	RegionEU Region = "EU"
+	// RegionUS stores events in the United States, on request.
+	RegionUS Region = "US"
+)
+
+// Condition types. Ready summarises the others: it is True only when all of
+// them are.
+const (
+	// ConditionReady is the summary condition GitOps tools and people wait on.
+	ConditionReady = "Ready"
+	// ConditionStorageReady says the tenant's schema and role exist in its
+	// region and its credentials Secret is in place.
+	ConditionStorageReady = "StorageReady"
+	// ConditionIngestAvailable says the ingest Deployment has its desired
+	// number of available replicas (or is suspended on purpose).
+	ConditionIngestAvailable = "IngestAvailable"
+	// ConditionRetentionScheduled says the retention CronJob exists with the
+	// tenant's schedule and window.
+	ConditionRetentionScheduled = "RetentionScheduled"
+	// ConditionNetworkIsolated says the tenant's NetworkPolicies are in place.
+	ConditionNetworkIsolated = "NetworkIsolated"
+)
+
+// Reasons for the conditions above. They are CamelCase so tools can match on
+// them; the condition message says what to do.
+const (
+	// ReasonReconciled means the condition's part of the tenant is as desired.
+	ReasonReconciled = "Reconciled"
+	// ReasonProgressing means the operator is still converging that part.
+	ReasonProgressing = "Progressing"
+	// ReasonRegionUnavailable means no Ready StorageRegion serves the
+	// tenant's region.
+	ReasonRegionUnavailable = "RegionUnavailable"
+	// ReasonStorageFailed means provisioning in the region failed.
+	ReasonStorageFailed = "StorageFailed"
+	// ReasonSuspended means the tenant is suspended: ingest is scaled to zero
+	// and retention paused, data kept.
+	ReasonSuspended = "Suspended"
+	// ReasonDeploymentUnavailable means ingest has fewer available replicas
+	// than desired.
+	ReasonDeploymentUnavailable = "DeploymentUnavailable"
+	// ReasonRetentionFailing means the last retention Job failed.
+	ReasonRetentionFailing = "RetentionFailing"
+	// ReasonApplyFailed means the API server refused an object the operator
+	// applied.
+	ReasonApplyFailed = "ApplyFailed"
+
+	// ReasonConnected means the region's admin connection works.
+	ReasonConnected = "Connected"
+	// ReasonSecretMissing means the admin Secret or one of its keys is missing.
+	ReasonSecretMissing = "SecretMissing"
+	// ReasonConnectionFailed means the region's database could not be reached.
+	ReasonConnectionFailed = "ConnectionFailed"
+	// ReasonAuthenticationFailed means the database refused the admin
+	// credentials.
+	ReasonAuthenticationFailed = "AuthenticationFailed"
+	// ReasonDuplicateRegion means more than one StorageRegion claims the same
+	// region; none of them is used until only one remains.
+	ReasonDuplicateRegion = "DuplicateRegion"
+)
+
+// TenantFinalizer holds an AnalyticsTenant until its data has been purged
+// from its region (or deliberately retained).
+const TenantFinalizer = "analytics.millimetric.ai/purge-storage"

@@ -1,0 +1,193 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// SSLMode is how the operator and tenant workloads protect their connection
+// to PostgreSQL, with libpq's meaning.
+// +kubebuilder:validation:Enum=disable;require;verify-ca;verify-full
+type SSLMode string
+
+const (
+	// SSLModeDisable sends everything in clear text. Only for local development.
+	SSLModeDisable SSLMode = "disable"
+	// SSLModeRequire encrypts but does not check the server's certificate.
+	SSLModeRequire SSLMode = "require"
+	// SSLModeVerifyCA encrypts and checks the certificate's issuer.
+	SSLModeVerifyCA SSLMode = "verify-ca"
+	// SSLModeVerifyFull encrypts and checks the issuer and host name. Default.
+	SSLModeVerifyFull SSLMode = "verify-full"
+)
+
+// StorageRegionSpec says where one region's PostgreSQL is and how tenant
+// workloads reach it.
+// +kubebuilder:validation:XValidation:rule="self.region == oldSelf.region",message="region is immutable: tenants' data lives where it was provisioned; create a new StorageRegion for another region"
+type StorageRegionSpec struct {
+	// Region this database serves. At most one StorageRegion may serve each
+	// region; tenants of a region claimed twice are not provisioned.
+	// +required
+	Region Region `json:"region"`
+
+	// Postgres is the region's database server and the admin credentials the
+	// operator provisions tenants with.
+	// +required
+	Postgres PostgresSpec `json:"postgres"`
+
+	// Egress lists where tenant workloads may connect to reach this storage.
+	// It becomes the storage rule of every tenant's egress NetworkPolicy.
+	// Without it tenant workloads cannot reach the database at all.
+	// +optional
+	Egress *EgressSpec `json:"egress,omitempty"`
+
+	// Placement keeps tenant compute in the region too, when set.
+	// +optional
+	Placement *PlacementSpec `json:"placement,omitempty"`
+}
+
+// PostgresSpec locates a PostgreSQL database and its admin credentials.
+type PostgresSpec struct {
+	// Host name or IP address of the server.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="!self.contains(' ') && !self.contains('/')",message="host must be a bare host name or IP address, without scheme, path or spaces"
+	Host string `json:"host"`
+
+	// Port of the server. Defaults to 5432.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port *int32 `json:"port,omitempty"`
+
+	// Database that holds one schema per tenant.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Database string `json:"database"`
+
+	// SSLMode for every connection to this server, the operator's and the
+	// tenants'. Defaults to verify-full.
+	// +optional
+	SSLMode SSLMode `json:"sslMode,omitempty"`
+
+	// AdminSecretRef names the Secret with the admin credentials: keys
+	// username and password, and ca.crt when the server's CA is private.
+	// +required
+	AdminSecretRef SecretReference `json:"adminSecretRef"`
+}
+
+// SecretReference names a Secret in a namespace.
+type SecretReference struct {
+	// Namespace of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Namespace string `json:"namespace"`
+
+	// Name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// EgressSpec is where tenant workloads may connect to reach the storage.
+type EgressSpec struct {
+	// To lists the peers (IP blocks, or pods and namespaces) of the storage.
+	// +optional
+	// +listType=atomic
+	To []networkingv1.NetworkPolicyPeer `json:"to,omitempty"`
+
+	// Ports lists the storage's ports. Empty means the postgres port.
+	// +optional
+	// +listType=atomic
+	Ports []networkingv1.NetworkPolicyPort `json:"ports,omitempty"`
+}
+
+// PlacementSpec pins tenant pods to the region's nodes.
+type PlacementSpec struct {
+	// NodeSelector added to every tenant pod.
+	// +optional
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+
+	// Tolerations added to every tenant pod.
+	// +optional
+	// +listType=atomic
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+}
+
+// StorageRegionStatus is what the operator last observed of the region.
+type StorageRegionStatus struct {
+	// ObservedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Tenants is how many tenants are provisioned in this region.
+	// +optional
+	Tenants int32 `json:"tenants,omitempty"`
+
+	// Conditions: Ready is True when the admin connection works and no other
+	// StorageRegion claims the same region.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// StorageRegion is one region's PostgreSQL, where the tenants that chose the
+// region keep their events. Written by the platform team.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=sr,categories=millimetric
+// +kubebuilder:printcolumn:name="Region",type=string,JSONPath=`.spec.region`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Tenants",type=integer,JSONPath=`.status.tenants`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type StorageRegion struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// Spec is the region's database, written by the platform team.
+	// +required
+	Spec StorageRegionSpec `json:"spec"`
+
+	// Status is what the operator observed.
+	// +optional
+	Status StorageRegionStatus `json:"status,omitempty"`
+}
+
+// StorageRegionList is a list of StorageRegions.
+//
+// +kubebuilder:object:root=true
+type StorageRegionList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// Items are the StorageRegions.
+	Items []StorageRegion `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&StorageRegion{}, &StorageRegionList{})
+}

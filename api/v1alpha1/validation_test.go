@@ -1,0 +1,339 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/millimetric/tenant-operator/internal/testenv"
+)
+
+// k8s talks to a real kube-apiserver with the generated CRDs installed, so
+// these tests check the schema and CEL rules the API server enforces.
+var k8s client.Client
+
+func TestMain(m *testing.M) {
+	env, cfg, err := testenv.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	k8s, err = client.New(cfg, client.Options{})
+	code := 1
+	if err == nil {
+		code = m.Run()
+	} else {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+	}
+	os.Exit(code)
+}
+
+// tenant is an AnalyticsTenant manifest with the given spec (YAML, indented
+// by two spaces under spec:).
+func tenant(name, spec string) string {
+	return "apiVersion: analytics.millimetric.ai/v1alpha1\nkind: AnalyticsTenant\nmetadata:\n  name: " + name + "\nspec:\n" + spec
+}
+
+// region is a StorageRegion manifest with the given spec.
+func region(name, spec string) string {
+	return "apiVersion: analytics.millimetric.ai/v1alpha1\nkind: StorageRegion\nmetadata:\n  name: " + name + "\nspec:\n" + spec
+}
+
+const goodPostgres = `  postgres:
+    host: pg.internal
+    database: events
+    adminSecretRef: {namespace: millimetric-system, name: pg-admin}
+`
+
+func decode(t *testing.T, manifest string) *unstructured.Unstructured {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal([]byte(manifest), &u.Object); err != nil {
+		t.Fatalf("the test's manifest is not YAML: %v\n%s", err, manifest)
+	}
+	return u
+}
+
+// create sends the manifest as kubectl does: strict field validation, so an
+// unknown or misspelt field is refused rather than silently dropped.
+func create(t *testing.T, manifest string) (*unstructured.Unstructured, error) {
+	t.Helper()
+	u := decode(t, manifest)
+	err := k8s.Create(context.Background(), u, client.FieldValidation("Strict"))
+	if err == nil {
+		t.Cleanup(func() { _ = k8s.Delete(context.Background(), u) })
+	}
+	return u, err
+}
+
+func domains(n int) string {
+	var b strings.Builder
+	b.WriteString("  domains:\n")
+	for i := range n {
+		fmt.Fprintf(&b, "  - site%d.example.com\n", i)
+	}
+	return b.String()
+}
+
+func TestInvalidManifestsAreRefusedWithASpecificMessage(t *testing.T) {
+	tests := []struct {
+		name     string
+		manifest string
+		want     string
+	}{
+		// AnalyticsTenant
+		{"a tenant in an unknown region is refused",
+			tenant("bad-region", "  region: ASIA\n"), `Unsupported value: "ASIA": supported values: "EU", "US"`},
+		{"a region in lower case is refused",
+			tenant("lower-region", "  region: eu\n"), `Unsupported value: "eu"`},
+		{"a retention outside the plans is refused",
+			tenant("ret-45", "  retentionDays: 45\n"), "retentionDays must be one of the plans' windows: 30, 90 or 365"},
+		{"a retention of zero days is refused",
+			tenant("ret-0", "  retentionDays: 0\n"), "retentionDays must be one of the plans' windows"},
+		{"a retention written as a string is refused",
+			tenant("ret-str", "  retentionDays: \"90\"\n"), `spec.retentionDays: Invalid value: "string": spec.retentionDays in body must be of type integer`},
+		{"a tenant name longer than 40 characters is refused",
+			tenant(strings.Repeat("a", 41), "  {}\n"), "tenant name must be at most 40 characters"},
+		{"a tenant name with a dot is refused",
+			tenant("acme.com", "  {}\n"), "tenant name must be a DNS label"},
+		{"a domain in upper case is refused",
+			tenant("dom-upper", "  domains: [Acme.com]\n"), "each domain must be a lowercase host name"},
+		{"a domain without a dot is refused",
+			tenant("dom-single", "  domains: [localhost]\n"), "each domain must be a lowercase host name"},
+		{"a wildcard in the middle of a domain is refused",
+			tenant("dom-mid", "  domains: [\"foo.*.acme.com\"]\n"), "each domain must be a lowercase host name"},
+		{"a URL instead of a domain is refused",
+			tenant("dom-url", "  domains: [\"https://acme.com\"]\n"), "each domain must be a lowercase host name"},
+		{"a wildcard without its dot is refused",
+			tenant("dom-star", "  domains: [\"*acme.com\"]\n"), "each domain must be a lowercase host name"},
+		{"an IP address instead of a domain is refused",
+			tenant("dom-ip", "  domains: [\"10.0.0.1\"]\n"), "each domain must be a lowercase host name"},
+		{"a domain listed twice is refused",
+			tenant("dom-dup", "  domains: [acme.com, acme.com]\n"), `Duplicate value: "acme.com"`},
+		{"more than 100 domains are refused",
+			tenant("dom-101", domains(101)), "must have at most 100 items"},
+		{"a domain longer than 253 characters is refused",
+			tenant("dom-long", "  domains: ["+strings.Repeat("a.", 127)+"com]\n"), "may not be more than 253 bytes"},
+		{"negative replicas are refused",
+			tenant("rep-neg", "  ingest: {replicas: -1}\n"), "spec.ingest.replicas in body should be greater than or equal to 0"},
+		{"more than 100 replicas are refused",
+			tenant("rep-101", "  ingest: {replicas: 101}\n"), "spec.ingest.replicas in body should be less than or equal to 100"},
+		{"an autoscaling floor above its ceiling is refused",
+			tenant("hpa-minmax", "  ingest: {autoscaling: {minReplicas: 5, maxReplicas: 2}}\n"), "autoscaling.minReplicas must not be greater than autoscaling.maxReplicas"},
+		{"an autoscaling floor of zero is refused",
+			tenant("hpa-min0", "  ingest: {autoscaling: {minReplicas: 0, maxReplicas: 2}}\n"), "spec.ingest.autoscaling.minReplicas in body should be greater than or equal to 1"},
+		{"autoscaling without a ceiling is refused",
+			tenant("hpa-nomax", "  ingest: {autoscaling: {minReplicas: 2}}\n"), "spec.ingest.autoscaling.maxReplicas: Required value"},
+		{"replicas outside the autoscaling bounds are refused",
+			tenant("hpa-rep", "  ingest: {replicas: 30, autoscaling: {minReplicas: 2, maxReplicas: 20}}\n"), "with autoscaling set, replicas must lie between autoscaling.minReplicas and autoscaling.maxReplicas"},
+		{"a CPU target above 100 percent is refused",
+			tenant("hpa-cpu", "  ingest: {autoscaling: {maxReplicas: 2, targetCPUUtilizationPercentage: 150}}\n"), "targetCPUUtilizationPercentage in body should be less than or equal to 100"},
+		{"a rate limit of zero is refused",
+			tenant("rate-0", "  ingest: {rateLimit: {eventsPerMinutePerIP: 0}}\n"), "rateLimit.eventsPerMinutePerIP must be a positive number of events"},
+		{"a negative rate limit is refused",
+			tenant("rate-neg", "  ingest: {rateLimit: {eventsPerMinutePerIP: -5}}\n"), "rateLimit.eventsPerMinutePerIP must be a positive number of events"},
+		{"an image reference with a space is refused",
+			tenant("img-space", "  ingest: {image: \"ingest latest\"}\n"), "image must be an image reference without spaces"},
+		{"a query parameter name with a space is refused",
+			tenant("qp-space", "  privacy: {queryParamAllowlist: [\"utm source\"]}\n"), "query parameter names may contain only letters, digits"},
+		{"a query parameter name starting with a dash is refused",
+			tenant("qp-dash", "  privacy: {queryParamAllowlist: [\"-ref\"]}\n"), "query parameter names may contain only letters, digits"},
+		{"a query parameter listed twice is refused",
+			tenant("qp-dup", "  privacy: {queryParamAllowlist: [ref, ref]}\n"), `Duplicate value: "ref"`},
+		{"an unknown geo precision is refused",
+			tenant("geo-street", "  privacy: {geoPrecision: Street}\n"), `Unsupported value: "Street": supported values: "Country", "Region", "City"`},
+		{"an unknown deletion policy is refused",
+			tenant("del-orphan", "  deletionPolicy: Orphan\n"), `Unsupported value: "Orphan": supported values: "Delete", "Retain"`},
+		{"suspend written as a word is refused",
+			tenant("suspend-yes", "  suspend: \"yes\"\n"), "spec.suspend in body must be of type boolean"},
+		{"a misspelt field is refused, not dropped",
+			tenant("typo", "  retentionDay: 90\n"), `unknown field "spec.retentionDay"`},
+		{"a tenant without a spec is refused",
+			"apiVersion: analytics.millimetric.ai/v1alpha1\nkind: AnalyticsTenant\nmetadata:\n  name: no-spec\n", "spec: Required value"},
+
+		// StorageRegion
+		{"a storage region for an unknown region is refused",
+			region("asia", "  region: ASIA\n"+goodPostgres), `Unsupported value: "ASIA": supported values: "EU", "US"`},
+		{"a storage region without a region is refused",
+			region("no-region", goodPostgres), "spec.region: Required value"},
+		{"a storage region without postgres is refused",
+			region("no-pg", "  region: EU\n"), "spec.postgres: Required value"},
+		{"port zero is refused",
+			region("port-0", "  region: EU\n"+goodPostgres+"    port: 0\n"), "spec.postgres.port in body should be greater than or equal to 1"},
+		{"a port above 65535 is refused",
+			region("port-big", "  region: EU\n"+goodPostgres+"    port: 70000\n"), "spec.postgres.port in body should be less than or equal to 65535"},
+		{"an unknown sslMode is refused",
+			region("ssl-prefer", "  region: EU\n"+goodPostgres+"    sslMode: prefer\n"), `Unsupported value: "prefer": supported values: "disable", "require", "verify-ca", "verify-full"`},
+		{"an empty host is refused",
+			region("host-empty", "  region: EU\n  postgres: {host: \"\", database: events, adminSecretRef: {namespace: ns, name: s}}\n"), "spec.postgres.host in body should be at least 1 chars long"},
+		{"a URL as host is refused",
+			region("host-url", "  region: EU\n  postgres: {host: \"postgres://pg/events\", database: events, adminSecretRef: {namespace: ns, name: s}}\n"), "host must be a bare host name or IP address"},
+		{"a postgres without a database is refused",
+			region("no-db", "  region: EU\n  postgres: {host: pg, adminSecretRef: {namespace: ns, name: s}}\n"), "spec.postgres.database: Required value"},
+		{"a postgres without an admin secret is refused",
+			region("no-secret", "  region: EU\n  postgres: {host: pg, database: events}\n"), "spec.postgres.adminSecretRef: Required value"},
+		{"an admin secret reference without a name is refused",
+			region("secret-noname", "  region: EU\n  postgres: {host: pg, database: events, adminSecretRef: {namespace: ns}}\n"), "spec.postgres.adminSecretRef.name: Required value"},
+		{"an admin secret in an invalid namespace is refused",
+			region("secret-badns", "  region: EU\n  postgres: {host: pg, database: events, adminSecretRef: {namespace: My_NS, name: s}}\n"), "spec.postgres.adminSecretRef.namespace in body should match"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := create(t, tt.manifest)
+			if err == nil {
+				t.Fatalf("the API server accepted:\n%s", tt.manifest)
+			}
+			if !apierrors.IsInvalid(err) && !apierrors.IsBadRequest(err) {
+				t.Errorf("want an Invalid or BadRequest error, got %v", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("the error does not say %q:\n%v", tt.want, err)
+			}
+		})
+	}
+}
+
+// fullTenant is the design's example tenant, every field set.
+const fullTenant = `  region: EU
+  retentionDays: 90
+  domains: [acme.com, "*.acme.com"]
+  ingest:
+    image: registry.example.com/ingest:1.4.2
+    replicas: 2
+    autoscaling: {minReplicas: 2, maxReplicas: 20, targetCPUUtilizationPercentage: 70}
+    resources:
+      requests: {cpu: 250m, memory: 256Mi}
+      limits: {memory: 512Mi}
+    rateLimit: {eventsPerMinutePerIP: 600}
+  privacy:
+    queryParamAllowlist: [utm_source, utm_medium, utm_campaign, utm_term, utm_content, ref, source]
+    geoPrecision: City
+  suspend: false
+  deletionPolicy: Delete
+`
+
+func TestValidManifestsAreAcceptedAndReadBackExactlyAsApplied(t *testing.T) {
+	tests := []struct {
+		name     string
+		manifest string
+	}{
+		{"an empty spec is accepted and stays empty", tenant("minimal", "  {}\n")},
+		{"the design's example tenant is accepted", tenant("acme", fullTenant)},
+		{"a US tenant on the 365-day plan is accepted", tenant("globex", "  region: US\n  retentionDays: 365\n")},
+		{"a tenant name of exactly 40 characters is accepted", tenant(strings.Repeat("a", 40), "  retentionDays: 30\n")},
+		{"wildcard, punycode and many-label domains are accepted",
+			tenant("domains", "  domains: [\"*.shop.example.co.uk\", xn--80ak6aa92e.com, a-b.example.io]\n")},
+		{"100 domains are accepted", tenant("hundred", domains(100))},
+		{"zero replicas are accepted", tenant("zero", "  ingest: {replicas: 0}\n")},
+		{"autoscaling with only a ceiling is accepted", tenant("hpa", "  ingest: {autoscaling: {maxReplicas: 3}}\n")},
+		{"an empty query parameter allowlist is accepted and kept empty", tenant("noparams", "  privacy: {queryParamAllowlist: []}\n")},
+		{"a suspended tenant that retains its data is accepted", tenant("paused", "  suspend: true\n  deletionPolicy: Retain\n")},
+		{"a minimal storage region is accepted", region("eu-min", "  region: EU\n"+goodPostgres)},
+		{"a storage region with egress and placement is accepted", region("us-full", `  region: US
+  postgres:
+    host: pg.us-east-1.internal
+    port: 6432
+    database: events
+    sslMode: verify-ca
+    adminSecretRef: {namespace: millimetric-system, name: pg-us-admin}
+  egress:
+    to:
+    - ipBlock: {cidr: 10.20.0.0/16}
+    - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: databases}}
+    ports:
+    - {protocol: TCP, port: 5432}
+  placement:
+    nodeSelector: {topology.kubernetes.io/region: us-east-1}
+    tolerations:
+    - {key: dedicated, operator: Equal, value: analytics, effect: NoSchedule}
+`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			applied := decode(t, tt.manifest)
+			if _, err := create(t, tt.manifest); err != nil {
+				t.Fatalf("the API server refused a valid manifest: %v\n%s", err, tt.manifest)
+			}
+			got := &unstructured.Unstructured{}
+			got.SetGroupVersionKind(applied.GroupVersionKind())
+			if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(applied), got); err != nil {
+				t.Fatal(err)
+			}
+			want, _ := json.Marshal(applied.Object["spec"])
+			have, _ := json.Marshal(got.Object["spec"])
+			if string(want) != string(have) {
+				t.Errorf("the spec read back differs from the one applied (a default was injected?):\napplied: %s\nread:    %s", want, have)
+			}
+		})
+	}
+}
+
+func TestUpdates(t *testing.T) {
+	tests := []struct {
+		name    string
+		before  string
+		after   string
+		refused string // empty when the update must be accepted
+	}{
+		{"a tenant cannot move from EU to US", tenant("move", "  region: EU\n"), tenant("move", "  region: US\n"),
+			"region is immutable (unset means EU)"},
+		{"a tenant with no region cannot be given US", tenant("unset-us", "  {}\n"), tenant("unset-us", "  region: US\n"),
+			"region is immutable (unset means EU)"},
+		{"a US tenant cannot drop its region to become EU", tenant("us-unset", "  region: US\n"), tenant("us-unset", "  {}\n"),
+			"region is immutable (unset means EU)"},
+		{"a tenant with no region may spell out EU", tenant("unset-eu", "  {}\n"), tenant("unset-eu", "  region: EU\n"), ""},
+		{"a tenant may change plan, domains, replicas and suspend",
+			tenant("change", "  region: US\n  retentionDays: 30\n"),
+			tenant("change", "  region: US\n  retentionDays: 365\n  domains: [acme.com]\n  ingest: {replicas: 4}\n  suspend: true\n"), ""},
+		{"a storage region cannot change its region", region("sr-move", "  region: EU\n"+goodPostgres), region("sr-move", "  region: US\n"+goodPostgres),
+			"region is immutable: tenants' data lives where it was provisioned"},
+		{"a storage region may change its host", region("sr-host", "  region: EU\n"+goodPostgres),
+			region("sr-host", "  region: EU\n  postgres: {host: pg2.internal, database: events, adminSecretRef: {namespace: ns, name: s}}\n"), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			old, err := create(t, tt.before)
+			if err != nil {
+				t.Fatalf("creating: %v", err)
+			}
+			updated := decode(t, tt.after)
+			updated.SetResourceVersion(old.GetResourceVersion())
+			err = k8s.Update(context.Background(), updated, client.FieldValidation("Strict"))
+			switch {
+			case tt.refused == "" && err != nil:
+				t.Errorf("the update was refused: %v", err)
+			case tt.refused != "" && err == nil:
+				t.Errorf("the update was accepted")
+			case tt.refused != "" && !strings.Contains(err.Error(), tt.refused):
+				t.Errorf("the error does not say %q:\n%v", tt.refused, err)
+			}
+		})
+	}
+}
