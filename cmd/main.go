@@ -19,9 +19,14 @@ limitations under the License.
 package main
 
 import (
+	"context"
 	"flag"
 	"os"
+	"os/signal"
+	"syscall"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -32,9 +37,19 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
+	"github.com/millimetric/tenant-operator/controllers"
+	"github.com/millimetric/tenant-operator/internal/render"
+	"github.com/millimetric/tenant-operator/internal/retention"
 )
 
 func main() {
+	// The same binary runs the retention Jobs: `manager retention ...`.
+	if len(os.Args) > 1 && os.Args[1] == "retention" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := retention.Run(ctx, os.Args[2:], os.Getenv, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	os.Exit(run())
 }
 
@@ -53,12 +68,49 @@ func run() int {
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one of several replicas reconciles.")
 	flag.StringVar(&leaderElectionID, "leader-election-id", "tenant-operator.analytics.millimetric.ai", "Name of the leader election Lease; instances sharding tenants need distinct ids.")
 	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease; defaults to the pod's namespace.")
+	defaults := render.DefaultSettings()
+	var (
+		ingestImage, operatorImage, namespacePrefix   string
+		edgeSelector, dnsNamespaceSelector, dnsPodSel string
+		tenantSelector                                string
+		maxConcurrentReconciles                       int
+	)
+	flag.StringVar(&ingestImage, "ingest-image", defaults.IngestImage, "Ingest image for tenants that do not name one.")
+	flag.StringVar(&operatorImage, "operator-image", defaults.OperatorImage, "The operator's own image, which the retention CronJobs run in retention mode.")
+	flag.StringVar(&namespacePrefix, "tenant-namespace-prefix", defaults.NamespacePrefix, "Prefix of tenant namespaces: <prefix><tenant>.")
+	flag.StringVar(&edgeSelector, "edge-namespace-selector", metav1.FormatLabelSelector(&defaults.EdgeNamespaceSelector), "Label selector of the namespaces whose pods may send events to ingest.")
+	flag.StringVar(&dnsNamespaceSelector, "dns-namespace-selector", metav1.FormatLabelSelector(&defaults.DNSNamespaceSelector), "Label selector of the namespace cluster DNS runs in.")
+	flag.StringVar(&dnsPodSel, "dns-pod-selector", metav1.FormatLabelSelector(&defaults.DNSPodSelector), "Label selector of the cluster DNS pods.")
+	flag.StringVar(&tenantSelector, "tenant-selector", "", "Label selector of the AnalyticsTenants this instance reconciles (sharding); empty means all.")
+	flag.IntVar(&maxConcurrentReconciles, "max-concurrent-reconciles", 4, "How many tenants are reconciled at once.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
+
+	settings := render.Settings{IngestImage: ingestImage, OperatorImage: operatorImage, NamespacePrefix: namespacePrefix}
+	for _, sel := range []struct {
+		flag, value string
+		into        *metav1.LabelSelector
+	}{
+		{"edge-namespace-selector", edgeSelector, &settings.EdgeNamespaceSelector},
+		{"dns-namespace-selector", dnsNamespaceSelector, &settings.DNSNamespaceSelector},
+		{"dns-pod-selector", dnsPodSel, &settings.DNSPodSelector},
+	} {
+		parsed, err := metav1.ParseToLabelSelector(sel.value)
+		if err != nil {
+			log.Error(err, "invalid label selector", "flag", sel.flag)
+			return 2
+		}
+		*sel.into = *parsed
+	}
+	shard, err := labels.Parse(tenantSelector)
+	if err != nil {
+		log.Error(err, "invalid label selector", "flag", "tenant-selector")
+		return 2
+	}
 
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
@@ -71,6 +123,7 @@ func run() int {
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                        scheme,
+		Cache:                         controllers.CacheOptions(shard),
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        probeAddr,
 		LeaderElection:                leaderElect,
@@ -80,6 +133,31 @@ func run() int {
 	})
 	if err != nil {
 		log.Error(err, "unable to create the manager")
+		return 1
+	}
+
+	if err := (&controllers.StorageRegionReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder("tenant-operator"),
+	}).SetupWithManager(mgr); err != nil {
+		log.Error(err, "unable to set up the StorageRegion controller")
+		return 1
+	}
+
+	var selector labels.Selector
+	if !shard.Empty() {
+		selector = shard
+	}
+	if err := (&controllers.TenantReconciler{
+		Client:                  mgr.GetClient(),
+		APIReader:               mgr.GetAPIReader(),
+		Recorder:                mgr.GetEventRecorder("tenant-operator"),
+		Settings:                settings,
+		TenantSelector:          selector,
+		MaxConcurrentReconciles: maxConcurrentReconciles,
+	}).SetupWithManager(mgr); err != nil {
+		log.Error(err, "unable to set up the AnalyticsTenant controller")
 		return 1
 	}
 

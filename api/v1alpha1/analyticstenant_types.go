@@ -290,7 +290,3 @@ type AnalyticsTenantList struct {
 	// Items are the AnalyticsTenants.
 	Items []AnalyticsTenant `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&AnalyticsTenant{}, &AnalyticsTenantList{})
-}

@@ -44,6 +44,11 @@ const (
 	ConditionRetentionScheduled = "RetentionScheduled"
 	// ConditionNetworkIsolated says the tenant's NetworkPolicies are in place.
 	ConditionNetworkIsolated = "NetworkIsolated"
+	// ConditionReconciling is True while the operator is still converging the
+	// tenant and absent once it is Ready. With observedGeneration it lets
+	// kstatus (Flux, the cli-utils status readers) report InProgress until
+	// the tenant is Ready and Current after, with no custom health check.
+	ConditionReconciling = "Reconciling"
 )
 
 // Reasons for the conditions above. They are CamelCase so tools can match on

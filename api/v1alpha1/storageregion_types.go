@@ -187,7 +187,3 @@ type StorageRegionList struct {
 	// Items are the StorageRegions.
 	Items []StorageRegion `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&StorageRegion{}, &StorageRegionList{})
-}

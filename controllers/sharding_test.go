@@ -1,0 +1,97 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers_test
+
+import (
+	"context"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
+	"github.com/millimetric/tenant-operator/controllers"
+	"github.com/millimetric/tenant-operator/internal/render"
+)
+
+// startShard runs an operator instance that owns the tenants labelled
+// shard=name and stamps its ingest image with the name, so a test can tell
+// which instance applied a Deployment.
+func startShard(t *testing.T, name string) {
+	t.Helper()
+	selector, err := labels.Parse(shardLabel + "=" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
+		Scheme:  scheme,
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache:   controllers.CacheOptions(selector),
+		// Several instances run in one test process here, as they would in
+		// several pods; only their metric names would collide.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings := render.DefaultSettings()
+	settings.IngestImage = "registry.example.com/ingest:" + name
+	r := &controllers.TenantReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("tenant-operator-" + name),
+		Settings: settings, TenantSelector: selector,
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = mgr.Start(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func TestTwoInstancesWithDisjointTenantSelectorsNeverTouchEachOthersTenants(t *testing.T) {
+	g := NewWithT(t)
+	withRegions(t)
+	// Instances first: cleanups run last-first, so the tenants' deletion
+	// (which needs their instance to purge them) runs while both still run.
+	startShard(t, "a")
+	startShard(t, "b")
+	newTenant(t, "shard-a", analyticsv1alpha1.AnalyticsTenantSpec{}, shardLabel, "a")
+	newTenant(t, "shard-b", analyticsv1alpha1.AnalyticsTenantSpec{}, shardLabel, "b")
+
+	image := func(tenant string) func() string {
+		return func() string {
+			d := get(&appsv1.Deployment{}, "tenant-"+tenant, render.IngestName)()
+			if d == nil {
+				return ""
+			}
+			return d.Spec.Template.Spec.Containers[0].Image
+		}
+	}
+	g.Eventually(image("shard-a"), wait, tick).Should(Equal("registry.example.com/ingest:a"))
+	g.Eventually(image("shard-b"), wait, tick).Should(Equal("registry.example.com/ingest:b"))
+	// Each instance's changes to its own tenants' children must not be
+	// undone by the other (or by the suite's instance, which owns unlabelled
+	// tenants only).
+	g.Consistently(image("shard-a"), 2*wait/10, tick).Should(Equal("registry.example.com/ingest:a"))
+	g.Consistently(image("shard-b"), 2*wait/10, tick).Should(Equal("registry.example.com/ingest:b"))
+}

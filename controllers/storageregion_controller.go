@@ -1,0 +1,273 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
+	"github.com/millimetric/tenant-operator/internal/storage"
+)
+
+// Re-check intervals of a StorageRegion. A failing region is re-checked after
+// as long as it has been failing (5s, 10s, 20s, ... up to the maximum), so an
+// outage is noticed to end quickly without hammering a database that is down.
+const (
+	regionRecheckHealthy = 5 * time.Minute
+	regionBackoffMin     = 5 * time.Second
+	regionBackoffMax     = 5 * time.Minute
+	regionCheckTimeout   = 15 * time.Second
+)
+
+// StorageRegionReconciler checks each StorageRegion: that no other one claims
+// its region, that its admin Secret exists, and that the admin can log in.
+// It owns the region's Ready condition and tenant count; it never changes the
+// database.
+type StorageRegionReconciler struct {
+	client.Client
+	// APIReader reads admin Secrets uncached: the operator neither caches
+	// nor watches Secrets outside the tenant namespaces.
+	APIReader client.Reader
+	// Recorder records an event when a region becomes Ready or stops being.
+	Recorder events.EventRecorder
+	// OpenStore connects to a region; OpenPostgres unless a test says else.
+	OpenStore OpenStoreFunc
+	// RecheckInterval is how often a Ready region is checked again.
+	RecheckInterval time.Duration
+}
+
+// +kubebuilder:rbac:groups=analytics.millimetric.ai,resources=storageregions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=analytics.millimetric.ai,resources=storageregions/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile checks one StorageRegion and writes its status if it changed.
+func (r *StorageRegionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	region := &analyticsv1alpha1.StorageRegion{}
+	if err := r.Get(ctx, req.NamespacedName, region); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+
+	check, err := r.check(ctx, region)
+	if err != nil {
+		// Not a verdict on the region (the API server failed us): retry.
+		return ctrl.Result{}, err
+	}
+
+	status := region.Status.DeepCopy()
+	status.ObservedGeneration = region.Generation
+	if check.tenants >= 0 {
+		status.Tenants = int32(check.tenants)
+	}
+	cond := metav1.Condition{
+		Type:               analyticsv1alpha1.ConditionReady,
+		Status:             metav1.ConditionFalse,
+		Reason:             check.reason,
+		Message:            check.message,
+		ObservedGeneration: region.Generation,
+	}
+	if check.reason == analyticsv1alpha1.ReasonConnected {
+		cond.Status = metav1.ConditionTrue
+	}
+	wasReady := meta.IsStatusConditionTrue(region.Status.Conditions, analyticsv1alpha1.ConditionReady)
+	previous := meta.FindStatusCondition(region.Status.Conditions, analyticsv1alpha1.ConditionReady)
+	meta.SetStatusCondition(&status.Conditions, cond)
+
+	if !equality.Semantic.DeepEqual(&region.Status, status) {
+		patch := client.MergeFrom(region.DeepCopy())
+		region.Status = *status
+		if err := r.Status().Patch(ctx, region, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("writing status of StorageRegion %s: %w", region.Name, err)
+		}
+		r.recordTransition(region, previous, cond, wasReady)
+	}
+
+	if cond.Status == metav1.ConditionTrue {
+		return ctrl.Result{RequeueAfter: r.recheckInterval()}, nil
+	}
+	ready := meta.FindStatusCondition(region.Status.Conditions, analyticsv1alpha1.ConditionReady)
+	return ctrl.Result{RequeueAfter: backoff(time.Since(ready.LastTransitionTime.Time))}, nil
+}
+
+// regionCheck is what one check of a region found.
+type regionCheck struct {
+	reason  string
+	message string
+	// tenants is the number of tenant schemas, -1 when unknown.
+	tenants int
+}
+
+// check finds out whether the region is usable. An error means the check
+// itself could not be made.
+func (r *StorageRegionReconciler) check(ctx context.Context, region *analyticsv1alpha1.StorageRegion) (regionCheck, error) {
+	others, err := r.sameRegion(ctx, region)
+	if err != nil {
+		return regionCheck{}, err
+	}
+	if len(others) > 0 {
+		return regionCheck{
+			reason: analyticsv1alpha1.ReasonDuplicateRegion,
+			message: fmt.Sprintf("StorageRegions %s also claim region %s; no tenant of the region is provisioned until only one remains: delete the others",
+				strings.Join(others, ", "), region.Spec.Region),
+			tenants: -1,
+		}, nil
+	}
+
+	cfg, err := adminConfig(ctx, r.APIReader, region)
+	var missing *secretMissingError
+	if errors.As(err, &missing) {
+		return regionCheck{reason: analyticsv1alpha1.ReasonSecretMissing, message: missing.Error(), tenants: -1}, nil
+	}
+	if err != nil {
+		return regionCheck{}, err
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, regionCheckTimeout)
+	defer cancel()
+	where := fmt.Sprintf("database %q at %s:%d", cfg.Database, cfg.Host, cfg.Port)
+	store, err := r.OpenStore(ctx, cfg)
+	if err == nil {
+		defer store.Close()
+		err = store.Ping(ctx)
+	}
+	var tenants int
+	if err == nil {
+		tenants, err = store.CountTenants(ctx)
+	}
+	if err != nil {
+		// storage errors never carry the password; they say what failed.
+		return regionCheck{reason: regionReason(err), message: fmt.Sprintf("%s: %v", where, err), tenants: -1}, nil
+	}
+	return regionCheck{
+		reason:  analyticsv1alpha1.ReasonConnected,
+		message: fmt.Sprintf("the administrator can log in to %s", where),
+		tenants: tenants,
+	}, nil
+}
+
+// sameRegion lists the other StorageRegions that claim the region's region.
+func (r *StorageRegionReconciler) sameRegion(ctx context.Context, region *analyticsv1alpha1.StorageRegion) ([]string, error) {
+	var list analyticsv1alpha1.StorageRegionList
+	if err := r.List(ctx, &list); err != nil {
+		return nil, fmt.Errorf("listing StorageRegions: %w", err)
+	}
+	var others []string
+	for i := range list.Items {
+		o := &list.Items[i]
+		if o.Name != region.Name && o.Spec.Region == region.Spec.Region && o.DeletionTimestamp.IsZero() {
+			others = append(others, o.Name)
+		}
+	}
+	sort.Strings(others)
+	return others, nil
+}
+
+// regionReason turns a storage failure into a condition reason.
+func regionReason(err error) string {
+	switch reason := storage.ReasonFor(err); reason {
+	case "":
+		return analyticsv1alpha1.ReasonConnectionFailed
+	default:
+		return string(reason)
+	}
+}
+
+func (r *StorageRegionReconciler) recordTransition(region *analyticsv1alpha1.StorageRegion, previous *metav1.Condition, now metav1.Condition, wasReady bool) {
+	if r.Recorder == nil {
+		return
+	}
+	if previous != nil && previous.Status == now.Status && previous.Reason == now.Reason {
+		return
+	}
+	switch {
+	case now.Status == metav1.ConditionTrue:
+		r.Recorder.Eventf(region, nil, corev1.EventTypeNormal, now.Reason, "Check", "%s", now.Message)
+	case wasReady || previous == nil || previous.Reason != now.Reason:
+		r.Recorder.Eventf(region, nil, corev1.EventTypeWarning, now.Reason, "Check", "%s", now.Message)
+	}
+}
+
+func (r *StorageRegionReconciler) recheckInterval() time.Duration {
+	if r.RecheckInterval > 0 {
+		return r.RecheckInterval
+	}
+	return regionRecheckHealthy
+}
+
+// backoff waits as long as the failure has lasted, within bounds: the
+// doubling of exponential backoff, kept in the condition instead of memory.
+func backoff(failingFor time.Duration) time.Duration {
+	return min(max(failingFor, regionBackoffMin), regionBackoffMax)
+}
+
+// SetupWithManager registers the reconciler. A change to any StorageRegion
+// re-checks all of them, since a duplicate appearing or going away changes
+// the others' Ready.
+func (r *StorageRegionReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.OpenStore == nil {
+		r.OpenStore = OpenPostgres
+	}
+	allRegions := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+		var list analyticsv1alpha1.StorageRegionList
+		if err := mgr.GetClient().List(ctx, &list); err != nil {
+			log.FromContext(ctx).Error(err, "listing StorageRegions to re-check them")
+			return nil
+		}
+		reqs := make([]reconcile.Request, 0, len(list.Items))
+		for _, o := range list.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&o)})
+		}
+		return reqs
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("storageregion").
+		For(&analyticsv1alpha1.StorageRegion{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&analyticsv1alpha1.StorageRegion{}, allRegions, builder.WithPredicates(regionClaimChanged())).
+		Complete(r)
+}
+
+// regionClaimChanged passes creations, deletions, and updates that change
+// which region a StorageRegion claims or start its deletion.
+func regionClaimChanged() predicate.Funcs {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, ok1 := e.ObjectOld.(*analyticsv1alpha1.StorageRegion)
+			n, ok2 := e.ObjectNew.(*analyticsv1alpha1.StorageRegion)
+			return ok1 && ok2 && (o.Spec.Region != n.Spec.Region || o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero())
+		},
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}

@@ -1,0 +1,220 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
+	"github.com/millimetric/tenant-operator/internal/storage"
+)
+
+func objectMeta(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name} }
+
+// adminSecret writes a region admin Secret and removes it after the test.
+func adminSecret(t *testing.T, name string, data map[string]string) {
+	t.Helper()
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: systemNamespace, Name: name}, StringData: data}
+	if err := k8s.Create(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), s) })
+}
+
+// storageRegion creates a StorageRegion for the test PostgreSQL's database of
+// region and deletes it (waiting until it is gone) after the test.
+func storageRegion(t *testing.T, name string, region analyticsv1alpha1.Region, host string, port int, secret string) *analyticsv1alpha1.StorageRegion {
+	t.Helper()
+	sr := &analyticsv1alpha1.StorageRegion{
+		ObjectMeta: objectMeta(name),
+		Spec: analyticsv1alpha1.StorageRegionSpec{
+			Region: region,
+			Postgres: analyticsv1alpha1.PostgresSpec{
+				Host:           host,
+				Port:           ptr.To(int32(port)),
+				Database:       pg.Databases[string(region)],
+				SSLMode:        analyticsv1alpha1.SSLModeDisable,
+				AdminSecretRef: analyticsv1alpha1.SecretReference{Namespace: systemNamespace, Name: secret},
+			},
+		},
+	}
+	if err := k8s.Create(context.Background(), sr); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = k8s.Delete(context.Background(), sr)
+		NewWithT(t).Eventually(func() bool {
+			return apierrors.IsNotFound(k8s.Get(context.Background(), client.ObjectKeyFromObject(sr), &analyticsv1alpha1.StorageRegion{}))
+		}, 10*time.Second, 100*time.Millisecond).Should(BeTrue())
+	})
+	return sr
+}
+
+// readyOf reads a StorageRegion's Ready condition, nil before the first check.
+func readyOf(name string) func() *metav1.Condition {
+	return func() *metav1.Condition {
+		sr := &analyticsv1alpha1.StorageRegion{}
+		if err := k8s.Get(context.Background(), client.ObjectKey{Name: name}, sr); err != nil {
+			return nil
+		}
+		return meta.FindStatusCondition(sr.Status.Conditions, analyticsv1alpha1.ConditionReady)
+	}
+}
+
+func haveReady(status metav1.ConditionStatus, reason string) OmegaMatcher {
+	return And(Not(BeNil()), HaveField("Status", status), HaveField("Reason", reason))
+}
+
+// closedPort is a loopback port nothing listens on.
+func closedPort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	return port
+}
+
+func TestStorageRegionReadiness(t *testing.T) {
+	good := map[string]string{"username": pg.AdminUser, "password": pg.AdminPassword}
+	tests := []struct {
+		name    string
+		secret  map[string]string // nil: no Secret at all
+		port    func(*testing.T) int
+		status  metav1.ConditionStatus
+		reason  string
+		message string
+	}{
+		{"a good admin secret makes the region Ready", good, func(*testing.T) int { return pg.Port },
+			metav1.ConditionTrue, analyticsv1alpha1.ReasonConnected, "the administrator can log in"},
+		{"a missing admin secret is SecretMissing", nil, func(*testing.T) int { return pg.Port },
+			metav1.ConditionFalse, analyticsv1alpha1.ReasonSecretMissing, "not found: create it with keys"},
+		{"an admin secret without a password is SecretMissing", map[string]string{"username": pg.AdminUser}, func(*testing.T) int { return pg.Port },
+			metav1.ConditionFalse, analyticsv1alpha1.ReasonSecretMissing, `has no "password" key`},
+		{"a wrong password is AuthenticationFailed", map[string]string{"username": pg.AdminUser, "password": "not-the-password-0123456789"}, func(*testing.T) int { return pg.Port },
+			metav1.ConditionFalse, analyticsv1alpha1.ReasonAuthenticationFailed, "127.0.0.1"},
+		{"an unreachable host is ConnectionFailed", good, closedPort,
+			metav1.ConditionFalse, analyticsv1alpha1.ReasonConnectionFailed, "127.0.0.1"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			name := fmt.Sprintf("readiness-%d", i)
+			secret := name + "-admin"
+			if tt.secret != nil {
+				adminSecret(t, secret, tt.secret)
+			}
+			storageRegion(t, name, analyticsv1alpha1.RegionEU, "127.0.0.1", tt.port(t), secret)
+
+			g.Eventually(readyOf(name), 20*time.Second, 100*time.Millisecond).Should(haveReady(tt.status, tt.reason))
+			cond := readyOf(name)()
+			g.Expect(cond.Message).To(ContainSubstring(tt.message))
+			g.Expect(cond.Message).NotTo(ContainSubstring(pg.AdminPassword), "the condition shows the admin password")
+			if p := tt.secret["password"]; p != "" {
+				g.Expect(cond.Message).NotTo(ContainSubstring(p), "the condition shows the password tried")
+			}
+			g.Eventually(eventsAbout(name), 10*time.Second, 100*time.Millisecond).Should(ContainElement(HaveField("Reason", tt.reason)))
+			for _, e := range eventsAbout(name)() {
+				g.Expect(e.Note).NotTo(ContainSubstring(pg.AdminPassword), "an event shows the admin password")
+				if p := tt.secret["password"]; p != "" {
+					g.Expect(e.Note).NotTo(ContainSubstring(p), "an event shows the password tried")
+				}
+			}
+		})
+	}
+}
+
+func TestStorageRegionCountsItsTenants(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	store, err := storage.Open(ctx, pg.AdminConfig("US"))
+	g.Expect(err).NotTo(HaveOccurred())
+	defer store.Close()
+	before, err := store.CountTenants(ctx)
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, tenant := range []string{"count-one", "count-two"} {
+		_, err := store.Provision(ctx, tenant, storage.ProvisionOptions{})
+		g.Expect(err).NotTo(HaveOccurred())
+		t.Cleanup(func() { _ = store.Purge(ctx, tenant) })
+	}
+
+	adminSecret(t, "count-admin", map[string]string{"username": pg.AdminUser, "password": pg.AdminPassword})
+	storageRegion(t, "count", analyticsv1alpha1.RegionUS, "127.0.0.1", pg.Port, "count-admin")
+	g.Eventually(func() int32 {
+		sr := &analyticsv1alpha1.StorageRegion{}
+		_ = k8s.Get(ctx, client.ObjectKey{Name: "count"}, sr)
+		return sr.Status.Tenants
+	}, 20*time.Second, 100*time.Millisecond).Should(BeEquivalentTo(before + 2))
+}
+
+func TestTwoStorageRegionsClaimingOneRegionAreBothNotReadyUntilOneGoes(t *testing.T) {
+	g := NewWithT(t)
+	adminSecret(t, "dup-admin", map[string]string{"username": pg.AdminUser, "password": pg.AdminPassword})
+	storageRegion(t, "dup-a", analyticsv1alpha1.RegionEU, "127.0.0.1", pg.Port, "dup-admin")
+	g.Eventually(readyOf("dup-a"), 20*time.Second, 100*time.Millisecond).Should(haveReady(metav1.ConditionTrue, analyticsv1alpha1.ReasonConnected))
+
+	second := storageRegion(t, "dup-b", analyticsv1alpha1.RegionEU, "127.0.0.1", pg.Port, "dup-admin")
+	for _, name := range []string{"dup-a", "dup-b"} {
+		g.Eventually(readyOf(name), 20*time.Second, 100*time.Millisecond).Should(haveReady(metav1.ConditionFalse, analyticsv1alpha1.ReasonDuplicateRegion))
+	}
+	g.Expect(readyOf("dup-a")().Message).To(ContainSubstring("dup-b"))
+
+	g.Expect(k8s.Delete(context.Background(), second)).To(Succeed())
+	g.Eventually(readyOf("dup-a"), 20*time.Second, 100*time.Millisecond).Should(haveReady(metav1.ConditionTrue, analyticsv1alpha1.ReasonConnected))
+}
+
+func TestStorageRegionRecoversWhenItsSecretAppears(t *testing.T) {
+	g := NewWithT(t)
+	storageRegion(t, "late", analyticsv1alpha1.RegionEU, "127.0.0.1", pg.Port, "late-admin")
+	g.Eventually(readyOf("late"), 20*time.Second, 100*time.Millisecond).Should(haveReady(metav1.ConditionFalse, analyticsv1alpha1.ReasonSecretMissing))
+
+	// Secrets are not watched: the periodic re-check with backoff finds it.
+	adminSecret(t, "late-admin", map[string]string{"username": pg.AdminUser, "password": pg.AdminPassword})
+	g.Eventually(readyOf("late"), 30*time.Second, 200*time.Millisecond).Should(haveReady(metav1.ConditionTrue, analyticsv1alpha1.ReasonConnected))
+}
+
+// eventsAbout lists the events.k8s.io Events regarding the named object.
+func eventsAbout(name string) func() []eventsv1.Event {
+	return func() []eventsv1.Event {
+		var list eventsv1.EventList
+		if err := k8s.List(context.Background(), &list); err != nil {
+			return nil
+		}
+		var out []eventsv1.Event
+		for _, e := range list.Items {
+			if e.Regarding.Name == name && strings.HasPrefix(e.Regarding.APIVersion, analyticsv1alpha1.GroupVersion.Group) {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+}

@@ -1,0 +1,226 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
+	"github.com/millimetric/tenant-operator/internal/render"
+)
+
+// TenantReconciler turns each AnalyticsTenant into its namespace, its
+// storage in its region, its ingest workloads, its NetworkPolicies and its
+// retention CronJob, and keeps them so. Every child is applied with
+// server-side apply under FieldOwner; status is computed once per reconcile
+// from what the phases observed and written only when it changed.
+type TenantReconciler struct {
+	client.Client
+	Scheme *runtime.Scheme
+	// APIReader reads the regions' admin Secrets, which are not cached.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	// Settings are the operator-wide inputs of the builders.
+	Settings render.Settings
+	// OpenStore connects to a region; OpenPostgres unless a test says else.
+	OpenStore OpenStoreFunc
+	// TenantSelector limits the tenants this instance reconciles (sharding).
+	// The manager's cache is limited the same way; this guards the rest.
+	TenantSelector labels.Selector
+	// MaxConcurrentReconciles bounds parallel reconciles; 0 means 1.
+	MaxConcurrentReconciles int
+
+	stores *regionStores
+	apply  applier
+}
+
+// +kubebuilder:rbac:groups=analytics.millimetric.ai,resources=analyticstenants,verbs=get;list;watch;patch;update
+// +kubebuilder:rbac:groups=analytics.millimetric.ai,resources=analyticstenants/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=analytics.millimetric.ai,resources=analyticstenants/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=namespaces;serviceaccounts;configmaps;services;resourcequotas,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch;create;patch;delete
+
+// errStop ends the phase chain: the tenant waits on something outside it
+// (its region), recorded in a condition, and is retried after the phase's
+// result says.
+var errStop = errors.New("waiting")
+
+// phase is one step of a reconcile. It applies what it owns, records what
+// it observed in the scope, and returns errStop to end the chain.
+type phase func(ctx context.Context, s *tenantScope) (ctrl.Result, error)
+
+// Reconcile brings one tenant to its desired state.
+func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	tenant := &analyticsv1alpha1.AnalyticsTenant{}
+	if err := r.Get(ctx, req.NamespacedName, tenant); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if r.TenantSelector != nil && !r.TenantSelector.Matches(labels.Set(tenant.Labels)) {
+		return ctrl.Result{}, nil
+	}
+	s := newTenantScope(tenant, r.Settings)
+
+	if !tenant.DeletionTimestamp.IsZero() {
+		return r.finalize(ctx, s)
+	}
+	if !controllerutil.ContainsFinalizer(tenant, analyticsv1alpha1.TenantFinalizer) {
+		// Before anything is provisioned, so nothing can outlive the tenant.
+		patch := client.MergeFrom(tenant.DeepCopy())
+		controllerutil.AddFinalizer(tenant, analyticsv1alpha1.TenantFinalizer)
+		if err := r.Patch(ctx, tenant, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding the finalizer to AnalyticsTenant %s: %w", tenant.Name, err)
+		}
+		s.original = tenant.DeepCopy()
+	}
+
+	var result ctrl.Result
+	var err error
+	for _, p := range []phase{r.resolveRegion, r.reconcileNamespace, r.reconcileStorage, r.reconcileWorkloads, r.reconcileNetwork, r.reconcileRetention} {
+		var res ctrl.Result
+		res, err = p(ctx, s)
+		result = earliest(result, res)
+		if err != nil {
+			break
+		}
+	}
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	if statusErr := r.updateStatus(ctx, s, err); statusErr != nil && err == nil {
+		err = statusErr
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	return result, nil
+}
+
+// earliest combines two results: the sooner requeue wins.
+func earliest(a, b ctrl.Result) ctrl.Result {
+	if a.RequeueAfter == 0 || (b.RequeueAfter > 0 && b.RequeueAfter < a.RequeueAfter) {
+		a.RequeueAfter = b.RequeueAfter
+	}
+	return a
+}
+
+// failingBackoff is how long to wait before retrying a tenant whose
+// condition has been False since since: as long again, within bounds.
+func failingBackoff(since time.Time) time.Duration {
+	return backoff(time.Since(since))
+}
+
+// SetupWithManager registers the reconciler and its watches: the tenant,
+// every kind it owns (owner references), and StorageRegions (a region
+// becoming Ready releases the tenants waiting on it).
+func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.OpenStore == nil {
+		r.OpenStore = OpenPostgres
+	}
+	if r.Scheme == nil {
+		r.Scheme = mgr.GetScheme()
+	}
+	r.stores = newRegionStores(r.OpenStore)
+	r.apply = applier{client: r.Client, scheme: r.Scheme}
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		r.stores.close()
+		return nil
+	})); err != nil {
+		return err
+	}
+
+	tenantsInRegion := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		region, ok := o.(*analyticsv1alpha1.StorageRegion)
+		if !ok {
+			return nil
+		}
+		var list analyticsv1alpha1.AnalyticsTenantList
+		if err := mgr.GetClient().List(ctx, &list); err != nil {
+			log.FromContext(ctx).Error(err, "listing AnalyticsTenants of a region")
+			return nil
+		}
+		var reqs []reconcile.Request
+		for i := range list.Items {
+			if list.Items[i].Spec.Effective().Region == region.Spec.Region {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+			}
+		}
+		return reqs
+	})
+
+	workers := r.MaxConcurrentReconciles
+	if workers < 1 {
+		workers = 1
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("analyticstenant").
+		For(&analyticsv1alpha1.AnalyticsTenant{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
+		Owns(&corev1.Namespace{}).
+		Owns(&corev1.ServiceAccount{}).
+		Owns(&corev1.ConfigMap{}).
+		Owns(&corev1.Secret{}).
+		Owns(&corev1.Service{}).
+		Owns(&corev1.ResourceQuota{}).
+		Owns(&appsv1.Deployment{}).
+		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
+		Owns(&networkingv1.NetworkPolicy{}).
+		Owns(&batchv1.CronJob{}).
+		Watches(&analyticsv1alpha1.StorageRegion{}, tenantsInRegion).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		Complete(r)
+}
+
+// OwnedObjects lists the kinds the operator creates, for the manager's
+// cache: each is cached only when it carries render's managed-by label.
+func OwnedObjects() []client.Object {
+	return []client.Object{
+		&corev1.Namespace{}, &corev1.ServiceAccount{}, &corev1.ConfigMap{}, &corev1.Secret{},
+		&corev1.Service{}, &corev1.ResourceQuota{}, &appsv1.Deployment{},
+		&autoscalingv2.HorizontalPodAutoscaler{}, &policyv1.PodDisruptionBudget{},
+		&networkingv1.NetworkPolicy{}, &batchv1.CronJob{},
+	}
+}

@@ -1,0 +1,86 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
+	"github.com/millimetric/tenant-operator/internal/render"
+)
+
+// tenantScope is one reconcile of one tenant: its inputs, and what each
+// phase observed, from which updateStatus computes the status once.
+type tenantScope struct {
+	// original is the tenant as read, to diff the status against.
+	original *analyticsv1alpha1.AnalyticsTenant
+	tenant   *analyticsv1alpha1.AnalyticsTenant
+	spec     analyticsv1alpha1.EffectiveTenantSpec
+	settings render.Settings
+
+	// region is the StorageRegion serving the tenant, once resolved.
+	region *analyticsv1alpha1.StorageRegion
+	// conditions are the conditions the phases that ran decided.
+	conditions map[string]metav1.Condition
+
+	schema string
+	// storageCA is whether the tenant's credentials carry a private CA.
+	storageCA  bool
+	deployment *appsv1.Deployment
+	cronJob    *batchv1.CronJob
+}
+
+func newTenantScope(tenant *analyticsv1alpha1.AnalyticsTenant, settings render.Settings) *tenantScope {
+	return &tenantScope{
+		original:   tenant.DeepCopy(),
+		tenant:     tenant,
+		spec:       tenant.Spec.Effective(),
+		settings:   settings,
+		conditions: map[string]metav1.Condition{},
+	}
+}
+
+// render is the builders' view of the tenant; valid once region is set.
+func (s *tenantScope) render() render.Tenant {
+	return render.Tenant{Object: s.tenant, Spec: s.spec, Region: s.region, Settings: s.settings, StorageCA: s.storageCA}
+}
+
+// set records a condition decided by a phase.
+func (s *tenantScope) set(condType string, status metav1.ConditionStatus, reason, message string) {
+	s.conditions[condType] = metav1.Condition{
+		Type:               condType,
+		Status:             status,
+		Reason:             reason,
+		Message:            message,
+		ObservedGeneration: s.tenant.Generation,
+	}
+}
+
+// failingSince is when the tenant's recorded condition became False, or
+// now if it is not False: the start of the failure a backoff is timed from.
+func (s *tenantScope) failingSince(condType string) time.Time {
+	for _, c := range s.original.Status.Conditions {
+		if c.Type == condType && c.Status == metav1.ConditionFalse {
+			return c.LastTransitionTime.Time
+		}
+	}
+	return time.Now()
+}

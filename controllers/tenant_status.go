@@ -1,0 +1,145 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
+	"github.com/millimetric/tenant-operator/internal/render"
+	"github.com/millimetric/tenant-operator/internal/storage"
+)
+
+// partConditions are the conditions the phases own, in the order Ready
+// reports the first one that is not True.
+var partConditions = []string{
+	analyticsv1alpha1.ConditionStorageReady,
+	analyticsv1alpha1.ConditionIngestAvailable,
+	analyticsv1alpha1.ConditionRetentionScheduled,
+	analyticsv1alpha1.ConditionNetworkIsolated,
+}
+
+// updateStatus computes the whole status once from what the phases observed
+// and writes it only if it changed. reconcileErr is a transient failure of
+// this reconcile: the generation is then not marked observed.
+func (r *TenantReconciler) updateStatus(ctx context.Context, s *tenantScope, reconcileErr error) error {
+	status := s.original.Status.DeepCopy()
+	t := s.render()
+	status.Namespace = render.NamespaceName(t)
+	status.Storage = &analyticsv1alpha1.StorageStatus{Region: s.spec.Region, Schema: storage.SchemaName(s.tenant.Name)}
+	if s.region != nil {
+		status.Storage.RegionRef = s.region.Name
+	}
+	if s.schema != "" {
+		status.Storage.SecretName = render.StorageSecretName
+	} else if old := s.original.Status.Storage; old != nil {
+		status.Storage.SecretName = old.SecretName
+	}
+	status.Retention = &analyticsv1alpha1.RetentionStatus{Days: s.spec.RetentionDays, Schedule: render.RetentionSchedule(s.tenant.Name)}
+	if cj := s.cronJob; cj != nil {
+		status.Retention.LastScheduleTime = cj.Status.LastScheduleTime
+		status.Retention.LastSuccessfulTime = cj.Status.LastSuccessfulTime
+	}
+	if d := s.deployment; d != nil {
+		status.Ingest = &analyticsv1alpha1.IngestStatus{
+			ReadyReplicas: d.Status.ReadyReplicas,
+			Service:       fmt.Sprintf("%s.%s.svc", render.IngestName, d.Namespace),
+		}
+		if d.Spec.Replicas != nil {
+			status.Ingest.Replicas = *d.Spec.Replicas
+		}
+	}
+
+	// A part whose phase did not run keeps what was last observed, or is
+	// Unknown; it never turns True without being observed.
+	for _, condType := range partConditions {
+		if c, ok := s.conditions[condType]; ok {
+			meta.SetStatusCondition(&status.Conditions, c)
+			continue
+		}
+		if reconcileErr == nil && meta.FindStatusCondition(status.Conditions, condType) == nil {
+			meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+				Type: condType, Status: metav1.ConditionUnknown, Reason: analyticsv1alpha1.ReasonProgressing,
+				Message: "waiting for the tenant's storage", ObservedGeneration: s.tenant.Generation,
+			})
+		}
+	}
+	if reconcileErr != nil {
+		// The API server or the database failed this reconcile; say so on
+		// Ready without touching what the parts last observed.
+		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+			Type: analyticsv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: analyticsv1alpha1.ReasonApplyFailed,
+			Message: reconcileErr.Error(), ObservedGeneration: s.tenant.Generation,
+		})
+	} else {
+		meta.SetStatusCondition(&status.Conditions, summarize(status.Conditions, s.tenant.Generation))
+		status.ObservedGeneration = s.tenant.Generation
+	}
+	if ready := meta.FindStatusCondition(status.Conditions, analyticsv1alpha1.ConditionReady); ready.Status == metav1.ConditionTrue {
+		meta.RemoveStatusCondition(&status.Conditions, analyticsv1alpha1.ConditionReconciling)
+	} else {
+		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+			Type: analyticsv1alpha1.ConditionReconciling, Status: metav1.ConditionTrue, Reason: ready.Reason, Message: ready.Message,
+			ObservedGeneration: s.tenant.Generation,
+		})
+	}
+
+	if equality.Semantic.DeepEqual(&s.original.Status, status) {
+		return nil
+	}
+	wasReady := meta.FindStatusCondition(s.original.Status.Conditions, analyticsv1alpha1.ConditionReady)
+	nowReady := meta.FindStatusCondition(status.Conditions, analyticsv1alpha1.ConditionReady)
+	patch := client.MergeFrom(s.original)
+	updated := s.original.DeepCopy()
+	updated.Status = *status
+	if err := r.Status().Patch(ctx, updated, patch); err != nil {
+		return client.IgnoreNotFound(fmt.Errorf("writing status of AnalyticsTenant %s: %w", s.tenant.Name, err))
+	}
+	if nowReady.Status == metav1.ConditionFalse && nowReady.Reason == analyticsv1alpha1.ReasonRegionUnavailable &&
+		(wasReady == nil || wasReady.Reason != nowReady.Reason) {
+		r.event(s.tenant, "Warning", analyticsv1alpha1.ReasonRegionUnavailable, "Provision", nowReady.Message)
+	}
+	return nil
+}
+
+// summarize is Ready: True when every part is, else the first part that is
+// not, with its reason and message.
+func summarize(conditions []metav1.Condition, generation int64) metav1.Condition {
+	for _, condType := range partConditions {
+		c := meta.FindStatusCondition(conditions, condType)
+		if c == nil || c.Status != metav1.ConditionTrue {
+			ready := metav1.Condition{
+				Type: analyticsv1alpha1.ConditionReady, Status: metav1.ConditionFalse, ObservedGeneration: generation,
+				Reason: analyticsv1alpha1.ReasonProgressing, Message: condType + " is not yet observed",
+			}
+			if c != nil {
+				ready.Reason, ready.Message = c.Reason, fmt.Sprintf("%s: %s", condType, c.Message)
+			}
+			return ready
+		}
+	}
+	return metav1.Condition{
+		Type: analyticsv1alpha1.ConditionReady, Status: metav1.ConditionTrue, ObservedGeneration: generation,
+		Reason: analyticsv1alpha1.ReasonReconciled, Message: "storage is provisioned, ingest is available, retention is scheduled and the network is isolated",
+	}
+}

@@ -1,0 +1,252 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
+	"github.com/millimetric/tenant-operator/internal/render"
+	"github.com/millimetric/tenant-operator/internal/storage"
+)
+
+// Event reasons of the tenant reconciler, besides the condition reasons.
+const (
+	eventProvisioned = "Provisioned"
+	eventPurged      = "Purged"
+	eventRetained    = "Retained"
+	eventPurgeFailed = "PurgeFailed"
+)
+
+// regionUnavailable explains why no StorageRegion can serve the region.
+type regionUnavailable struct{ msg string }
+
+func (e *regionUnavailable) Error() string { return e.msg }
+
+// findRegion returns the one Ready StorageRegion of the region, or a
+// *regionUnavailable saying what is wrong.
+func (r *TenantReconciler) findRegion(ctx context.Context, region analyticsv1alpha1.Region) (*analyticsv1alpha1.StorageRegion, error) {
+	var list analyticsv1alpha1.StorageRegionList
+	if err := r.List(ctx, &list); err != nil {
+		return nil, fmt.Errorf("listing StorageRegions: %w", err)
+	}
+	var claims []*analyticsv1alpha1.StorageRegion
+	for i := range list.Items {
+		if list.Items[i].Spec.Region == region && list.Items[i].DeletionTimestamp.IsZero() {
+			claims = append(claims, &list.Items[i])
+		}
+	}
+	switch len(claims) {
+	case 0:
+		return nil, &regionUnavailable{fmt.Sprintf("no StorageRegion serves region %s: the platform team must create one before this tenant can be provisioned", region)}
+	case 1:
+	default:
+		names := make([]string, 0, len(claims))
+		for _, c := range claims {
+			names = append(names, c.Name)
+		}
+		sort.Strings(names)
+		return nil, &regionUnavailable{fmt.Sprintf("StorageRegions %s all claim region %s: delete all but one", strings.Join(names, ", "), region)}
+	}
+	sr := claims[0]
+	ready := meta.FindStatusCondition(sr.Status.Conditions, analyticsv1alpha1.ConditionReady)
+	if ready == nil || ready.Status != metav1.ConditionTrue {
+		why := "it has not been checked yet"
+		if ready != nil {
+			why = fmt.Sprintf("%s: %s", ready.Reason, ready.Message)
+		}
+		return nil, &regionUnavailable{fmt.Sprintf("StorageRegion %s serving region %s is not Ready (%s)", sr.Name, region, why)}
+	}
+	return sr, nil
+}
+
+// resolveRegion finds the StorageRegion serving the tenant. It owns
+// StorageReady while the region is unavailable, and then ends the chain:
+// nothing can be placed or provisioned without the region.
+func (r *TenantReconciler) resolveRegion(ctx context.Context, s *tenantScope) (ctrl.Result, error) {
+	region, err := r.findRegion(ctx, s.spec.Region)
+	var unavailable *regionUnavailable
+	if errors.As(err, &unavailable) {
+		s.set(analyticsv1alpha1.ConditionStorageReady, metav1.ConditionFalse, analyticsv1alpha1.ReasonRegionUnavailable, unavailable.msg)
+		// A region appearing or becoming Ready triggers a reconcile through
+		// the StorageRegion watch; the backoff is the safety net.
+		return ctrl.Result{RequeueAfter: failingBackoff(s.failingSince(analyticsv1alpha1.ConditionStorageReady))}, errStop
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	s.region = region
+	return ctrl.Result{}, nil
+}
+
+// reconcileNamespace applies the tenant's namespace, which everything else
+// lives in.
+func (r *TenantReconciler) reconcileNamespace(ctx context.Context, s *tenantScope) (ctrl.Result, error) {
+	_, err := r.apply.apply(ctx, render.Namespace(s.render()))
+	return ctrl.Result{}, err
+}
+
+// reconcileStorage provisions the tenant's schema and role in its region and
+// applies the Secret with the tenant's own credentials. It owns
+// StorageReady.
+func (r *TenantReconciler) reconcileStorage(ctx context.Context, s *tenantScope) (ctrl.Result, error) {
+	t := s.render()
+	store, err := r.regionStore(ctx, s.region)
+	if err != nil {
+		return r.storageFailed(s, err)
+	}
+
+	// The password in our Secret is passed back so provisioning keeps it.
+	existing := &corev1.Secret{}
+	key := types.NamespacedName{Namespace: render.NamespaceName(t), Name: render.StorageSecretName}
+	if err := r.Get(ctx, key, existing); client.IgnoreNotFound(err) != nil {
+		return ctrl.Result{}, fmt.Errorf("reading Secret %s: %w", key, err)
+	}
+	creds, err := store.Provision(ctx, s.tenant.Name, storage.ProvisionOptions{ExistingPassword: string(existing.Data["password"])})
+	if err != nil {
+		return r.storageFailed(s, err)
+	}
+	s.storageCA = len(creds.CACert) > 0
+	if _, err := r.apply.apply(ctx, render.StorageSecret(t, creds)); err != nil {
+		return ctrl.Result{}, err
+	}
+	s.schema = creds.Schema
+	msg := fmt.Sprintf("schema %s is provisioned in region %s (StorageRegion %s); credentials are in Secret %s", creds.Schema, s.spec.Region, s.region.Name, key)
+	if !meta.IsStatusConditionTrue(s.original.Status.Conditions, analyticsv1alpha1.ConditionStorageReady) {
+		r.event(s.tenant, corev1.EventTypeNormal, eventProvisioned, "Provision", msg)
+	}
+	s.set(analyticsv1alpha1.ConditionStorageReady, metav1.ConditionTrue, analyticsv1alpha1.ReasonReconciled, msg)
+	return ctrl.Result{}, nil
+}
+
+// storageFailed records a failure to reach or provision the region's
+// database and retries with backoff. Storage errors never carry passwords.
+func (r *TenantReconciler) storageFailed(s *tenantScope, err error) (ctrl.Result, error) {
+	reason := analyticsv1alpha1.ReasonStorageFailed
+	if sr := storage.ReasonFor(err); sr != "" {
+		reason = string(sr)
+	}
+	var missing *secretMissingError
+	if errors.As(err, &missing) {
+		reason = analyticsv1alpha1.ReasonSecretMissing
+	}
+	msg := fmt.Sprintf("provisioning in region %s (StorageRegion %s) failed: %v", s.spec.Region, s.region.Name, err)
+	s.set(analyticsv1alpha1.ConditionStorageReady, metav1.ConditionFalse, reason, msg)
+	return ctrl.Result{RequeueAfter: failingBackoff(s.failingSince(analyticsv1alpha1.ConditionStorageReady))}, errStop
+}
+
+// regionStore returns the open store of a StorageRegion.
+func (r *TenantReconciler) regionStore(ctx context.Context, region *analyticsv1alpha1.StorageRegion) (RegionStore, error) {
+	cfg, err := adminConfig(ctx, r.APIReader, region)
+	if err != nil {
+		return nil, err
+	}
+	return r.stores.get(ctx, region.Name, cfg)
+}
+
+// finalize runs when the tenant is being deleted: it purges the tenant's
+// data from its region (or keeps it with deletionPolicy Retain), records it
+// in an event, then removes the finalizer so the namespace and everything in
+// it are garbage-collected.
+func (r *TenantReconciler) finalize(ctx context.Context, s *tenantScope) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(s.tenant, analyticsv1alpha1.TenantFinalizer) {
+		return ctrl.Result{}, nil
+	}
+	schema := storage.SchemaName(s.tenant.Name)
+	switch {
+	case s.spec.DeletionPolicy == analyticsv1alpha1.DeletionPolicyRetain:
+		r.event(s.tenant, corev1.EventTypeNormal, eventRetained, "Delete",
+			fmt.Sprintf("kept schema %s and its role in region %s: deletionPolicy is Retain", schema, s.spec.Region))
+	default:
+		region, err := r.findRegion(ctx, s.spec.Region)
+		var unavailable *regionUnavailable
+		if errors.As(err, &unavailable) && !r.wasProvisioned(ctx, s) {
+			r.event(s.tenant, corev1.EventTypeNormal, eventPurged, "Delete",
+				fmt.Sprintf("nothing to purge: the tenant was never provisioned in region %s", s.spec.Region))
+			break
+		}
+		if err == nil {
+			err = r.purge(ctx, s, region)
+		}
+		if err != nil {
+			msg := fmt.Sprintf("cannot purge schema %s from region %s yet; the tenant is kept until it is purged: %v", schema, s.spec.Region, err)
+			r.event(s.tenant, corev1.EventTypeWarning, eventPurgeFailed, "Delete", msg)
+			log.FromContext(ctx).Info("purge blocked", "tenant", s.tenant.Name, "reason", msg)
+			return ctrl.Result{RequeueAfter: failingBackoff(s.tenant.DeletionTimestamp.Time)}, nil
+		}
+		r.event(s.tenant, corev1.EventTypeNormal, eventPurged, "Delete",
+			fmt.Sprintf("purged schema %s, its data and its role from region %s (StorageRegion %s)", schema, s.spec.Region, region.Name))
+	}
+	patch := client.MergeFrom(s.tenant.DeepCopy())
+	controllerutil.RemoveFinalizer(s.tenant, analyticsv1alpha1.TenantFinalizer)
+	if err := r.Patch(ctx, s.tenant, patch); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	return ctrl.Result{}, nil
+}
+
+// purge deletes the tenant's data and role and checks nothing is left.
+func (r *TenantReconciler) purge(ctx context.Context, s *tenantScope, region *analyticsv1alpha1.StorageRegion) error {
+	store, err := r.regionStore(ctx, region)
+	if err != nil {
+		return err
+	}
+	if err := store.Purge(ctx, s.tenant.Name); err != nil {
+		return err
+	}
+	left, err := store.Verify(ctx, s.tenant.Name)
+	if err != nil {
+		return err
+	}
+	if !left.Empty() {
+		return fmt.Errorf("after purging, %s", left)
+	}
+	return nil
+}
+
+// wasProvisioned says whether the tenant may have storage: its status names
+// a schema, or its credentials Secret exists. When in doubt it says yes, so
+// no data is ever left behind unpurged.
+func (r *TenantReconciler) wasProvisioned(ctx context.Context, s *tenantScope) bool {
+	if st := s.tenant.Status.Storage; st != nil && st.Schema != "" {
+		return true
+	}
+	key := types.NamespacedName{Namespace: render.NamespaceName(s.render()), Name: render.StorageSecretName}
+	err := r.Get(ctx, key, &corev1.Secret{})
+	return !apierrors.IsNotFound(err)
+}
+
+// event records an event about the tenant, if there is a recorder.
+func (r *TenantReconciler) event(tenant *analyticsv1alpha1.AnalyticsTenant, eventType, reason, action, note string) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(tenant, nil, eventType, reason, action, "%s", note)
+	}
+}

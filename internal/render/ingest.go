@@ -1,0 +1,332 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package render
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+)
+
+const (
+	// IngestConfigKey is the ingest ConfigMap's only key.
+	IngestConfigKey = "ingest.json"
+	// IngestConfigDir is where the ingest ConfigMap is mounted.
+	IngestConfigDir = "/etc/millimetric"
+	// IngestPortName names the ingest container's and Service's port.
+	IngestPortName = "http"
+	// IngestServicePort is the port of the ingest Service.
+	IngestServicePort = 80
+)
+
+// IngestServiceAccount is the identity of the ingest pods. Its token is
+// never mounted: ingest does not talk to the API server.
+func IngestServiceAccount(t Tenant) *corev1.ServiceAccount {
+	return &corev1.ServiceAccount{
+		TypeMeta:                     metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
+		ObjectMeta:                   objectMeta(t, IngestName, componentLabels(t, ComponentIngest)),
+		AutomountServiceAccountToken: ptr.To(false),
+	}
+}
+
+// ingestConfig is the ingest service's configuration file. Field order is
+// the JSON order, so the file, and its hash, are deterministic.
+type ingestConfig struct {
+	Tenant              string          `json:"tenant"`
+	Region              string          `json:"region"`
+	Domains             []string        `json:"domains"`
+	QueryParamAllowlist []string        `json:"queryParamAllowlist"`
+	GeoPrecision        string          `json:"geoPrecision"`
+	RateLimit           ingestRateLimit `json:"rateLimit"`
+	// StoreIPAddress is always false: the policy promises a visitor's IP
+	// address is used only at ingestion (rate limit, location) and never
+	// stored. It is written out so the promise is explicit in the config.
+	StoreIPAddress bool `json:"storeIPAddress"`
+}
+
+type ingestRateLimit struct {
+	EventsPerMinutePerIP int32 `json:"eventsPerMinutePerIP"`
+}
+
+// IngestConfigMap is the ingest service's configuration, one JSON file
+// (IngestConfigKey) with the tenant's domains, privacy settings, rate limit
+// and region. Lists are sorted, as they are sets, so reordering them in the
+// spec neither changes the file nor rolls the pods.
+func IngestConfigMap(t Tenant) *corev1.ConfigMap {
+	cfg := ingestConfig{
+		Tenant:              t.Object.Name,
+		Region:              string(t.Spec.Region),
+		Domains:             sortedCopy(t.Spec.Domains),
+		QueryParamAllowlist: sortedCopy(t.Spec.QueryParamAllowlist),
+		GeoPrecision:        string(t.Spec.GeoPrecision),
+		RateLimit:           ingestRateLimit{EventsPerMinutePerIP: t.Spec.EventsPerMinutePerIP},
+		StoreIPAddress:      false,
+	}
+	data, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		// Strings, numbers and booleans always marshal.
+		panic(fmt.Sprintf("render: marshalling the ingest config: %v", err))
+	}
+	return &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: objectMeta(t, IngestConfigName, componentLabels(t, ComponentIngest)),
+		Data:       map[string]string{IngestConfigKey: string(data) + "\n"},
+	}
+}
+
+// sortedCopy never returns nil, so an empty list is written as [] and
+// never as null.
+func sortedCopy(s []string) []string {
+	out := make([]string, len(s))
+	copy(out, s)
+	slices.Sort(out)
+	return out
+}
+
+// ConfigHash is the SHA-256, in hex, of a ConfigMap's data and binary data,
+// independent of map order. It changes exactly when a key or a value does.
+func ConfigHash(cm *corev1.ConfigMap) string {
+	h := sha256.New()
+	write := func(kind string, key string, value []byte) {
+		// Length prefixes make the encoding unambiguous.
+		h.Write(fmt.Appendf(nil, "%s %d:%s %d:", kind, len(key), key, len(value)))
+		h.Write(value)
+		h.Write([]byte{'\n'})
+	}
+	for _, k := range slices.Sorted(maps.Keys(cm.Data)) {
+		write("data", k, []byte(cm.Data[k]))
+	}
+	for _, k := range slices.Sorted(maps.Keys(cm.BinaryData)) {
+		write("binaryData", k, cm.BinaryData[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// ingestReplicas is the Deployment's replicas: none while suspended, left
+// to the HorizontalPodAutoscaler when it scales ingest (applying a number
+// would fight it), else the spec's.
+func ingestReplicas(t Tenant) *int32 {
+	switch {
+	case t.Spec.Suspend:
+		return ptr.To[int32](0)
+	case t.Spec.Autoscaling != nil:
+		return nil
+	default:
+		return ptr.To(t.Spec.Replicas)
+	}
+}
+
+// IngestImage is the ingest image in force: the tenant's, or the operator's
+// default.
+func IngestImage(t Tenant) string {
+	if t.Spec.Image != "" {
+		return t.Spec.Image
+	}
+	return t.Settings.IngestImage
+}
+
+// IngestDeployment runs the ingest service: restricted, non-root pods with a
+// read-only root file system, spread over zones and nodes, on the region's
+// nodes when it has placement, reading the tenant's storage credentials from
+// the storage Secret. The pod template carries the ConfigMap's hash so a
+// configuration change rolls the pods. Rolling updates never take a pod
+// away before its replacement is ready.
+func IngestDeployment(t Tenant) *appsv1.Deployment {
+	selector := selectorLabels(t, ComponentIngest)
+	nodeSelector, tolerations := placement(t)
+	probe := func(path string, period, failures int32) *corev1.Probe {
+		return &corev1.Probe{
+			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+				Path: path, Port: intstr.FromString(IngestPortName), Scheme: corev1.URISchemeHTTP,
+			}},
+			TimeoutSeconds:   1,
+			PeriodSeconds:    period,
+			SuccessThreshold: 1,
+			FailureThreshold: failures,
+		}
+	}
+	spread := func(topologyKey string) corev1.TopologySpreadConstraint {
+		return corev1.TopologySpreadConstraint{
+			MaxSkew:           1,
+			TopologyKey:       topologyKey,
+			WhenUnsatisfiable: corev1.ScheduleAnyway,
+			LabelSelector:     &metav1.LabelSelector{MatchLabels: selectorLabels(t, ComponentIngest)},
+			// Spread each revision on its own, so a rollout does not
+			// count the pods it is replacing.
+			MatchLabelKeys: []string{appsv1.DefaultDeploymentUniqueLabelKey},
+		}
+	}
+	return &appsv1.Deployment{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: objectMeta(t, IngestName, componentLabels(t, ComponentIngest)),
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ingestReplicas(t),
+			Selector: &metav1.LabelSelector{MatchLabels: selector},
+			Strategy: appsv1.DeploymentStrategy{
+				Type: appsv1.RollingUpdateDeploymentStrategyType,
+				RollingUpdate: &appsv1.RollingUpdateDeployment{
+					MaxUnavailable: ptr.To(intstr.FromInt32(0)),
+					MaxSurge:       ptr.To(intstr.FromInt32(1)),
+				},
+			},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{
+					Labels:      componentLabels(t, ComponentIngest),
+					Annotations: map[string]string{AnnotationConfigHash: ConfigHash(IngestConfigMap(t))},
+				},
+				Spec: corev1.PodSpec{
+					ServiceAccountName:           IngestName,
+					AutomountServiceAccountToken: ptr.To(false),
+					EnableServiceLinks:           ptr.To(false),
+					SecurityContext:              podSecurityContext(),
+					NodeSelector:                 nodeSelector,
+					Tolerations:                  tolerations,
+					TopologySpreadConstraints: []corev1.TopologySpreadConstraint{
+						spread(corev1.LabelTopologyZone),
+						spread(corev1.LabelHostname),
+					},
+					Containers: []corev1.Container{{
+						Name:  IngestName,
+						Image: IngestImage(t),
+						Args:  []string{"--config=" + IngestConfigDir + "/" + IngestConfigKey},
+						Ports: []corev1.ContainerPort{{
+							Name: IngestPortName, ContainerPort: IngestPort, Protocol: corev1.ProtocolTCP,
+						}},
+						Env:             storageEnv(t),
+						Resources:       *t.Spec.Resources.DeepCopy(),
+						SecurityContext: containerSecurityContext(),
+						StartupProbe:    probe("/healthz", 2, 30),
+						ReadinessProbe:  probe("/readyz", 10, 3),
+						LivenessProbe:   probe("/healthz", 10, 3),
+						VolumeMounts: []corev1.VolumeMount{
+							{Name: "config", MountPath: IngestConfigDir, ReadOnly: true},
+							{Name: "tmp", MountPath: "/tmp"},
+							storageCAVolumeMount(),
+						},
+					}},
+					Volumes: []corev1.Volume{
+						{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+							LocalObjectReference: corev1.LocalObjectReference{Name: IngestConfigName},
+							DefaultMode:          ptr.To[int32](0o444),
+						}}},
+						{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+							SizeLimit: ptr.To(resource.MustParse("64Mi")),
+						}}},
+						storageCAVolume(),
+					},
+				},
+			},
+		},
+	}
+}
+
+// IngestService is ingest's in-cluster address: port 80 to the pods' http
+// port.
+func IngestService(t Tenant) *corev1.Service {
+	return &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: objectMeta(t, IngestName, componentLabels(t, ComponentIngest)),
+		Spec: corev1.ServiceSpec{
+			Type:     corev1.ServiceTypeClusterIP,
+			Selector: selectorLabels(t, ComponentIngest),
+			Ports: []corev1.ServicePort{{
+				Name:       IngestPortName,
+				Protocol:   corev1.ProtocolTCP,
+				Port:       IngestServicePort,
+				TargetPort: intstr.FromString(IngestPortName),
+			}},
+		},
+	}
+}
+
+// IngestServiceAddress is the in-cluster host name of the ingest Service.
+func IngestServiceAddress(t Tenant) string {
+	return IngestName + "." + NamespaceName(t) + ".svc"
+}
+
+// IngestHPA sizes ingest on CPU use within the tenant's bounds. It is nil
+// when the tenant does not autoscale or is suspended (a suspended tenant
+// has no pods to scale).
+func IngestHPA(t Tenant) *autoscalingv2.HorizontalPodAutoscaler {
+	a := t.Spec.Autoscaling
+	if a == nil || t.Spec.Suspend {
+		return nil
+	}
+	return &autoscalingv2.HorizontalPodAutoscaler{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "autoscaling/v2", Kind: "HorizontalPodAutoscaler"},
+		ObjectMeta: objectMeta(t, IngestName, componentLabels(t, ComponentIngest)),
+		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
+			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{
+				APIVersion: "apps/v1", Kind: "Deployment", Name: IngestName,
+			},
+			MinReplicas: ptr.To(a.MinReplicas),
+			MaxReplicas: a.MaxReplicas,
+			Metrics: []autoscalingv2.MetricSpec{{
+				Type: autoscalingv2.ResourceMetricSourceType,
+				Resource: &autoscalingv2.ResourceMetricSource{
+					Name: corev1.ResourceCPU,
+					Target: autoscalingv2.MetricTarget{
+						Type:               autoscalingv2.UtilizationMetricType,
+						AverageUtilization: ptr.To(a.TargetCPUUtilizationPercentage),
+					},
+				},
+			}},
+		},
+	}
+}
+
+// ingestWantsSeveralPods says whether the tenant asks for more than one
+// ingest pod, as a fixed size or as the autoscaler's floor.
+func ingestWantsSeveralPods(t Tenant) bool {
+	return t.Spec.Replicas > 1 || (t.Spec.Autoscaling != nil && t.Spec.Autoscaling.MinReplicas > 1)
+}
+
+// IngestPDB lets voluntary disruptions (node drains) take one ingest pod at
+// a time. It is nil unless the tenant wants more than one pod and is not
+// suspended: with one pod it would either block drains or protect nothing.
+// Unhealthy pods may always be evicted, so a crash-looping pod never blocks
+// a drain.
+func IngestPDB(t Tenant) *policyv1.PodDisruptionBudget {
+	if t.Spec.Suspend || !ingestWantsSeveralPods(t) {
+		return nil
+	}
+	return &policyv1.PodDisruptionBudget{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "policy/v1", Kind: "PodDisruptionBudget"},
+		ObjectMeta: objectMeta(t, IngestName, componentLabels(t, ComponentIngest)),
+		Spec: policyv1.PodDisruptionBudgetSpec{
+			MaxUnavailable:             ptr.To(intstr.FromInt32(1)),
+			Selector:                   &metav1.LabelSelector{MatchLabels: selectorLabels(t, ComponentIngest)},
+			UnhealthyPodEvictionPolicy: ptr.To(policyv1.AlwaysAllow),
+		},
+	}
+}
+
+// formatPort is a port as the storage Secret and PGPORT spell it.
+func formatPort(p int32) string { return strconv.Itoa(int(p)) }

@@ -1,0 +1,247 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package render
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/millimetric/tenant-operator/api/v1alpha1"
+)
+
+// FieldOwner is the field manager the operator applies every tenant object
+// with. One owner for all of them, so a person's or a pipeline's fields on
+// the same objects are left alone.
+const FieldOwner = "tenant-operator"
+
+// Labels and annotations the operator sets.
+const (
+	// LabelTenant names the AnalyticsTenant an object belongs to. It maps the
+	// tenant namespace (which owner references cannot watch back on their
+	// own, being cluster-scoped like the tenant) and every child to it.
+	LabelTenant = "analytics.millimetric.ai/tenant"
+	// LabelRegion is the storage region in force for the tenant (EU or US).
+	LabelRegion = "analytics.millimetric.ai/region"
+	// LabelComponent says which part of the tenant an object is:
+	// ComponentIngest or ComponentRetention.
+	LabelComponent = "app.kubernetes.io/component"
+	// LabelManagedBy is the standard label naming the operator.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// LabelName is the standard label naming the application.
+	LabelName = "app.kubernetes.io/name"
+
+	// ManagedBy is the value of LabelManagedBy.
+	ManagedBy = "tenant-operator"
+	// AppName is the value of LabelName.
+	AppName = "millimetric-analytics"
+	// ComponentIngest is the LabelComponent value of the ingest objects.
+	ComponentIngest = "ingest"
+	// ComponentRetention is the LabelComponent value of the retention objects.
+	ComponentRetention = "retention"
+
+	// AnnotationConfigHash on the ingest pod template is ConfigHash of the
+	// ingest ConfigMap, so a configuration change rolls the pods.
+	AnnotationConfigHash = "analytics.millimetric.ai/config-hash"
+)
+
+// Names of the objects in a tenant namespace.
+const (
+	// StorageSecretName is the Secret with the tenant's own database
+	// credentials.
+	StorageSecretName = "storage-credentials"
+	// IngestName names the ingest Deployment, Service, ServiceAccount,
+	// HorizontalPodAutoscaler and PodDisruptionBudget, and its container.
+	IngestName = "ingest"
+	// IngestConfigName names the ingest ConfigMap.
+	IngestConfigName = "ingest-config"
+	// RetentionName names the retention CronJob, its ServiceAccount and its
+	// container.
+	RetentionName = "retention"
+	// ResourceQuotaName names the namespace's ResourceQuota.
+	ResourceQuotaName = "tenant-quota"
+	// NetworkPolicyDefaultDeny names the policy that denies all traffic to
+	// and from every pod the other policies do not allow.
+	NetworkPolicyDefaultDeny = "default-deny"
+	// NetworkPolicyIngest names the ingest pods' policy.
+	NetworkPolicyIngest = IngestName
+	// NetworkPolicyRetention names the retention pods' policy.
+	NetworkPolicyRetention = RetentionName
+)
+
+// IngestPort is the port the ingest container serves HTTP on.
+const IngestPort = 8080
+
+// Defaults of Settings.
+const (
+	// DefaultNamespacePrefix makes tenant acme's namespace tenant-acme.
+	DefaultNamespacePrefix = "tenant-"
+	// DefaultIngestImage is the ingest image of tenants that set none.
+	DefaultIngestImage = "ghcr.io/millimetric/ingest:1.0.0"
+	// DefaultOperatorImage is the operator's image, which the retention
+	// CronJob runs in retention mode.
+	DefaultOperatorImage = "ghcr.io/millimetric/tenant-operator:dev"
+	// DefaultEdgeNamespace is the namespace of the edge proxies that send
+	// events to ingest.
+	DefaultEdgeNamespace = "millimetric-edge"
+)
+
+// Settings are the operator-wide inputs, from the manager's flags.
+type Settings struct {
+	// IngestImage is the ingest image of tenants that set none.
+	IngestImage string
+	// OperatorImage is the operator's own image; the retention CronJob runs
+	// it as `/manager retention`.
+	OperatorImage string
+	// NamespacePrefix is put before the tenant's name to make its
+	// namespace: "tenant-" gives tenant-<name>. Empty means
+	// DefaultNamespacePrefix, so no tenant can be named onto an existing
+	// namespace such as kube-system.
+	NamespacePrefix string
+	// EdgeNamespaceSelector selects the namespaces whose pods may send
+	// events to ingest. An empty selector would select every namespace, so
+	// it allows none instead.
+	EdgeNamespaceSelector metav1.LabelSelector
+	// DNSNamespaceSelector selects the namespace of the cluster DNS.
+	DNSNamespaceSelector metav1.LabelSelector
+	// DNSPodSelector selects the cluster DNS pods in it.
+	DNSPodSelector metav1.LabelSelector
+}
+
+// DefaultSettings are the Settings of a manager started without flags:
+// namespaces tenant-<name>, the released images, the edge in namespace
+// millimetric-edge and the cluster DNS as kube-dns in kube-system.
+func DefaultSettings() Settings {
+	return Settings{
+		IngestImage:     DefaultIngestImage,
+		OperatorImage:   DefaultOperatorImage,
+		NamespacePrefix: DefaultNamespacePrefix,
+		EdgeNamespaceSelector: metav1.LabelSelector{
+			MatchLabels: map[string]string{corev1.LabelMetadataName: DefaultEdgeNamespace},
+		},
+		DNSNamespaceSelector: metav1.LabelSelector{
+			MatchLabels: map[string]string{corev1.LabelMetadataName: metav1.NamespaceSystem},
+		},
+		DNSPodSelector: metav1.LabelSelector{
+			MatchLabels: map[string]string{"k8s-app": "kube-dns"},
+		},
+	}
+}
+
+// Tenant is everything the builders know about one tenant.
+type Tenant struct {
+	// Object is the AnalyticsTenant; its name and UID make the names and
+	// owner references. It must not be nil.
+	Object *v1alpha1.AnalyticsTenant
+	// Spec is what is in force: Object.Spec.Effective(). Builders read this,
+	// never Object.Spec.
+	Spec v1alpha1.EffectiveTenantSpec
+	// Region is the StorageRegion serving the tenant: placement, egress and
+	// the database port. Nil means not known yet: no placement and no
+	// storage egress.
+	Region *v1alpha1.StorageRegion
+	// Settings are the operator-wide inputs.
+	Settings Settings
+	// StorageCA says the tenant's storage Secret carries the region's CA
+	// certificate (key ca.crt), that is len(creds.CACert) > 0 for the
+	// credentials given to StorageSecret. Workloads then trust that CA only
+	// (PGSSLROOTCERT); without it they trust the system's roots. It only
+	// says whether the key is there; the certificate itself stays in the
+	// Secret.
+	StorageCA bool
+}
+
+// NamespaceName is the tenant's namespace: the prefix and the tenant's name.
+func NamespaceName(t Tenant) string {
+	prefix := t.Settings.NamespacePrefix
+	if prefix == "" {
+		prefix = DefaultNamespacePrefix
+	}
+	return prefix + t.Object.Name
+}
+
+// Labels are the labels on every object of the tenant: the tenant, its
+// region, and the standard managed-by and name labels.
+func Labels(t Tenant) map[string]string {
+	return map[string]string{
+		LabelTenant:    t.Object.Name,
+		LabelRegion:    string(t.Spec.Region),
+		LabelManagedBy: ManagedBy,
+		LabelName:      AppName,
+	}
+}
+
+// componentLabels are Labels and the component's label.
+func componentLabels(t Tenant, component string) map[string]string {
+	l := Labels(t)
+	l[LabelComponent] = component
+	return l
+}
+
+// selectorLabels select a component's pods. They are a Deployment's
+// immutable selector, so they hold only what never changes: the tenant and
+// the component.
+func selectorLabels(t Tenant, component string) map[string]string {
+	return map[string]string{
+		LabelTenant:    t.Object.Name,
+		LabelComponent: component,
+	}
+}
+
+// ownerReference makes the tenant the controller of an object, so deleting
+// the tenant (once its finalizer ran) deletes the object, and so the
+// operator hears of changes to it.
+func ownerReference(t Tenant) metav1.OwnerReference {
+	return metav1.OwnerReference{
+		APIVersion:         v1alpha1.GroupVersion.String(),
+		Kind:               "AnalyticsTenant",
+		Name:               t.Object.Name,
+		UID:                t.Object.UID,
+		Controller:         ptr.To(true),
+		BlockOwnerDeletion: ptr.To(true),
+	}
+}
+
+// objectMeta is the metadata of a namespaced object of the tenant.
+func objectMeta(t Tenant, name string, labels map[string]string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name:            name,
+		Namespace:       NamespaceName(t),
+		Labels:          labels,
+		OwnerReferences: []metav1.OwnerReference{ownerReference(t)},
+	}
+}
+
+// Namespace is the tenant's namespace, labelled with the tenant and region
+// and enforcing Pod Security "restricted" at its latest version (and
+// auditing and warning at it, so a violation is also visible in audit logs
+// and to kubectl users).
+func Namespace(t Tenant) *corev1.Namespace {
+	labels := Labels(t)
+	for _, mode := range []string{"enforce", "audit", "warn"} {
+		labels["pod-security.kubernetes.io/"+mode] = "restricted"
+		labels["pod-security.kubernetes.io/"+mode+"-version"] = "latest"
+	}
+	return &corev1.Namespace{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            NamespaceName(t),
+			Labels:          labels,
+			OwnerReferences: []metav1.OwnerReference{ownerReference(t)},
+		},
+	}
+}

@@ -1,0 +1,64 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package render
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/millimetric/tenant-operator/api/v1alpha1"
+	"github.com/millimetric/tenant-operator/internal/storage"
+)
+
+// StorageSecret holds the tenant's own database credentials, which the
+// ingest and retention containers read by reference (PGHOST and so on). It
+// is the only object a credential is ever put in. Unset settings are
+// written as what is in force (port 5432, sslmode verify-full, the schema
+// named as the user), so every key is always present and usable as is;
+// ca.crt is present only when the region has a CA certificate.
+func StorageSecret(t Tenant, creds storage.Credentials) *corev1.Secret {
+	port := creds.Port
+	if port == 0 {
+		port = v1alpha1.DefaultPostgresPort
+	}
+	sslMode := creds.SSLMode
+	if sslMode == "" {
+		sslMode = string(v1alpha1.DefaultSSLMode)
+	}
+	schema := creds.Schema
+	if schema == "" {
+		schema = creds.Username
+	}
+	data := map[string][]byte{
+		SecretKeyHost:     []byte(creds.Host),
+		SecretKeyPort:     []byte(formatPort(port)),
+		SecretKeyDatabase: []byte(creds.Database),
+		SecretKeySSLMode:  []byte(sslMode),
+		SecretKeySchema:   []byte(schema),
+		SecretKeyUsername: []byte(creds.Username),
+		SecretKeyPassword: []byte(creds.Password),
+	}
+	if len(creds.CACert) > 0 {
+		data[SecretKeyCACert] = append([]byte(nil), creds.CACert...)
+	}
+	return &corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: objectMeta(t, StorageSecretName, Labels(t)),
+		Type:       corev1.SecretTypeOpaque,
+		Data:       data,
+	}
+}

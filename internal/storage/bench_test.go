@@ -1,0 +1,185 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package storage_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/millimetric/tenant-operator/internal/storage"
+)
+
+// BenchmarkRetention compares ways of removing 30 expired days of raw
+// events from one tenant:
+//
+//   - drop-partitions: DROP TABLE of each day's partition, what retention does;
+//   - delete-rows: DELETE of the same rows from the partitioned table;
+//   - delete-rows+vacuum: the DELETE plus the VACUUM it leaves to do;
+//   - run-retention: the whole RunRetention, roll-up into aggregates included.
+//
+// Every iteration refills the 30 days outside the timer, which is what
+// makes the benchmark slow to run. The day size is 3000 rows;
+// RETENTION_BENCH_ROWS_PER_DAY=3000,20000 runs other sizes (with -benchtime
+// 3x, or each size's refills take minutes). Besides time, it
+// reports the WAL each way writes (WAL-MB/op): the test server runs with
+// fsync=off, which hides most of the I/O cost of a large DELETE, but not its
+// WAL volume, which replicas and backups have to carry.
+//
+//	go test -run '^$' -bench Retention ./internal/storage/
+//	RETENTION_BENCH_ROWS_PER_DAY=3000,20000 go test -run '^$' -bench Retention -benchtime 3x ./internal/storage/
+func BenchmarkRetention(b *testing.B) {
+	sizes := []int{3000}
+	if env := os.Getenv("RETENTION_BENCH_ROWS_PER_DAY"); env != "" {
+		sizes = nil
+		for _, f := range strings.Split(env, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 || n > 86400 {
+				b.Fatalf("RETENTION_BENCH_ROWS_PER_DAY=%q: want comma-separated row counts from 1 to 86400", env)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	for _, rowsPerDay := range sizes {
+		b.Run(fmt.Sprintf("rows-per-day=%d", rowsPerDay), func(b *testing.B) { benchmarkRetention(b, rowsPerDay) })
+	}
+}
+
+func benchmarkRetention(b *testing.B, benchRowsPerDay int) {
+	const expiredDays = 30
+	creds, conn := retentionTenant(b, "bench", retentionNow)
+	// Not testContext: its deadline is for one test, and a benchmark's
+	// refills can take longer than that in all.
+	ctx := context.Background()
+	s := pgx.Identifier{creds.Schema}.Sanitize()
+	midnight := func(t time.Time) time.Time { return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC) }
+	first, last := midnight(daysAgo(31+expiredDays-1)), midnight(daysAgo(31))
+
+	refill := func(b *testing.B) {
+		b.Helper()
+		if _, err := storage.EnsureDayPartitions(ctx, conn, creds.Schema, first, last); err != nil {
+			b.Fatal(err)
+		}
+		for _, sql := range []string{
+			`TRUNCATE ` + s + `.events, ` + s + `.daily_aggregates, ` + s + `.rollup_ledger`,
+		} {
+			if _, err := conn.Exec(ctx, sql); err != nil {
+				b.Fatal(err)
+			}
+		}
+		tag, err := conn.Exec(ctx, `
+			INSERT INTO `+s+`.events (received_at, event_name, anonymous_id, url_path, country, referrer, utm_source)
+			SELECT d + (i * 86399 / $3::int) * interval '1 second',
+			       CASE WHEN i % 5 = 0 THEN 'signup' ELSE 'pageview' END,
+			       'aid-' || (i % 700), '/p/' || (i % 25), (ARRAY['DE','FR','US','GB','NL'])[1 + i % 5],
+			       CASE WHEN i % 3 = 0 THEN 'https://www.google.com/search' END,
+			       CASE WHEN i % 7 = 0 THEN 'newsletter' END
+			FROM generate_series($1::timestamptz, $2::timestamptz, interval '1 day') d,
+			     generate_series(1, $3::int) i`, first, last, benchRowsPerDay)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if tag.RowsAffected() != int64(expiredDays*benchRowsPerDay) {
+			b.Fatalf("inserted %d rows, want %d", tag.RowsAffected(), expiredDays*benchRowsPerDay)
+		}
+		if _, err := conn.Exec(ctx, `ANALYZE `+s+`.events`); err != nil {
+			b.Fatal(err)
+		}
+	}
+	keepFrom := midnight(daysAgo(30))
+
+	for _, bc := range []struct {
+		name string
+		op   func(b *testing.B)
+	}{
+		{"drop-partitions", func(b *testing.B) {
+			for d := first; !d.After(last); d = d.AddDate(0, 0, 1) {
+				if _, err := conn.Exec(ctx, `DROP TABLE `+pgx.Identifier{creds.Schema, storage.PartitionName(d)}.Sanitize()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}},
+		{"delete-rows", func(b *testing.B) {
+			if _, err := conn.Exec(ctx, `DELETE FROM `+s+`.events WHERE received_at < $1`, keepFrom); err != nil {
+				b.Fatal(err)
+			}
+		}},
+		{"delete-rows+vacuum", func(b *testing.B) {
+			if _, err := conn.Exec(ctx, `DELETE FROM `+s+`.events WHERE received_at < $1`, keepFrom); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := conn.Exec(ctx, `VACUUM `+s+`.events`); err != nil {
+				b.Fatal(err)
+			}
+		}},
+		{"run-retention", func(b *testing.B) {
+			sum, err := storage.RunRetention(ctx, conn, creds.Schema, 30, retentionNow)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if sum.PartitionsDropped != expiredDays {
+				b.Fatalf("dropped %d partitions, want %d", sum.PartitionsDropped, expiredDays)
+			}
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var walBytes float64
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				refill(b)
+				before := walLSN(b, conn)
+				b.StartTimer()
+				bc.op(b)
+				b.StopTimer()
+				walBytes += walDiff(b, conn, before)
+				b.StartTimer()
+			}
+			var left int64
+			b.StopTimer()
+			if err := conn.QueryRow(ctx, `SELECT count(*) FROM `+s+`.events WHERE received_at < $1`, keepFrom).Scan(&left); err != nil || left != 0 {
+				b.Fatalf("%d expired rows left (%v)", left, err)
+			}
+			b.ReportMetric(float64(expiredDays*benchRowsPerDay), "rows/op")
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N)/expiredDays, "ms/day")
+			b.ReportMetric(walBytes/float64(b.N)/(1<<20), "WAL-MB/op")
+		})
+	}
+}
+
+func walLSN(b *testing.B, conn *pgx.Conn) string {
+	b.Helper()
+	var lsn string
+	if err := conn.QueryRow(context.Background(), `SELECT pg_current_wal_insert_lsn()::text`).Scan(&lsn); err != nil {
+		b.Fatal(err)
+	}
+	return lsn
+}
+
+func walDiff(b *testing.B, conn *pgx.Conn, since string) float64 {
+	b.Helper()
+	var n float64
+	if err := conn.QueryRow(context.Background(), `SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1::pg_lsn)`, since).Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	return n
+}

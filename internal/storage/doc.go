@@ -1,0 +1,35 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package storage keeps the tenants of one region's PostgreSQL database:
+// each tenant gets a role and a schema of the same name (SchemaName), owned
+// by that role and closed to every other, holding its raw events
+// partitioned by UTC day, its daily aggregates and a roll-up ledger.
+//
+// The operator uses a Store (Postgres, opened with the region's
+// administrator) to Provision, Purge and Verify tenants. The retention job
+// uses RunRetention with the tenant's own credentials (ConnectTenant) to
+// roll expired days into aggregates and drop them.
+//
+// Failures are *Error values whose Reason (see ReasonFor) a controller can
+// show as a condition reason. No error message, String or log line of this
+// package contains a password: connection strings given to the driver carry
+// none, passwords are sent to the server only as SCRAM verifiers, and error
+// messages are scrubbed of the passwords the call knew.
+//
+// The package takes plain values, not the operator's API types, so it can be
+// used and tested on its own.
+package storage

@@ -1,0 +1,618 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Store keeps the tenants of one region's database. Implementations are
+// safe for concurrent use.
+type Store interface {
+	// Ping checks that the administrator can log in and has what
+	// provisioning needs (superuser, or CREATEROLE and CREATE on the
+	// database).
+	Ping(ctx context.Context) error
+	// Provision makes, or repairs, the tenant's role, schema and tables and
+	// returns the tenant's credentials. It is idempotent.
+	Provision(ctx context.Context, tenant string, opts ProvisionOptions) (Credentials, error)
+	// Purge deletes everything of the tenant: its sessions, schema, tables,
+	// rows and role. Purging a tenant that is gone is not an error.
+	Purge(ctx context.Context, tenant string) error
+	// Verify reports what of the tenant exists; after Purge it is empty.
+	Verify(ctx context.Context, tenant string) (Leftovers, error)
+	// CountTenants counts the tenant schemas in the region's database.
+	CountTenants(ctx context.Context) (int, error)
+}
+
+// DefaultConnectionLimit is a tenant role's connection limit when
+// ProvisionOptions.ConnectionLimit is 0: enough for a few ingest replicas'
+// pools and the retention job, small enough that one tenant cannot take the
+// server's max_connections.
+const DefaultConnectionLimit = 20
+
+// ProvisionOptions are the tenant-specific inputs of Provision.
+type ProvisionOptions struct {
+	// ExistingPassword is the password in the tenant's Secret, "" if there
+	// is no Secret (first provisioning, or the Secret was lost). It is kept
+	// when the role exists, unless RotatePassword is set or it no longer
+	// matches the role's password: a superuser administrator checks it
+	// against the stored verifier, any other logs in with it.
+	ExistingPassword string
+	// RotatePassword asks for a new password even if ExistingPassword works.
+	RotatePassword bool
+	// ConnectionLimit is the tenant role's connection limit; 0 means
+	// DefaultConnectionLimit.
+	ConnectionLimit int
+}
+
+// Leftovers is what of a tenant exists in the region's database.
+type Leftovers struct {
+	// Schema is true when the tenant's schema exists.
+	Schema bool `json:"schema"`
+	// Role is true when the tenant's role exists.
+	Role bool `json:"role"`
+	// Relations counts tables, partitions, indexes and sequences in the
+	// schema.
+	Relations int `json:"relations"`
+	// Rows counts the rows of the tenant's tables (events,
+	// daily_aggregates, rollup_ledger) that exist.
+	Rows int64 `json:"rows"`
+	// Sessions counts server sessions logged in as the tenant's role, in any
+	// database.
+	Sessions int `json:"sessions"`
+	// Dependencies counts catalog entries of this database and of shared
+	// objects that still name the role (pg_shdepend: objects it owns,
+	// privileges granted to it).
+	Dependencies int `json:"dependencies"`
+}
+
+// Empty is true when nothing of the tenant is left.
+func (l Leftovers) Empty() bool { return l == Leftovers{} }
+
+// String says what is left, for a message.
+func (l Leftovers) String() string {
+	if l.Empty() {
+		return "nothing left"
+	}
+	var parts []string
+	if l.Schema {
+		parts = append(parts, "schema")
+	}
+	if l.Role {
+		parts = append(parts, "role")
+	}
+	if l.Relations > 0 {
+		parts = append(parts, fmt.Sprintf("%d relations", l.Relations))
+	}
+	if l.Rows > 0 {
+		parts = append(parts, fmt.Sprintf("%d rows", l.Rows))
+	}
+	if l.Sessions > 0 {
+		parts = append(parts, fmt.Sprintf("%d sessions", l.Sessions))
+	}
+	if l.Dependencies > 0 {
+		parts = append(parts, fmt.Sprintf("%d dependencies", l.Dependencies))
+	}
+	return strings.Join(parts, ", ") + " left"
+}
+
+// Option changes how Open sets up a Postgres.
+type Option func(*Postgres)
+
+// WithClock sets the clock that decides which days' partitions Provision
+// makes ahead of time. The default is time.Now.
+func WithClock(now func() time.Time) Option { return func(p *Postgres) { p.now = now } }
+
+// WithMaxConns bounds the administrator's connections to the region; the
+// default is 4.
+func WithMaxConns(n int32) Option { return func(p *Postgres) { p.maxConns = n } }
+
+// WithLockTimeout bounds how long Provision and Purge wait for a lock (the
+// tenant's provisioning lock, its tables) before failing with ReasonBusy, so
+// a stuck session cannot hang a reconcile. The default is 30 seconds.
+func WithLockTimeout(d time.Duration) Option { return func(p *Postgres) { p.lockTimeout = d } }
+
+// Postgres is the Store of one region's PostgreSQL database.
+type Postgres struct {
+	pool *pgxpool.Pool
+	// cfg fills the tenants' Credentials (host, port, database, sslmode,
+	// CA) and its password is scrubbed from error messages.
+	cfg         AdminConfig
+	now         func() time.Time
+	maxConns    int32
+	lockTimeout time.Duration
+}
+
+var _ Store = (*Postgres)(nil)
+
+// Open prepares a connection pool to the region's database. It does not
+// connect: a region that is down still gives a Postgres whose calls fail
+// with ReasonConnectionFailed, and Ping says whether it is up. Errors are
+// about the settings (ReasonInvalidConfig).
+func Open(ctx context.Context, cfg AdminConfig, opts ...Option) (*Postgres, error) {
+	p := &Postgres{cfg: cfg, now: time.Now, maxConns: 4, lockTimeout: 30 * time.Second}
+	for _, o := range opts {
+		o(p)
+	}
+	connCfg, err := cfg.endpoint().connConfig()
+	if err != nil {
+		return nil, err
+	}
+	poolCfg, err := pgxpool.ParseConfig("")
+	if err != nil {
+		return nil, wrap("open", err, cfg.Password)
+	}
+	poolCfg.ConnConfig = connCfg
+	poolCfg.MaxConns = p.maxConns
+	poolCfg.MinConns = 0
+	poolCfg.MaxConnIdleTime = 5 * time.Minute
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	if err != nil {
+		return nil, wrap("open", err, cfg.Password)
+	}
+	p.pool = pool
+	return p, nil
+}
+
+// Close closes the pool's connections.
+func (p *Postgres) Close() { p.pool.Close() }
+
+// Ping implements Store.
+func (p *Postgres) Ping(ctx context.Context) error {
+	var super, createRole, createOnDB bool
+	err := p.pool.QueryRow(ctx, `
+		SELECT r.rolsuper, r.rolcreaterole, has_database_privilege(current_database(), 'CREATE')
+		FROM pg_roles r WHERE r.rolname = current_user`).Scan(&super, &createRole, &createOnDB)
+	if err != nil {
+		return wrap("ping", err, p.cfg.Password)
+	}
+	if !super && !createRole {
+		return newError(ReasonPermissionDenied, "ping",
+			fmt.Sprintf("administrator %q is neither superuser nor CREATEROLE", p.cfg.Username), nil)
+	}
+	if !super && !createOnDB {
+		return newError(ReasonPermissionDenied, "ping",
+			fmt.Sprintf("administrator %q may not CREATE in database %q", p.cfg.Username, p.cfg.Database), nil)
+	}
+	return nil
+}
+
+// CountTenants implements Store.
+func (p *Postgres) CountTenants(ctx context.Context) (int, error) {
+	var n int
+	err := p.pool.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenant\_%'`).Scan(&n)
+	if err != nil {
+		return 0, wrap("count tenants", err, p.cfg.Password)
+	}
+	return n, nil
+}
+
+// inTx runs fn in a transaction with the lock and statement timeouts set,
+// and turns its error into an *Error.
+func (p *Postgres) inTx(ctx context.Context, op string, secrets []string, fn func(pgx.Tx) error) error {
+	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, p.lockTimeout.Milliseconds())); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = '10min'`); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+	return wrap(op, err, append(secrets, p.cfg.Password)...)
+}
+
+// roleState is a role's row of pg_roles, as far as Provision cares.
+type roleState struct {
+	exists                                            bool
+	super, inherit, createRole, createDB, login, repl bool
+	bypassRLS                                         bool
+	connLimit                                         int
+	adminMember                                       bool // current_user has the role's privileges (USAGE)
+	storedPassword                                    *string
+	canReadPasswords                                  bool
+}
+
+func readRole(ctx context.Context, tx pgx.Tx, role string) (roleState, error) {
+	var st roleState
+	err := tx.QueryRow(ctx, `
+		SELECT rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication,
+		       rolbypassrls, rolconnlimit, pg_has_role(current_user, oid, 'USAGE')
+		FROM pg_roles WHERE rolname = $1`, role).Scan(
+		&st.super, &st.inherit, &st.createRole, &st.createDB, &st.login, &st.repl,
+		&st.bypassRLS, &st.connLimit, &st.adminMember)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	st.exists = true
+	// Only a superuser can read stored passwords; others trust the Secret.
+	if err := tx.QueryRow(ctx, `SELECT rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&st.canReadPasswords); err != nil {
+		return st, err
+	}
+	if st.canReadPasswords {
+		if err := tx.QueryRow(ctx, `SELECT rolpassword FROM pg_authid WHERE rolname = $1`, role).Scan(&st.storedPassword); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// Provision implements Store. Everything happens in one transaction under
+// the tenant's advisory lock, so two operators (or two reconciles) provisioning
+// the same tenant take turns, and different tenants proceed in parallel. A
+// second call with the password it returned changes nothing and writes
+// nothing.
+//
+// What it makes:
+//   - role tenant_<name>: LOGIN, no other attribute, a small connection limit,
+//     a password of 32 random bytes sent to the server as a SCRAM verifier;
+//   - schema tenant_<name> owned by the role, with nothing granted to PUBLIC;
+//   - the tables of SchemaVersion, and events partitions for today and the
+//     next FuturePartitionDays UTC days, made as the role so it owns them;
+//   - CONNECT on the database granted to the role, and CONNECT, CREATE and
+//     TEMPORARY revoked from PUBLIC, so tenant roles can do nothing in the
+//     database outside their own schema.
+//
+// When the administrator is not a superuser it grants itself membership in
+// the tenant role, which PostgreSQL requires to create a schema owned by it.
+func (p *Postgres) Provision(ctx context.Context, tenant string, opts ProvisionOptions) (Credentials, error) {
+	if err := ValidateTenantName(tenant); err != nil {
+		return Credentials{}, err
+	}
+	role := SchemaName(tenant)
+	roleID := pgx.Identifier{role}.Sanitize()
+	limit := opts.ConnectionLimit
+	if limit <= 0 {
+		limit = DefaultConnectionLimit
+	}
+	password := ""
+	err := p.inTx(ctx, "provision "+tenant, []string{opts.ExistingPassword}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceTenant, role)); err != nil {
+			return err
+		}
+		st, err := readRole(ctx, tx, role)
+		if err != nil {
+			return err
+		}
+
+		// The password: kept when the Secret's still works, new otherwise.
+		keep := st.exists && opts.ExistingPassword != "" && !opts.RotatePassword
+		switch {
+		case keep && st.canReadPasswords:
+			keep = st.storedPassword != nil && passwordMatches(*st.storedPassword, role, opts.ExistingPassword)
+		case keep:
+			keep = p.passwordWorks(ctx, role, opts.ExistingPassword)
+		}
+		passwordClause := ""
+		if keep {
+			password = opts.ExistingPassword
+		} else {
+			if password, err = generatePassword(); err != nil {
+				return err
+			}
+			verifier, err := SCRAMVerifier(password)
+			if err != nil {
+				return err
+			}
+			passwordClause = " PASSWORD " + QuoteLiteral(verifier)
+		}
+
+		attrs := fmt.Sprintf(" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT %d", limit)
+		if !st.exists {
+			if _, err := tx.Exec(ctx, `CREATE ROLE `+roleID+attrs+passwordClause); err != nil {
+				return err
+			}
+		} else {
+			// Only what drifted: ALTER ROLE with SUPERUSER, REPLICATION or
+			// BYPASSRLS in it needs a superuser, even to say NO.
+			var fix []string
+			if st.super {
+				fix = append(fix, "NOSUPERUSER")
+			}
+			if st.repl {
+				fix = append(fix, "NOREPLICATION")
+			}
+			if st.bypassRLS {
+				fix = append(fix, "NOBYPASSRLS")
+			}
+			if st.createDB {
+				fix = append(fix, "NOCREATEDB")
+			}
+			if st.createRole {
+				fix = append(fix, "NOCREATEROLE")
+			}
+			if st.inherit {
+				fix = append(fix, "NOINHERIT")
+			}
+			if !st.login {
+				fix = append(fix, "LOGIN")
+			}
+			if st.connLimit != limit {
+				fix = append(fix, fmt.Sprintf("CONNECTION LIMIT %d", limit))
+			}
+			if len(fix) > 0 || passwordClause != "" {
+				if _, err := tx.Exec(ctx, `ALTER ROLE `+roleID+" "+strings.Join(fix, " ")+passwordClause); err != nil {
+					return err
+				}
+			}
+		}
+		if !st.adminMember {
+			var member bool
+			if err := tx.QueryRow(ctx, `SELECT pg_has_role(current_user, $1, 'USAGE')`, role).Scan(&member); err != nil {
+				return err
+			}
+			if !member {
+				if _, err := tx.Exec(ctx, `GRANT `+roleID+` TO CURRENT_USER`); err != nil {
+					return err
+				}
+			}
+		}
+
+		// The schema, owned by the role, private.
+		var schemaOwner *string
+		var publicHasRights bool
+		err = tx.QueryRow(ctx, `
+			SELECT n.nspowner::regrole::text,
+			       EXISTS (SELECT 1 FROM aclexplode(COALESCE(n.nspacl, acldefault('n', n.nspowner))) a WHERE a.grantee = 0)
+			FROM pg_namespace n WHERE n.nspname = $1`, role).Scan(&schemaOwner, &publicHasRights)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			if _, err := tx.Exec(ctx, `CREATE SCHEMA `+roleID+` AUTHORIZATION `+roleID); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		default:
+			if *schemaOwner != roleID && *schemaOwner != role {
+				if _, err := tx.Exec(ctx, `ALTER SCHEMA `+roleID+` OWNER TO `+roleID); err != nil {
+					return err
+				}
+			}
+			if publicHasRights {
+				if _, err := tx.Exec(ctx, `REVOKE ALL ON SCHEMA `+roleID+` FROM PUBLIC`); err != nil {
+					return err
+				}
+			}
+		}
+
+		// Tables and partitions, made as the tenant so it owns them.
+		if _, err := tx.Exec(ctx, `SET LOCAL ROLE `+roleID); err != nil {
+			return err
+		}
+		if err := migrate(ctx, tx, role); err != nil {
+			return err
+		}
+		today := utcDay(p.now())
+		if _, err := EnsureDayPartitions(ctx, tx, role, today, today.AddDate(0, 0, FuturePartitionDays)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `RESET ROLE`); err != nil {
+			return err
+		}
+
+		return hardenDatabase(ctx, tx, role)
+	})
+	if err != nil {
+		return Credentials{}, err
+	}
+	return Credentials{
+		Host:     p.cfg.Host,
+		Port:     p.cfg.Port,
+		Database: p.cfg.Database,
+		SSLMode:  p.cfg.SSLMode,
+		Schema:   role,
+		Username: role,
+		Password: password,
+		CACert:   p.cfg.CACert,
+	}, nil
+}
+
+// passwordWorks tells whether role can log in with password, for an
+// administrator who cannot read stored passwords. Only a refused password
+// (or login) says no: any other failure, such as the server being busy,
+// leaves the Secret's password trusted rather than rotating it needlessly.
+func (p *Postgres) passwordWorks(ctx context.Context, role, password string) bool {
+	creds := Credentials{Host: p.cfg.Host, Port: p.cfg.Port, Database: p.cfg.Database, SSLMode: p.cfg.SSLMode,
+		Username: role, Password: password, CACert: p.cfg.CACert}
+	conn, err := ConnectTenant(ctx, creds)
+	if err != nil {
+		return ReasonFor(err) != ReasonAuthenticationFailed
+	}
+	_ = conn.Close(ctx)
+	return true
+}
+
+// hardenDatabase grants role CONNECT on the current database and takes
+// CONNECT, CREATE and TEMPORARY away from PUBLIC there, and CREATE on schema
+// public (PostgreSQL before 15 granted it), so a tenant role can log in to
+// its region's database only and create nothing outside its own schema.
+// Statements run only when something is missing, so a repeated Provision
+// writes nothing.
+//
+// ACL changes on the database rewrite its one pg_database row, and two
+// transactions doing that at once fail with "tuple concurrently updated":
+// a region-wide advisory lock makes them take turns. It is taken last (after
+// the tenant's lock) and held only until commit.
+func hardenDatabase(ctx context.Context, tx pgx.Tx, role string) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceRegion, "database")); err != nil {
+		return err
+	}
+	var db string
+	var publicHasDB, roleHasConnect, publicCreatesInPublic bool
+	err := tx.QueryRow(ctx, `
+		SELECT d.datname,
+		       EXISTS (SELECT 1 FROM aclexplode(COALESCE(d.datacl, acldefault('d', d.datdba))) a WHERE a.grantee = 0),
+		       EXISTS (SELECT 1 FROM aclexplode(COALESCE(d.datacl, acldefault('d', d.datdba))) a
+		               WHERE a.grantee = (SELECT oid FROM pg_roles WHERE rolname = $1) AND a.privilege_type = 'CONNECT'),
+		       COALESCE((SELECT EXISTS (SELECT 1 FROM aclexplode(COALESCE(n.nspacl, acldefault('n', n.nspowner))) a
+		                                WHERE a.grantee = 0 AND a.privilege_type = 'CREATE')
+		                 FROM pg_namespace n WHERE n.nspname = 'public'), false)
+		FROM pg_database d WHERE d.datname = current_database()`, role).Scan(
+		&db, &publicHasDB, &roleHasConnect, &publicCreatesInPublic)
+	if err != nil {
+		return err
+	}
+	dbID := pgx.Identifier{db}.Sanitize()
+	// If the administrator neither owns the database nor is a superuser,
+	// PostgreSQL answers these with a warning, not an error: tenants then
+	// keep PUBLIC's CONNECT, and isolation still holds inside the database.
+	if publicHasDB {
+		if _, err := tx.Exec(ctx, `REVOKE ALL ON DATABASE `+dbID+` FROM PUBLIC`); err != nil {
+			return err
+		}
+	}
+	if publicCreatesInPublic {
+		if _, err := tx.Exec(ctx, `REVOKE CREATE ON SCHEMA public FROM PUBLIC`); err != nil {
+			return err
+		}
+	}
+	if !roleHasConnect {
+		if _, err := tx.Exec(ctx, `GRANT CONNECT ON DATABASE `+dbID+` TO `+pgx.Identifier{role}.Sanitize()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Purge implements Store. It first forbids the role to log in and ends its
+// sessions (so nothing holds the tables or reconnects meanwhile), then drops
+// the schema with everything in it, whatever the role owns or was granted in
+// this database, and the role.
+//
+// If the role owns objects in another database of the cluster, DROP ROLE
+// fails and the error's message names that database.
+func (p *Postgres) Purge(ctx context.Context, tenant string) error {
+	if err := ValidateTenantName(tenant); err != nil {
+		return err
+	}
+	role := SchemaName(tenant)
+	roleID := pgx.Identifier{role}.Sanitize()
+	op := "purge " + tenant
+
+	roleExists := false
+	err := p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceTenant, role)); err != nil {
+			return err
+		}
+		st, err := readRole(ctx, tx, role)
+		if err != nil || !st.exists {
+			return err
+		}
+		roleExists = true
+		if !st.adminMember {
+			// Ending a role's sessions and dropping what it owns need its
+			// privileges when the administrator is not a superuser.
+			if _, err := tx.Exec(ctx, `GRANT `+roleID+` TO CURRENT_USER`); err != nil {
+				return err
+			}
+		}
+		if st.login {
+			if _, err := tx.Exec(ctx, `ALTER ROLE `+roleID+` NOLOGIN`); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if roleExists {
+		// Wait up to 5s for each session to end, so they release their locks.
+		_, err := p.pool.Exec(ctx, `
+			SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
+			WHERE usename = $1 AND pid <> pg_backend_pid()`, role)
+		if err != nil {
+			return wrap(op, err, p.cfg.Password)
+		}
+	}
+	return p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceTenant, role)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DROP SCHEMA IF EXISTS `+roleID+` CASCADE`); err != nil {
+			return err
+		}
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			return nil
+		}
+		// DROP OWNED revokes the role's CONNECT on the database: a
+		// pg_database row change, serialized like hardenDatabase's.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceRegion, "database")); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DROP OWNED BY `+roleID+` CASCADE`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DROP ROLE `+roleID)
+		return err
+	})
+}
+
+// Verify implements Store.
+func (p *Postgres) Verify(ctx context.Context, tenant string) (Leftovers, error) {
+	if err := ValidateTenantName(tenant); err != nil {
+		return Leftovers{}, err
+	}
+	role := SchemaName(tenant)
+	var l Leftovers
+	err := p.pool.QueryRow(ctx, `
+		SELECT
+		  EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1),
+		  EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1),
+		  (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1),
+		  (SELECT count(*) FROM pg_stat_activity WHERE usename = $1),
+		  (SELECT count(*) FROM pg_shdepend d JOIN pg_roles r ON r.oid = d.refobjid
+		   WHERE d.refclassid = 'pg_authid'::regclass AND r.rolname = $1
+		     AND d.dbid IN (0, (SELECT oid FROM pg_database WHERE datname = current_database())))`,
+		role).Scan(&l.Schema, &l.Role, &l.Relations, &l.Sessions, &l.Dependencies)
+	if err != nil {
+		return Leftovers{}, wrap("verify "+tenant, err, p.cfg.Password)
+	}
+	if l.Schema {
+		for _, table := range []string{"events", "daily_aggregates", "rollup_ledger"} {
+			name := pgx.Identifier{role, table}.Sanitize()
+			var exists bool
+			if err := p.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, name).Scan(&exists); err != nil {
+				return Leftovers{}, wrap("verify "+tenant, err, p.cfg.Password)
+			}
+			if !exists {
+				continue
+			}
+			var n int64
+			if err := p.pool.QueryRow(ctx, `SELECT count(*) FROM `+name).Scan(&n); err != nil {
+				return Leftovers{}, wrap("verify "+tenant, err, p.cfg.Password)
+			}
+			l.Rows += n
+		}
+	}
+	return l, nil
+}

@@ -1,0 +1,326 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/millimetric/tenant-operator/internal/storage"
+)
+
+// catalogSnapshot is everything of a tenant in the catalog, with the row
+// versions (xmin), so two snapshots are equal only if nothing was written.
+func catalogSnapshot(t *testing.T, tenant string) string {
+	t.Helper()
+	ctx := testContext(t)
+	role := storage.SchemaName(tenant)
+	var snap string
+	err := adminConn(t, "EU").QueryRow(ctx, `
+		SELECT concat_ws(' | ',
+		  'role', r.xmin::text, r.rolcanlogin, r.rolsuper, r.rolinherit, r.rolcreaterole, r.rolcreatedb,
+		  r.rolreplication, r.rolbypassrls, r.rolconnlimit, r.rolpassword,
+		  'schema', n.xmin::text, n.nspowner::regrole::text, COALESCE(n.nspacl::text, 'default'),
+		  'connect', (SELECT string_agg(a.privilege_type, ',') FROM pg_database d,
+		              aclexplode(d.datacl) a WHERE d.datname = current_database() AND a.grantee = r.oid),
+		  'relations', (SELECT string_agg(c.relname || ':' || c.relowner::regrole::text || ':' || c.xmin::text, ','
+		                ORDER BY c.relname) FROM pg_class c WHERE c.relnamespace = n.oid))
+		FROM pg_authid r, pg_namespace n WHERE r.rolname = $1 AND n.nspname = $1`, role).Scan(&snap)
+	if err != nil {
+		t.Fatalf("catalog snapshot of %s: %v", tenant, err)
+	}
+	return snap
+}
+
+func canLogIn(ctx context.Context, creds storage.Credentials) error {
+	conn, err := storage.ConnectTenant(ctx, creds)
+	if err != nil {
+		return err
+	}
+	return conn.Close(ctx)
+}
+
+func TestProvisionTwiceIsANoOp(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		admin func() storage.AdminConfig
+	}{
+		{"with a superuser administrator", func() storage.AdminConfig { return srv.AdminConfig("EU") }},
+		{"with a CREATEROLE-only administrator", func() storage.AdminConfig { return srv.LimitedAdminConfig("EU") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testContext(t)
+			st := openStore(t, tc.admin())
+			name, first := provision(t, st, "twice")
+
+			if first.Username != storage.SchemaName(name) || first.Schema != first.Username {
+				t.Errorf("role %q and schema %q, want both %q", first.Username, first.Schema, storage.SchemaName(name))
+			}
+			if len(first.Password) < 43 {
+				t.Errorf("password has %d characters, want at least 43 (32 random bytes)", len(first.Password))
+			}
+			if first.Host != srv.Host || int(first.Port) != srv.Port || first.Database != srv.Databases["EU"] {
+				t.Errorf("credentials point at %s:%d/%s, want the region's database", first.Host, first.Port, first.Database)
+			}
+			if err := canLogIn(ctx, first); err != nil {
+				t.Fatalf("tenant cannot log in with the password Provision returned: %v", err)
+			}
+			before := catalogSnapshot(t, name)
+
+			second, err := st.Provision(ctx, name, storage.ProvisionOptions{ExistingPassword: first.Password})
+			if err != nil {
+				t.Fatalf("second Provision: %v", err)
+			}
+			if second.Password != first.Password {
+				t.Errorf("second Provision changed the password although the Secret's still works")
+			}
+			if after := catalogSnapshot(t, name); after != before {
+				t.Errorf("second Provision wrote to the catalog:\nbefore: %s\nafter:  %s", before, after)
+			}
+			if err := canLogIn(ctx, second); err != nil {
+				t.Errorf("tenant cannot log in after the second Provision: %v", err)
+			}
+		})
+	}
+}
+
+func TestProvisionPasswordHandling(t *testing.T) {
+	for _, admin := range []struct {
+		name string
+		cfg  storage.AdminConfig
+	}{
+		{"with a superuser administrator", srv.AdminConfig("EU")},
+		{"with a CREATEROLE-only administrator", srv.LimitedAdminConfig("EU")},
+	} {
+		t.Run(admin.name, func(t *testing.T) { testPasswordHandling(t, admin.cfg) })
+	}
+}
+
+func testPasswordHandling(t *testing.T, cfg storage.AdminConfig) {
+	ctx := testContext(t)
+	st := openStore(t, cfg)
+	name, first := provision(t, st, "pw")
+
+	for _, tc := range []struct {
+		name     string
+		opts     func(current string) storage.ProvisionOptions
+		wantKept bool
+	}{
+		{"the Secret's password is kept", func(cur string) storage.ProvisionOptions {
+			return storage.ProvisionOptions{ExistingPassword: cur}
+		}, true},
+		{"a lost Secret gets a new password", func(string) storage.ProvisionOptions {
+			return storage.ProvisionOptions{}
+		}, false},
+		{"a rotation gets a new password", func(cur string) storage.ProvisionOptions {
+			return storage.ProvisionOptions{ExistingPassword: cur, RotatePassword: true}
+		}, false},
+		{"a Secret whose password no longer matches the role gets a new one", func(string) storage.ProvisionOptions {
+			return storage.ProvisionOptions{ExistingPassword: "not-the-password-of-this-role"}
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			current := first
+			got, err := st.Provision(ctx, name, tc.opts(current.Password))
+			if err != nil {
+				t.Fatalf("Provision: %v", err)
+			}
+			if kept := got.Password == current.Password; kept != tc.wantKept {
+				t.Fatalf("password kept = %v, want %v", kept, tc.wantKept)
+			}
+			if err := canLogIn(ctx, got); err != nil {
+				t.Errorf("the returned password does not work: %v", err)
+			}
+			if !tc.wantKept {
+				if storage.ReasonFor(canLogIn(ctx, current)) != storage.ReasonAuthenticationFailed {
+					t.Errorf("the replaced password still works")
+				}
+			}
+			first = got
+		})
+	}
+}
+
+func TestConcurrentProvisioning(t *testing.T) {
+	t.Run("eight different tenants at once all succeed", func(t *testing.T) {
+		ctx := testContext(t)
+		st := openStore(t, srv.AdminConfig("EU"), storage.WithMaxConns(8))
+		before, err := st.CountTenants(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := make([]string, 8)
+		creds := make([]storage.Credentials, 8)
+		errs := make([]error, 8)
+		var wg sync.WaitGroup
+		for i := range names {
+			names[i] = newTenantName("many")
+			wg.Go(func() { creds[i], errs[i] = st.Provision(ctx, names[i], storage.ProvisionOptions{}) })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("Provision(%s): %v", names[i], err)
+				continue
+			}
+			if err := canLogIn(ctx, creds[i]); err != nil {
+				t.Errorf("%s cannot log in: %v", names[i], err)
+			}
+		}
+		after, err := st.CountTenants(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after-before != 8 {
+			t.Errorf("CountTenants went from %d to %d, want 8 more", before, after)
+		}
+	})
+
+	t.Run("the same tenant from four reconciles at once takes turns", func(t *testing.T) {
+		ctx := testContext(t)
+		st := openStore(t, srv.LimitedAdminConfig("EU"), storage.WithMaxConns(4))
+		name := newTenantName("same")
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for i := range errs {
+			wg.Go(func() { _, errs[i] = st.Provision(ctx, name, storage.ProvisionOptions{}) })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("Provision #%d: %v", i, err)
+			}
+		}
+		l, err := st.Verify(ctx, name)
+		if err != nil || !l.Schema || !l.Role {
+			t.Errorf("after concurrent provisioning: %v, %v", l, err)
+		}
+	})
+}
+
+func TestEventsTableCannotHoldAnIPAddress(t *testing.T) {
+	ctx := testContext(t)
+	st := openStore(t, srv.AdminConfig("EU"))
+	name, _ := provision(t, st, "noip")
+	schema := storage.SchemaName(name)
+
+	rows, err := adminConn(t, "EU").Query(ctx, `
+		SELECT table_name, column_name, data_type, udt_name FROM information_schema.columns
+		WHERE table_schema = $1 ORDER BY table_name, ordinal_position`, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type column struct{ Table, Name, Type, UDT string }
+	cols, err := pgx.CollectRows(rows, pgx.RowToStructByPos[column])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var eventsCols []string
+	for _, c := range cols {
+		if c.Type == "inet" || c.Type == "cidr" || c.UDT == "inet" || c.UDT == "cidr" || strings.HasPrefix(c.UDT, "macaddr") {
+			t.Errorf("%s.%s is of type %s, which holds network addresses", c.Table, c.Name, c.Type)
+		}
+		if strings.Contains(strings.ToLower(c.Name), "ip") {
+			t.Errorf("%s.%s has \"ip\" in its name", c.Table, c.Name)
+		}
+		if c.Table == "events" {
+			eventsCols = append(eventsCols, c.Name)
+		}
+	}
+	want := []string{"event_id", "received_at", "anonymous_id", "event_name", "url_path", "referrer",
+		"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "click_id_type",
+		"browser_family", "os_family", "device_type", "country", "region", "city", "props"}
+	if !slices.Equal(eventsCols, want) {
+		t.Errorf("events has columns %v,\nwant exactly the policy's %v", eventsCols, want)
+	}
+	var aggCols []string
+	for _, c := range cols {
+		if c.Table == "daily_aggregates" {
+			aggCols = append(aggCols, c.Name)
+		}
+	}
+	if wantAgg := []string{"day", "path", "country", "referrer_source", "pageviews", "visitors", "events"}; !slices.Equal(aggCols, wantAgg) {
+		t.Errorf("daily_aggregates has columns %v, want counters only: %v", aggCols, wantAgg)
+	}
+}
+
+func TestProvisionMakesAWeekOfPartitionsAhead(t *testing.T) {
+	ctx := testContext(t)
+	now := time.Date(2026, 3, 28, 23, 59, 0, 0, time.FixedZone("UTC-5", -5*3600)) // already the 29th in UTC
+	st := openStore(t, srv.AdminConfig("EU"), storage.WithClock(func() time.Time { return now }))
+	name, _ := provision(t, st, "ahead")
+
+	rows, err := adminConn(t, "EU").Query(ctx, `
+		SELECT c.relname, c.relowner::regrole::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = to_regclass($1) ORDER BY 1`, storage.SchemaName(name)+".events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type part struct{ Name, Owner string }
+	parts, err := pgx.CollectRows(rows, pgx.RowToStructByPos[part])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range parts {
+		got = append(got, p.Name)
+		if p.Owner != storage.SchemaName(name) {
+			t.Errorf("partition %s is owned by %s, want the tenant so retention can drop it", p.Name, p.Owner)
+		}
+	}
+	want := []string{"events_20260329", "events_20260330", "events_20260331", "events_20260401",
+		"events_20260402", "events_20260403", "events_20260404", "events_20260405"}
+	if !slices.Equal(got, want) {
+		t.Errorf("partitions %v, want %v", got, want)
+	}
+}
+
+func TestProvisionRefusesNamesThatCannotBeSchemas(t *testing.T) {
+	st := openStore(t, srv.AdminConfig("EU"))
+	for _, tc := range []struct{ why, name string }{
+		{"an empty name", ""},
+		{"upper case", "Acme"},
+		{"a leading dash", "-acme"},
+		{"an underscore, which would collide with a dash", "ac_me"},
+		{"a quote", `ac"me`},
+		{"41 characters", strings.Repeat("a", 41)},
+	} {
+		t.Run("refuses "+tc.why, func(t *testing.T) {
+			_, err := st.Provision(testContext(t), tc.name, storage.ProvisionOptions{})
+			if r := storage.ReasonFor(err); r != storage.ReasonInvalidTenantName {
+				t.Errorf("reason %q (err %v), want %q", r, err, storage.ReasonInvalidTenantName)
+			}
+			var se *storage.Error
+			if !errors.As(err, &se) {
+				t.Errorf("error %T is not a *storage.Error", err)
+			}
+		})
+	}
+	if got := storage.SchemaName("acme-eu-2"); got != "tenant_acme_eu_2" {
+		t.Errorf("SchemaName(acme-eu-2) = %q", got)
+	}
+	if err := storage.ValidateTenantName(strings.Repeat("a", 40)); err != nil {
+		t.Errorf("40 characters refused: %v", err)
+	}
+}

@@ -1,0 +1,234 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// RetentionSummary is what one retention run did. It is printed as one JSON
+// line by the retention command, so its field names are part of that
+// command's interface.
+type RetentionSummary struct {
+	// Schema is the tenant schema the run worked on.
+	Schema string `json:"schema"`
+	// RetentionDays is the plan's window.
+	RetentionDays int `json:"retentionDays"`
+	// Now is the clock the run used.
+	Now time.Time `json:"now"`
+	// KeepFrom is the oldest UTC day whose raw events are kept
+	// (today - RetentionDays), as YYYY-MM-DD.
+	KeepFrom string `json:"keepFrom"`
+	// Skipped is true when another run held the tenant's retention lock, in
+	// which case this run did nothing.
+	Skipped bool `json:"skipped"`
+	// DaysRolledUp counts expired days rolled into daily_aggregates by this
+	// run (a day rolled up by an earlier, interrupted run is not counted).
+	DaysRolledUp int `json:"daysRolledUp"`
+	// EventsRolledUp counts the raw events of those days.
+	EventsRolledUp int64 `json:"eventsRolledUp"`
+	// PartitionsDropped counts expired day partitions dropped.
+	PartitionsDropped int `json:"partitionsDropped"`
+	// PartitionsCreated counts future day partitions made.
+	PartitionsCreated int `json:"partitionsCreated"`
+	// OldestRawEvent is the received_at of the oldest raw event left, nil
+	// when there is none.
+	OldestRawEvent *time.Time `json:"oldestRawEvent"`
+}
+
+// retentionLockTimeout bounds the wait for the lock that dropping a
+// partition takes on events. Ingest's inserts queue behind a waiting DROP,
+// so the wait is short and retried rather than long.
+const retentionLockTimeout = 5 * time.Second
+
+// RunRetention enforces the retention window on one tenant's schema, with
+// that tenant's own connection (ConnectTenant): the run refuses a superuser
+// or any role that does not own the schema, so it can never reach another
+// tenant's data.
+//
+// A day D is expired when D < today(now) - retentionDays (UTC days): with
+// 30 days, an event received 30 days ago is kept and one received 31 days
+// ago is gone. Each expired day, oldest first, is handled in a transaction
+// of its own that
+//  1. rolls the day's events into daily_aggregates (pageviews: events named
+//     "pageview"; visitors: distinct anonymous ids; events: all), unless
+//     rollup_ledger already has the day, and records the day in the ledger;
+//  2. drops the day's partition.
+//
+// So a day is counted exactly once, and its raw events are never dropped
+// without being counted, however runs are interrupted. Then the partitions
+// for today through today+FuturePartitionDays are made if missing.
+//
+// One run at a time per tenant: the run holds a session advisory lock
+// (RetentionLockKey) and, if another session has it, returns at once with
+// Skipped set and nothing done.
+func RunRetention(ctx context.Context, conn *pgx.Conn, schema string, retentionDays int, now time.Time) (RetentionSummary, error) {
+	today := utcDay(now)
+	keepFrom := today.AddDate(0, 0, -retentionDays)
+	sum := RetentionSummary{Schema: schema, RetentionDays: retentionDays, Now: now.UTC(), KeepFrom: keepFrom.Format(time.DateOnly)}
+	if err := validateSchema(schema); err != nil {
+		return sum, err
+	}
+	if retentionDays < 1 {
+		return sum, newError(ReasonInvalidConfig, "retention", fmt.Sprintf("retention of %d days is not positive", retentionDays), nil)
+	}
+	if err := checkRetentionRole(ctx, conn, schema); err != nil {
+		return sum, err
+	}
+
+	key := RetentionLockKey(schema)
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&locked); err != nil {
+		return sum, wrap("retention", err)
+	}
+	if !locked {
+		sum.Skipped = true
+		return sum, nil
+	}
+	defer func() {
+		// Unlock even when ctx is done; a broken connection frees it anyway.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_, _ = conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, key)
+	}()
+
+	days, err := dayPartitions(ctx, conn, schema)
+	if err != nil {
+		return sum, wrap("retention", err)
+	}
+	for _, day := range days {
+		if !day.Before(keepFrom) {
+			break
+		}
+		rolled, events, err := expireDay(ctx, conn, schema, day)
+		if err != nil {
+			return sum, wrap("retention: expiring "+day.Format(time.DateOnly), err)
+		}
+		if rolled {
+			sum.DaysRolledUp++
+			sum.EventsRolledUp += events
+		}
+		sum.PartitionsDropped++
+	}
+
+	created, err := EnsureDayPartitions(ctx, conn, schema, today, today.AddDate(0, 0, FuturePartitionDays))
+	sum.PartitionsCreated = created
+	if err != nil {
+		return sum, wrap("retention: creating partitions", err)
+	}
+
+	if err := conn.QueryRow(ctx, `SELECT min(received_at) FROM `+pgx.Identifier{schema, "events"}.Sanitize()).
+		Scan(&sum.OldestRawEvent); err != nil {
+		return sum, wrap("retention", err)
+	}
+	if sum.OldestRawEvent != nil {
+		t := sum.OldestRawEvent.UTC()
+		sum.OldestRawEvent = &t
+	}
+	return sum, nil
+}
+
+// checkRetentionRole makes sure the run uses the tenant's own role.
+func checkRetentionRole(ctx context.Context, conn *pgx.Conn, schema string) error {
+	var super bool
+	var owner *string
+	err := conn.QueryRow(ctx, `
+		SELECT r.rolsuper, (SELECT n.nspowner::regrole::text FROM pg_namespace n WHERE n.nspname = $1)
+		FROM pg_roles r WHERE r.rolname = current_user`, schema).Scan(&super, &owner)
+	if err != nil {
+		return wrap("retention", err)
+	}
+	switch {
+	case super:
+		return newError(ReasonPermissionDenied, "retention",
+			"retention runs with the tenant's own credentials, not a superuser's", nil)
+	case owner == nil:
+		return newError(ReasonIncompatibleSchema, "retention", fmt.Sprintf("schema %s does not exist", schema), nil)
+	case *owner != schema:
+		return newError(ReasonPermissionDenied, "retention",
+			fmt.Sprintf("retention for %s must run as its owner %s", schema, *owner), nil)
+	}
+	return nil
+}
+
+// expireDay rolls day up (unless the ledger has it) and drops its partition,
+// in one transaction, retrying a few times when the lock on events is busy.
+func expireDay(ctx context.Context, conn *pgx.Conn, schema string, day time.Time) (rolled bool, events int64, err error) {
+	for attempt := 1; ; attempt++ {
+		rolled, events, err = expireDayOnce(ctx, conn, schema, day)
+		var pgErr *pgconn.PgError
+		if err == nil || attempt == 5 || !errors.As(err, &pgErr) || pgErr.Code != "55P03" {
+			return rolled, events, err
+		}
+		select {
+		case <-ctx.Done():
+			return false, 0, ctx.Err()
+		case <-time.After(time.Duration(attempt) * time.Second):
+		}
+	}
+}
+
+func expireDayOnce(ctx context.Context, conn *pgx.Conn, schema string, day time.Time) (rolled bool, events int64, err error) {
+	s := pgx.Identifier{schema}.Sanitize()
+	part := pgx.Identifier{schema, PartitionName(day)}.Sanitize()
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, retentionLockTimeout.Milliseconds())); err != nil {
+			return err
+		}
+		var done bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+s+`.rollup_ledger WHERE day = $1)`, day).Scan(&done); err != nil {
+			return err
+		}
+		if !done {
+			// referrer_source: the utm_source if any, else the referrer's
+			// host, else "(direct)". '' stands for an unknown path or
+			// country, since they are part of the primary key.
+			err := tx.QueryRow(ctx, `
+				WITH agg AS (
+					INSERT INTO `+s+`.daily_aggregates (day, path, country, referrer_source, pageviews, visitors, events)
+					SELECT $1::date,
+					       COALESCE(url_path, ''),
+					       COALESCE(country, ''),
+					       COALESCE(NULLIF(lower(utm_source), ''),
+					                NULLIF(lower(substring(referrer from '^[A-Za-z][A-Za-z0-9+.-]*://([^/:?#@]+)')), ''),
+					                '(direct)'),
+					       count(*) FILTER (WHERE event_name = 'pageview'),
+					       count(DISTINCT anonymous_id),
+					       count(*)
+					FROM `+part+`
+					GROUP BY 2, 3, 4
+					RETURNING events
+				)
+				INSERT INTO `+s+`.rollup_ledger (day, rolled_up_at, raw_events)
+				SELECT $1::date, now(), COALESCE(sum(events), 0) FROM agg
+				RETURNING raw_events`, day).Scan(&events)
+			if err != nil {
+				return err
+			}
+			rolled = true
+		}
+		_, err := tx.Exec(ctx, `DROP TABLE `+part)
+		return err
+	})
+	return rolled, events, err
+}

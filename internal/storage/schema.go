@@ -1,0 +1,234 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package storage
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// FuturePartitionDays is how many days after today have their events
+// partition made ahead of time, by Provision and by every retention run: a
+// week of missed retention runs before ingest has nowhere to write.
+const FuturePartitionDays = 7
+
+// DB is what the schema helpers need of a connection: *pgx.Conn, pgx.Tx and
+// *pgxpool.Pool all have it.
+type DB interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// migration is one forward step of a tenant schema. Steps are applied in
+// order, each exactly once, as the tenant role (so the tenant owns what they
+// create); schema_version holds how many have been applied. Never edit a
+// released step: append a new one.
+type migration struct {
+	name string
+	sql  func(schema string) []string
+}
+
+// migrations is the tenant schema's history; len(migrations) is the current
+// version, SchemaVersion().
+var migrations = []migration{
+	{name: "events, daily aggregates and the roll-up ledger", sql: migration1},
+}
+
+// SchemaVersion is the tenant schema version this operator makes: the
+// number of migrations it knows.
+func SchemaVersion() int { return len(migrations) }
+
+// migration1 makes the first tables. The columns of events are the ones the
+// privacy policy allows, and no more: in particular no column can hold an IP
+// address (the policy says it is used at ingestion only and never stored),
+// so there is no inet/cidr column and no free-form "ip" column. The only
+// free-form column is props, the custom properties the customer chooses to
+// send.
+func migration1(schema string) []string {
+	s := pgx.Identifier{schema}.Sanitize()
+	return []string{
+		`CREATE TABLE ` + s + `.events (
+			event_id      uuid        NOT NULL DEFAULT gen_random_uuid(),
+			received_at   timestamptz NOT NULL,
+			anonymous_id  text,
+			event_name    text        NOT NULL,
+			url_path      text,
+			referrer      text,
+			utm_source    text,
+			utm_medium    text,
+			utm_campaign  text,
+			utm_term      text,
+			utm_content   text,
+			click_id_type text,
+			browser_family text,
+			os_family     text,
+			device_type   text,
+			country       text,
+			region        text,
+			city          text,
+			props         jsonb,
+			PRIMARY KEY (event_id, received_at)
+		) PARTITION BY RANGE (received_at)`,
+		`CREATE INDEX ON ` + s + `.events (received_at)`,
+		`COMMENT ON TABLE ` + s + `.events IS ` + QuoteLiteral(
+			"Raw events, one partition per UTC day (events_YYYYMMDD), dropped after the plan's retention window. "+
+				"No column holds an IP address: it is used at ingestion only."),
+		`COMMENT ON COLUMN ` + s + `.events.anonymous_id IS ` + QuoteLiteral(
+			"The first-party mm_aid identifier from the visitor's localStorage; never a cookie, never cross-site."),
+		`COMMENT ON COLUMN ` + s + `.events.url_path IS ` + QuoteLiteral(
+			"Path and allow-listed query parameters only."),
+		`COMMENT ON COLUMN ` + s + `.events.click_id_type IS ` + QuoteLiteral(
+			"Which click id was present (gclid, fbclid, ...), not its value."),
+
+		`CREATE TABLE ` + s + `.daily_aggregates (
+			day             date   NOT NULL,
+			path            text   NOT NULL,
+			country         text   NOT NULL,
+			referrer_source text   NOT NULL,
+			pageviews       bigint NOT NULL DEFAULT 0,
+			visitors        bigint NOT NULL DEFAULT 0,
+			events          bigint NOT NULL DEFAULT 0,
+			PRIMARY KEY (day, path, country, referrer_source)
+		)`,
+		`COMMENT ON TABLE ` + s + `.daily_aggregates IS ` + QuoteLiteral(
+			"Counters per UTC day, kept after the raw events are gone. No visitor identifier: "+
+				"visitors is a count of distinct anonymous ids within the day. '' means unknown."),
+
+		`CREATE TABLE ` + s + `.rollup_ledger (
+			day          date        PRIMARY KEY,
+			rolled_up_at timestamptz NOT NULL DEFAULT now(),
+			raw_events   bigint      NOT NULL
+		)`,
+		`COMMENT ON TABLE ` + s + `.rollup_ledger IS ` + QuoteLiteral(
+			"Days already rolled into daily_aggregates, written in the same transaction, so a day is counted once."),
+	}
+}
+
+// migrate brings schema to SchemaVersion. It runs in the caller's
+// transaction, as the tenant role, with the tenant's provisioning lock held.
+func migrate(ctx context.Context, tx pgx.Tx, schema string) error {
+	s := pgx.Identifier{schema}.Sanitize()
+	var exists bool
+	if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, s+".schema_version").Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
+		if _, err := tx.Exec(ctx, `CREATE TABLE `+s+`.schema_version (
+			singleton   boolean     PRIMARY KEY DEFAULT true CHECK (singleton),
+			version     integer     NOT NULL,
+			migrated_at timestamptz NOT NULL DEFAULT now()
+		)`); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO `+s+`.schema_version (version) VALUES (0)`); err != nil {
+			return err
+		}
+	}
+	var version int
+	if err := tx.QueryRow(ctx, `SELECT version FROM `+s+`.schema_version`).Scan(&version); err != nil {
+		return err
+	}
+	if version > len(migrations) {
+		return newError(ReasonIncompatibleSchema, "migrate", fmt.Sprintf(
+			"schema %s is at version %d, newer than this operator's %d: upgrade the operator", schema, version, len(migrations)), nil)
+	}
+	for i := version; i < len(migrations); i++ {
+		for _, stmt := range migrations[i].sql(schema) {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("migration %d (%s): %w", i+1, migrations[i].name, err)
+			}
+		}
+	}
+	if version < len(migrations) {
+		if _, err := tx.Exec(ctx, `UPDATE `+s+`.schema_version SET version = $1, migrated_at = now()`, len(migrations)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dayPartitions lists the day partitions of schema's events table, oldest
+// first. Partitions whose names are not events_YYYYMMDD are left out.
+func dayPartitions(ctx context.Context, db DB, schema string) ([]time.Time, error) {
+	rows, err := db.Query(ctx, `
+		SELECT c.relname
+		FROM pg_inherits i
+		JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = to_regclass($1)`, pgx.Identifier{schema, "events"}.Sanitize())
+	if err != nil {
+		return nil, err
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	var days []time.Time
+	for _, n := range names {
+		if d, ok := parsePartitionName(n); ok {
+			days = append(days, d)
+		}
+	}
+	sort.Slice(days, func(i, j int) bool { return days[i].Before(days[j]) })
+	return days, nil
+}
+
+// EnsureDayPartitions makes the events partitions for every UTC day from
+// from's to to's, inclusive, that do not exist yet, and returns how many it
+// made. Run it as the tenant role (or SET ROLE to it) so the tenant owns
+// them and its retention job can drop them. The retention job and Provision
+// call it for today through today+FuturePartitionDays; tests and backfills
+// call it for past days.
+func EnsureDayPartitions(ctx context.Context, db DB, schema string, from, to time.Time) (int, error) {
+	if err := validateSchema(schema); err != nil {
+		return 0, err
+	}
+	existing, err := dayPartitions(ctx, db, schema)
+	if err != nil {
+		return 0, err
+	}
+	have := make(map[time.Time]bool, len(existing))
+	for _, d := range existing {
+		have[d] = true
+	}
+	created := 0
+	for day := utcDay(from); !day.After(utcDay(to)); day = day.AddDate(0, 0, 1) {
+		if have[day] {
+			continue
+		}
+		if _, err := db.Exec(ctx, createPartitionSQL(schema, day)); err != nil {
+			return created, err
+		}
+		created++
+	}
+	return created, nil
+}
+
+func createPartitionSQL(schema string, day time.Time) string {
+	// The bounds are formatted from a time.Time (digits and dashes only),
+	// with an explicit +00 so they do not depend on the session's TimeZone.
+	const layout = "2006-01-02 15:04:05+00"
+	return fmt.Sprintf(`CREATE TABLE %s PARTITION OF %s FOR VALUES FROM ('%s') TO ('%s')`,
+		pgx.Identifier{schema, PartitionName(day)}.Sanitize(),
+		pgx.Identifier{schema, "events"}.Sanitize(),
+		day.Format(layout), day.AddDate(0, 0, 1).Format(layout))
+}
