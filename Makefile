@@ -86,6 +86,10 @@ test: manifests generate $(CLUSTER_BINS) ## Run the unit and integration tests (
 bench: ## Run the benchmarks and print their figures.
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+.PHONY: bench-retention
+bench-retention: ## Time dropping expired day partitions against DELETE of the same rows (real PostgreSQL).
+	$(GO) test -run '^$$' -bench Retention -benchtime 3x ./internal/storage/
+
 ##@ Build
 
 .PHONY: build

@@ -40,15 +40,15 @@ type applier struct {
 	scheme *runtime.Scheme
 }
 
-// apply makes the cluster hold desired and reports whether it had to write.
-func (a applier) apply(ctx context.Context, desired client.Object) (bool, error) {
+// apply makes the cluster hold desired, writing only if it does not yet.
+func (a applier) apply(ctx context.Context, desired client.Object) error {
 	gvk, err := apiutil.GVKForObject(desired, a.scheme)
 	if err != nil {
-		return false, err
+		return err
 	}
 	want, err := runtime.DefaultUnstructuredConverter.ToUnstructured(desired)
 	if err != nil {
-		return false, fmt.Errorf("converting %s %s: %w", gvk.Kind, desired.GetName(), err)
+		return fmt.Errorf("converting %s %s: %w", gvk.Kind, desired.GetName(), err)
 	}
 	// Neither is ours to set: status has its own subresource, and a null
 	// creation timestamp is an artefact of the typed struct.
@@ -58,42 +58,40 @@ func (a applier) apply(ctx context.Context, desired client.Object) (bool, error)
 
 	live, err := a.scheme.New(gvk)
 	if err != nil {
-		return false, err
+		return err
 	}
 	liveObj := live.(client.Object)
 	switch err := a.client.Get(ctx, client.ObjectKeyFromObject(desired), liveObj); {
 	case apierrors.IsNotFound(err):
 	case err != nil:
-		return false, fmt.Errorf("reading %s %s: %w", gvk.Kind, objectName(desired), err)
+		return fmt.Errorf("reading %s %s: %w", gvk.Kind, objectName(desired), err)
 	default:
 		have, err := runtime.DefaultUnstructuredConverter.ToUnstructured(liveObj)
 		if err != nil {
-			return false, err
+			return err
 		}
 		if subset(want, have) {
-			return false, nil
+			return nil
 		}
 	}
 
 	u := &unstructured.Unstructured{Object: want}
 	if err := a.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(render.FieldOwner), client.ForceOwnership); err != nil {
-		return false, fmt.Errorf("applying %s %s: %w", gvk.Kind, objectName(desired), err)
+		return fmt.Errorf("applying %s %s: %w", gvk.Kind, objectName(desired), err)
 	}
-	return true, nil
+	return nil
 }
 
-// remove deletes obj if the cache still has it, and reports whether it did.
-func (a applier) remove(ctx context.Context, obj client.Object) (bool, error) {
+// remove deletes obj if the cache still has it, so that an object no longer
+// wanted costs no request once it is gone.
+func (a applier) remove(ctx context.Context, obj client.Object) error {
 	if err := a.client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
-		return false, client.IgnoreNotFound(err)
+		return client.IgnoreNotFound(err)
 	}
 	if !obj.GetDeletionTimestamp().IsZero() {
-		return false, nil
+		return nil
 	}
-	if err := a.client.Delete(ctx, obj, client.PropagationPolicy("Background")); err != nil {
-		return false, client.IgnoreNotFound(err)
-	}
-	return true, nil
+	return client.IgnoreNotFound(a.client.Delete(ctx, obj, client.PropagationPolicy("Background")))
 }
 
 func objectName(o client.Object) string {

@@ -50,15 +50,15 @@ func adminSecret(t *testing.T, name string, data map[string]string) {
 }
 
 // storageRegion creates a StorageRegion for the test PostgreSQL's database of
-// region and deletes it (waiting until it is gone) after the test.
-func storageRegion(t *testing.T, name string, region analyticsv1alpha1.Region, host string, port int, secret string) *analyticsv1alpha1.StorageRegion {
+// region on port and deletes it (waiting until it is gone) after the test.
+func storageRegion(t *testing.T, name string, region analyticsv1alpha1.Region, port int, secret string) *analyticsv1alpha1.StorageRegion {
 	t.Helper()
 	sr := &analyticsv1alpha1.StorageRegion{
 		ObjectMeta: objectMeta(name),
 		Spec: analyticsv1alpha1.StorageRegionSpec{
 			Region: region,
 			Postgres: analyticsv1alpha1.PostgresSpec{
-				Host:           host,
+				Host:           "127.0.0.1",
 				Port:           ptr.To(int32(port)),
 				Database:       pg.Databases[string(region)],
 				SSLMode:        analyticsv1alpha1.SSLModeDisable,
@@ -133,7 +133,7 @@ func TestStorageRegionReadiness(t *testing.T) {
 			if tt.secret != nil {
 				adminSecret(t, secret, tt.secret)
 			}
-			storageRegion(t, name, analyticsv1alpha1.RegionEU, "127.0.0.1", tt.port(t), secret)
+			storageRegion(t, name, analyticsv1alpha1.RegionEU, tt.port(t), secret)
 
 			g.Eventually(readyOf(name), 20*time.Second, 100*time.Millisecond).Should(haveReady(tt.status, tt.reason))
 			cond := readyOf(name)()
@@ -168,7 +168,7 @@ func TestStorageRegionCountsItsTenants(t *testing.T) {
 	}
 
 	adminSecret(t, "count-admin", map[string]string{"username": pg.AdminUser, "password": pg.AdminPassword})
-	storageRegion(t, "count", analyticsv1alpha1.RegionUS, "127.0.0.1", pg.Port, "count-admin")
+	storageRegion(t, "count", analyticsv1alpha1.RegionUS, pg.Port, "count-admin")
 	g.Eventually(func() int32 {
 		sr := &analyticsv1alpha1.StorageRegion{}
 		_ = k8s.Get(ctx, client.ObjectKey{Name: "count"}, sr)
@@ -179,10 +179,10 @@ func TestStorageRegionCountsItsTenants(t *testing.T) {
 func TestTwoStorageRegionsClaimingOneRegionAreBothNotReadyUntilOneGoes(t *testing.T) {
 	g := NewWithT(t)
 	adminSecret(t, "dup-admin", map[string]string{"username": pg.AdminUser, "password": pg.AdminPassword})
-	storageRegion(t, "dup-a", analyticsv1alpha1.RegionEU, "127.0.0.1", pg.Port, "dup-admin")
+	storageRegion(t, "dup-a", analyticsv1alpha1.RegionEU, pg.Port, "dup-admin")
 	g.Eventually(readyOf("dup-a"), 20*time.Second, 100*time.Millisecond).Should(haveReady(metav1.ConditionTrue, analyticsv1alpha1.ReasonConnected))
 
-	second := storageRegion(t, "dup-b", analyticsv1alpha1.RegionEU, "127.0.0.1", pg.Port, "dup-admin")
+	second := storageRegion(t, "dup-b", analyticsv1alpha1.RegionEU, pg.Port, "dup-admin")
 	for _, name := range []string{"dup-a", "dup-b"} {
 		g.Eventually(readyOf(name), 20*time.Second, 100*time.Millisecond).Should(haveReady(metav1.ConditionFalse, analyticsv1alpha1.ReasonDuplicateRegion))
 	}
@@ -194,7 +194,7 @@ func TestTwoStorageRegionsClaimingOneRegionAreBothNotReadyUntilOneGoes(t *testin
 
 func TestStorageRegionRecoversWhenItsSecretAppears(t *testing.T) {
 	g := NewWithT(t)
-	storageRegion(t, "late", analyticsv1alpha1.RegionEU, "127.0.0.1", pg.Port, "late-admin")
+	storageRegion(t, "late", analyticsv1alpha1.RegionEU, pg.Port, "late-admin")
 	g.Eventually(readyOf("late"), 20*time.Second, 100*time.Millisecond).Should(haveReady(metav1.ConditionFalse, analyticsv1alpha1.ReasonSecretMissing))
 
 	// Secrets are not watched: the periodic re-check with backoff finds it.

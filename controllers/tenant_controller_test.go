@@ -56,7 +56,7 @@ func withRegions(t *testing.T) {
 	t.Helper()
 	adminSecret(t, "pg-admin", map[string]string{"username": pg.AdminUser, "password": pg.AdminPassword})
 	for name, region := range map[string]analyticsv1alpha1.Region{"eu": analyticsv1alpha1.RegionEU, "us": analyticsv1alpha1.RegionUS} {
-		storageRegion(t, name, region, "127.0.0.1", pg.Port, "pg-admin")
+		storageRegion(t, name, region, pg.Port, "pg-admin")
 		NewWithT(t).Eventually(readyOf(name), wait, tick).Should(haveReady(metav1.ConditionTrue, analyticsv1alpha1.ReasonConnected))
 	}
 }
@@ -486,7 +486,7 @@ func TestATenantWaitsForItsRegionAndRecoversWhenItAppears(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	g.Expect(writes.count() - before).To(BeNumerically("<=", 1))
 
-	storageRegion(t, "late-us", analyticsv1alpha1.RegionUS, "127.0.0.1", pg.Port, "late-region-admin")
+	storageRegion(t, "late-us", analyticsv1alpha1.RegionUS, pg.Port, "late-region-admin")
 	g.Eventually(conditionOf("waiting", analyticsv1alpha1.ConditionStorageReady), wait, tick).Should(haveStatus(metav1.ConditionTrue))
 	// Purge while the region is still there.
 	deleteTenant(t, tenant)

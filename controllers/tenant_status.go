@@ -63,7 +63,7 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, s *tenantScope, rec
 	if d := s.deployment; d != nil {
 		status.Ingest = &analyticsv1alpha1.IngestStatus{
 			ReadyReplicas: d.Status.ReadyReplicas,
-			Service:       fmt.Sprintf("%s.%s.svc", render.IngestName, d.Namespace),
+			Service:       render.IngestServiceAddress(t),
 		}
 		if d.Spec.Replicas != nil {
 			status.Ingest.Replicas = *d.Spec.Replicas

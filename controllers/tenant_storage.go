@@ -110,7 +110,7 @@ func (r *TenantReconciler) resolveRegion(ctx context.Context, s *tenantScope) (c
 // reconcileNamespace applies the tenant's namespace, which everything else
 // lives in.
 func (r *TenantReconciler) reconcileNamespace(ctx context.Context, s *tenantScope) (ctrl.Result, error) {
-	_, err := r.apply.apply(ctx, render.Namespace(s.render()))
+	err := r.apply.apply(ctx, render.Namespace(s.render()))
 	return ctrl.Result{}, err
 }
 
@@ -135,7 +135,7 @@ func (r *TenantReconciler) reconcileStorage(ctx context.Context, s *tenantScope)
 		return r.storageFailed(s, err)
 	}
 	s.storageCA = len(creds.CACert) > 0
-	if _, err := r.apply.apply(ctx, render.StorageSecret(t, creds)); err != nil {
+	if err := r.apply.apply(ctx, render.StorageSecret(t, creds)); err != nil {
 		return ctrl.Result{}, err
 	}
 	s.schema = creds.Schema
@@ -181,8 +181,8 @@ func (r *TenantReconciler) finalize(ctx context.Context, s *tenantScope) (ctrl.R
 		return ctrl.Result{}, nil
 	}
 	schema := storage.SchemaName(s.tenant.Name)
-	switch {
-	case s.spec.DeletionPolicy == analyticsv1alpha1.DeletionPolicyRetain:
+	switch s.spec.DeletionPolicy {
+	case analyticsv1alpha1.DeletionPolicyRetain:
 		r.event(s.tenant, corev1.EventTypeNormal, eventRetained, "Delete",
 			fmt.Sprintf("kept schema %s and its role in region %s: deletionPolicy is Retain", schema, s.spec.Region))
 	default:

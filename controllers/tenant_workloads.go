@@ -45,23 +45,23 @@ func (r *TenantReconciler) reconcileWorkloads(ctx context.Context, s *tenantScop
 		render.IngestDeployment(t),
 		render.IngestService(t),
 	} {
-		if _, err := r.apply.apply(ctx, obj); err != nil {
+		if err := r.apply.apply(ctx, obj); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
 	ns := render.NamespaceName(t)
 	if hpa := render.IngestHPA(t); hpa != nil {
-		if _, err := r.apply.apply(ctx, hpa); err != nil {
+		if err := r.apply.apply(ctx, hpa); err != nil {
 			return ctrl.Result{}, err
 		}
-	} else if _, err := r.apply.remove(ctx, &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.IngestName}}); err != nil {
+	} else if err := r.apply.remove(ctx, &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.IngestName}}); err != nil {
 		return ctrl.Result{}, fmt.Errorf("removing the HorizontalPodAutoscaler of %s: %w", ns, err)
 	}
 	if pdb := render.IngestPDB(t); pdb != nil {
-		if _, err := r.apply.apply(ctx, pdb); err != nil {
+		if err := r.apply.apply(ctx, pdb); err != nil {
 			return ctrl.Result{}, err
 		}
-	} else if _, err := r.apply.remove(ctx, &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.IngestName}}); err != nil {
+	} else if err := r.apply.remove(ctx, &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.IngestName}}); err != nil {
 		return ctrl.Result{}, fmt.Errorf("removing the PodDisruptionBudget of %s: %w", ns, err)
 	}
 
@@ -104,7 +104,7 @@ func deploymentAvailability(d *appsv1.Deployment, suspended bool) (metav1.Condit
 // storage. It owns NetworkIsolated.
 func (r *TenantReconciler) reconcileNetwork(ctx context.Context, s *tenantScope) (ctrl.Result, error) {
 	for _, np := range render.NetworkPolicies(s.render()) {
-		if _, err := r.apply.apply(ctx, np); err != nil {
+		if err := r.apply.apply(ctx, np); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -120,11 +120,11 @@ func (r *TenantReconciler) reconcileNetwork(ctx context.Context, s *tenantScope)
 // owns RetentionScheduled, from the CronJob's status.
 func (r *TenantReconciler) reconcileRetention(ctx context.Context, s *tenantScope) (ctrl.Result, error) {
 	t := s.render()
-	if _, err := r.apply.apply(ctx, render.RetentionServiceAccount(t)); err != nil {
+	if err := r.apply.apply(ctx, render.RetentionServiceAccount(t)); err != nil {
 		return ctrl.Result{}, err
 	}
 	desired := render.RetentionCronJob(t)
-	if _, err := r.apply.apply(ctx, desired); err != nil {
+	if err := r.apply.apply(ctx, desired); err != nil {
 		return ctrl.Result{}, err
 	}
 	cj := &batchv1.CronJob{}

@@ -164,7 +164,7 @@ func weakAdmin(t *testing.T) (user, password string) {
 	ctx := testContext(t)
 	user = strings.ReplaceAll(newTenantName("weak"), "-", "_")
 	password = "weak-admin-password-1234567890"
-	conn := adminConn(t, "EU")
+	conn := adminConn(t)
 	verifier, err := storage.SCRAMVerifier(password)
 	if err != nil {
 		t.Fatal(err)

@@ -82,10 +82,10 @@ func tenantConn(t testing.TB, creds storage.Credentials) *pgx.Conn {
 	return conn
 }
 
-// adminConn is a superuser connection to region's database.
-func adminConn(t testing.TB, region string) *pgx.Conn {
+// adminConn is a superuser connection to the EU region's database.
+func adminConn(t testing.TB) *pgx.Conn {
 	t.Helper()
-	conn, err := srv.Connect(testContext(t), region)
+	conn, err := srv.Connect(testContext(t), "EU")
 	if err != nil {
 		t.Fatalf("admin connection: %v", err)
 	}

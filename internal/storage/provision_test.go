@@ -37,7 +37,7 @@ func catalogSnapshot(t *testing.T, tenant string) string {
 	ctx := testContext(t)
 	role := storage.SchemaName(tenant)
 	var snap string
-	err := adminConn(t, "EU").QueryRow(ctx, `
+	err := adminConn(t).QueryRow(ctx, `
 		SELECT concat_ws(' | ',
 		  'role', r.xmin::text, r.rolcanlogin, r.rolsuper, r.rolinherit, r.rolcreaterole, r.rolcreatedb,
 		  r.rolreplication, r.rolbypassrls, r.rolconnlimit, r.rolpassword,
@@ -85,6 +85,11 @@ func TestProvisionTwiceIsANoOp(t *testing.T) {
 			}
 			if err := canLogIn(ctx, first); err != nil {
 				t.Fatalf("tenant cannot log in with the password Provision returned: %v", err)
+			}
+			var version int
+			if err := tenantConn(t, first).QueryRow(ctx, `SELECT version FROM `+first.Schema+`.schema_version`).Scan(&version); err != nil ||
+				version != storage.SchemaVersion() {
+				t.Errorf("schema_version %d (%v), want %d", version, err, storage.SchemaVersion())
 			}
 			before := catalogSnapshot(t, name)
 
@@ -225,7 +230,7 @@ func TestEventsTableCannotHoldAnIPAddress(t *testing.T) {
 	name, _ := provision(t, st, "noip")
 	schema := storage.SchemaName(name)
 
-	rows, err := adminConn(t, "EU").Query(ctx, `
+	rows, err := adminConn(t).Query(ctx, `
 		SELECT table_name, column_name, data_type, udt_name FROM information_schema.columns
 		WHERE table_schema = $1 ORDER BY table_name, ordinal_position`, schema)
 	if err != nil {
@@ -271,7 +276,7 @@ func TestProvisionMakesAWeekOfPartitionsAhead(t *testing.T) {
 	st := openStore(t, srv.AdminConfig("EU"), storage.WithClock(func() time.Time { return now }))
 	name, _ := provision(t, st, "ahead")
 
-	rows, err := adminConn(t, "EU").Query(ctx, `
+	rows, err := adminConn(t).Query(ctx, `
 		SELECT c.relname, c.relowner::regrole::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
 		WHERE i.inhparent = to_regclass($1) ORDER BY 1`, storage.SchemaName(name)+".events")
 	if err != nil {

@@ -62,7 +62,7 @@ func TestPurgeRemovesOneTenantEntirely(t *testing.T) {
 				t.Errorf("after Purge: %s (%+v)", left, left)
 			}
 			var schemas, roles, deps int
-			err = adminConn(t, "EU").QueryRow(ctx, `SELECT
+			err = adminConn(t).QueryRow(ctx, `SELECT
 				(SELECT count(*) FROM pg_namespace WHERE nspname = $1),
 				(SELECT count(*) FROM pg_roles WHERE rolname = $1),
 				(SELECT count(*) FROM pg_shdepend d LEFT JOIN pg_roles r ON r.oid = d.refobjid

@@ -359,7 +359,7 @@ func (s *Server) startPostgres(ctx context.Context, bindir string, runAs *syscal
 			return nil
 		}
 		if ctx.Err() != nil || time.Now().After(deadline) {
-			return fmt.Errorf("postgres did not accept connections: %v\n%s", err, tail(s.Log(), 2000))
+			return fmt.Errorf("postgres did not accept connections: %w\n%s", err, tail(s.Log(), 2000))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -89,7 +89,7 @@ func TestStartServesBothRegionsAndStopRemovesEverything(t *testing.T) {
 		t.Errorf("Stop left %s behind (stat: %v)", srv.Dir, err)
 	}
 	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", srv.Port), time.Second); err == nil {
-		c.Close()
+		_ = c.Close()
 		t.Errorf("something still listens on port %d after Stop", srv.Port)
 	}
 	if err := srv.Stop(); err != nil {
