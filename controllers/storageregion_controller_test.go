@@ -40,7 +40,7 @@ import (
 func objectMeta(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name} }
 
 // adminSecret writes a region admin Secret and removes it after the test.
-func adminSecret(t *testing.T, name string, data map[string]string) {
+func adminSecret(t testing.TB, name string, data map[string]string) {
 	t.Helper()
 	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: systemNamespace, Name: name}, StringData: data}
 	if err := k8s.Create(context.Background(), s); err != nil {
@@ -51,7 +51,7 @@ func adminSecret(t *testing.T, name string, data map[string]string) {
 
 // storageRegion creates a StorageRegion for the test PostgreSQL's database of
 // region on port and deletes it (waiting until it is gone) after the test.
-func storageRegion(t *testing.T, name string, region analyticsv1alpha1.Region, port int, secret string) *analyticsv1alpha1.StorageRegion {
+func storageRegion(t testing.TB, name string, region analyticsv1alpha1.Region, port int, secret string) *analyticsv1alpha1.StorageRegion {
 	t.Helper()
 	sr := &analyticsv1alpha1.StorageRegion{
 		ObjectMeta: objectMeta(name),

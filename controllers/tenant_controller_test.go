@@ -52,7 +52,7 @@ const (
 
 // withRegions makes Ready EU and US StorageRegions on the test PostgreSQL
 // for the test, and removes them after the test's tenants are gone.
-func withRegions(t *testing.T) {
+func withRegions(t testing.TB) {
 	t.Helper()
 	adminSecret(t, "pg-admin", map[string]string{"username": pg.AdminUser, "password": pg.AdminPassword})
 	for name, region := range map[string]analyticsv1alpha1.Region{"eu": analyticsv1alpha1.RegionEU, "us": analyticsv1alpha1.RegionUS} {
@@ -63,7 +63,7 @@ func withRegions(t *testing.T) {
 
 // newTenant creates a tenant and, after the test, deletes it and waits until
 // its finalizer has let it go.
-func newTenant(t *testing.T, name string, spec analyticsv1alpha1.AnalyticsTenantSpec, lbls ...string) *analyticsv1alpha1.AnalyticsTenant {
+func newTenant(t testing.TB, name string, spec analyticsv1alpha1.AnalyticsTenantSpec, lbls ...string) *analyticsv1alpha1.AnalyticsTenant {
 	t.Helper()
 	tenant := &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}}, Spec: spec}
 	for i := 0; i+1 < len(lbls); i += 2 {
@@ -76,7 +76,7 @@ func newTenant(t *testing.T, name string, spec analyticsv1alpha1.AnalyticsTenant
 	return tenant
 }
 
-func deleteTenant(t *testing.T, tenant *analyticsv1alpha1.AnalyticsTenant) {
+func deleteTenant(t testing.TB, tenant *analyticsv1alpha1.AnalyticsTenant) {
 	t.Helper()
 	_ = k8s.Delete(context.Background(), tenant)
 	NewWithT(t).Eventually(func() bool {
@@ -120,7 +120,7 @@ func get[T client.Object](obj T, namespace, name string) func() T {
 
 // makeIngestAvailable plays the Deployment controller, which envtest does
 // not run: it reports every wanted ingest pod available.
-func makeIngestAvailable(t *testing.T, namespace string) {
+func makeIngestAvailable(t testing.TB, namespace string) {
 	t.Helper()
 	NewWithT(t).Eventually(func() error {
 		d := &appsv1.Deployment{}
@@ -491,4 +491,24 @@ func TestATenantWaitsForItsRegionAndRecoversWhenItAppears(t *testing.T) {
 	// Purge while the region is still there.
 	deleteTenant(t, tenant)
 	_ = ctx
+}
+
+// BenchmarkNoOpReconcile measures a reconcile of a converged tenant: the
+// steady state of every resync and of every watch event that changes
+// nothing. It reads from the cache, provisions idempotently in PostgreSQL and
+// writes nothing.
+func BenchmarkNoOpReconcile(b *testing.B) {
+	withRegions(b)
+	newTenant(b, "bench", analyticsv1alpha1.AnalyticsTenantSpec{})
+	makeIngestAvailable(b, "tenant-bench")
+	NewWithT(b).Eventually(conditionOf("bench", analyticsv1alpha1.ConditionReady), wait, tick).Should(haveStatus(metav1.ConditionTrue))
+	req := ctrl.Request{NamespacedName: client.ObjectKey{Name: "bench"}}
+	before := writes.count()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tenants.Reconcile(context.Background(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(writes.count()-before)/float64(b.N), "writes/op")
 }
