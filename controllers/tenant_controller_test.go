@@ -512,3 +512,14 @@ func BenchmarkNoOpReconcile(b *testing.B) {
 	}
 	b.ReportMetric(float64(writes.count()-before)/float64(b.N), "writes/op")
 }
+
+func TestATenantThatWasNeverProvisionedIsLetGoAtOnce(t *testing.T) {
+	g := NewWithT(t)
+	tenant := newTenant(t, "never", analyticsv1alpha1.AnalyticsTenantSpec{Region: analyticsv1alpha1.RegionUS})
+	g.Eventually(conditionOf("never", analyticsv1alpha1.ConditionReady), wait, tick).Should(HaveField("Reason", analyticsv1alpha1.ReasonRegionUnavailable))
+	g.Expect(getTenant("never").Status.Storage.Schema).To(BeEmpty(), "no schema was provisioned")
+
+	deleteTenant(t, tenant)
+	g.Eventually(eventsAbout("never"), wait, tick).Should(ContainElement(And(
+		HaveField("Reason", "Purged"), HaveField("Note", ContainSubstring("never provisioned")))))
+}

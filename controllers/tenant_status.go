@@ -27,7 +27,6 @@ import (
 
 	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
 	"github.com/millimetric/tenant-operator/internal/render"
-	"github.com/millimetric/tenant-operator/internal/storage"
 )
 
 // partConditions are the conditions the phases own, in the order Ready
@@ -46,14 +45,17 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, s *tenantScope, rec
 	status := s.original.Status.DeepCopy()
 	t := s.render()
 	status.Namespace = render.NamespaceName(t)
-	status.Storage = &analyticsv1alpha1.StorageStatus{Region: s.spec.Region, Schema: storage.SchemaName(s.tenant.Name)}
+	// Schema and Secret are named only once provisioned: deletion relies on
+	// them to know whether there is anything to purge.
+	status.Storage = &analyticsv1alpha1.StorageStatus{Region: s.spec.Region}
+	if old := s.original.Status.Storage; old != nil {
+		status.Storage.Schema, status.Storage.SecretName = old.Schema, old.SecretName
+	}
 	if s.region != nil {
 		status.Storage.RegionRef = s.region.Name
 	}
 	if s.schema != "" {
-		status.Storage.SecretName = render.StorageSecretName
-	} else if old := s.original.Status.Storage; old != nil {
-		status.Storage.SecretName = old.SecretName
+		status.Storage.Schema, status.Storage.SecretName = s.schema, render.StorageSecretName
 	}
 	status.Retention = &analyticsv1alpha1.RetentionStatus{Days: s.spec.RetentionDays, Schedule: render.RetentionSchedule(s.tenant.Name)}
 	if cj := s.cronJob; cj != nil {
