@@ -57,8 +57,8 @@ fmt: ## Format the code.
 	$(GO) fmt ./...
 
 .PHONY: vet
-vet: ## Vet the code.
-	$(GO) vet ./...
+vet: ## Vet the code, the end-to-end tests included.
+	$(GO) vet -tags e2e ./...
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## Run golangci-lint.
@@ -96,13 +96,41 @@ bench-retention: ## Time dropping expired day partitions against DELETE of the s
 build: generate ## Build the manager binary.
 	$(GO) build -o $(BIN)/manager ./cmd
 
-.PHONY: run
-run: manifests generate ## Run the manager against the cluster in your kubeconfig.
+.PHONY: run-kubeconfig
+run-kubeconfig: manifests generate ## Run the manager against the cluster in your kubeconfig.
 	$(GO) run ./cmd
 
 .PHONY: docker-build
 docker-build: ## Build the manager image (needs a Docker engine).
 	docker build -t $(IMG) .
+
+##@ Local
+
+LOCAL_KUBECONFIG = $(CURDIR)/.run/kwok/clusters/millimetric/kubeconfig.yaml
+
+.PHONY: local-up
+local-up: export KUBECACHEDIR := $(CURDIR)/.run/kwok/kube-cache
+local-up: manifests $(CLUSTER_BINS) $(KUSTOMIZE) ## Start the local control plane and PostgreSQL, install the CRDs, apply the sample regions and tenants.
+	hack/local/cluster.sh up
+	hack/local/postgres.sh up
+	$(KUSTOMIZE) build config/crd | $(KUBECTL) --kubeconfig $(LOCAL_KUBECONFIG) apply --server-side -f -
+	hack/local/regions.sh
+
+.PHONY: run
+run: generate local-up ## Run the manager against a local control plane and PostgreSQL with the samples applied ('make down' removes them).
+	@echo ">> operator: running against $(LOCAL_KUBECONFIG); Ctrl-C stops it, 'make down' removes the cluster and the database"
+	KUBECONFIG=$(LOCAL_KUBECONFIG) $(GO) run ./cmd --metrics-bind-address=0 --health-probe-bind-address=127.0.0.1:18081 --zap-encoder=console --zap-time-encoding=iso8601
+
+.PHONY: down
+down: ## Stop and delete the local control plane and PostgreSQL.
+	hack/local/cluster.sh down
+	CLUSTER_NAME=millimetric-e2e hack/local/cluster.sh down
+	hack/local/postgres.sh down
+	hack/local/regions.sh clean
+
+.PHONY: test-e2e
+test-e2e: manifests generate $(CLUSTER_BINS) $(KUSTOMIZE) ## End-to-end tests on a local control plane of their own (work in progress, see README).
+	hack/local/test-e2e.sh -v
 
 ##@ Deployment
 

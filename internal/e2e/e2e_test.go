@@ -1,0 +1,357 @@
+//go:build e2e
+
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
+	"github.com/millimetric/tenant-operator/internal/render"
+	"github.com/millimetric/tenant-operator/internal/storage"
+)
+
+// createTenant creates a tenant; after the test it is deleted and the test
+// waits until the tenant and its namespace are gone.
+func createTenant(t testing.TB, name string, spec analyticsv1alpha1.AnalyticsTenantSpec) {
+	t.Helper()
+	tenant := &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}
+	if err := k8s.Create(context.Background(), tenant); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deleteTenant(t, name) })
+}
+
+// deleteTenant deletes a tenant and waits until it and its namespace are
+// gone (the namespace is garbage-collected once the finalizer lets go).
+func deleteTenant(t testing.TB, name string) {
+	t.Helper()
+	ctx := context.Background()
+	_ = k8s.Delete(ctx, &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	g := NewWithT(t)
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Name: name}, &analyticsv1alpha1.AnalyticsTenant{}))
+	}, wait, tick).Should(BeTrue(), "tenant %s is still there", name)
+	g.Eventually(func() bool {
+		return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Name: "tenant-" + name}, &corev1.Namespace{}))
+	}, 2*wait, tick).Should(BeTrue(), "namespace tenant-%s is still there", name)
+}
+
+func isReady(name string) bool {
+	tenant := &analyticsv1alpha1.AnalyticsTenant{}
+	if err := k8s.Get(context.Background(), client.ObjectKey{Name: name}, tenant); err != nil {
+		return false
+	}
+	return meta.IsStatusConditionTrue(tenant.Status.Conditions, analyticsv1alpha1.ConditionReady) &&
+		tenant.Status.ObservedGeneration == tenant.Generation
+}
+
+func TestATenantIsReadyOnlyOnceItsIngestIsAvailable(t *testing.T) {
+	startOperator(t, "a")
+	withRegions(t)
+	g := NewWithT(t)
+	ctx := context.Background()
+	createTenant(t, "e2e-ready", analyticsv1alpha1.AnalyticsTenantSpec{Ingest: &analyticsv1alpha1.IngestSpec{Replicas: ptr.To[int32](3)}})
+
+	sawNotReady := false
+	deadline := time.Now().Add(wait)
+	for !isReady("e2e-ready") {
+		sawNotReady = true
+		if time.Now().After(deadline) {
+			t.Fatal("the tenant did not become Ready")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Ready was observed before the Deployment was read: it must already be
+	// available then (availability does not go back by itself).
+	d := &appsv1.Deployment{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: "tenant-e2e-ready", Name: render.IngestName}, d)).To(Succeed())
+	g.Expect(d.Status.AvailableReplicas).To(BeEquivalentTo(3), "Ready before its ingest was available")
+	g.Expect(sawNotReady).To(BeTrue(), "the tenant was never seen progressing")
+
+	pods := &corev1.PodList{}
+	g.Expect(k8s.List(ctx, pods, client.InNamespace("tenant-e2e-ready"), client.MatchingLabels{render.LabelComponent: render.ComponentIngest})).To(Succeed())
+	g.Expect(pods.Items).To(HaveLen(3))
+	for _, p := range pods.Items {
+		g.Expect(p.Status.Phase).To(Equal(corev1.PodRunning), "pod %s", p.Name)
+		g.Expect(p.Spec.NodeName).NotTo(BeEmpty(), "pod %s was not scheduled on a kwok node", p.Name)
+	}
+}
+
+func TestPodSecurityRestrictedAdmitsEveryPodAndTheRetentionJobDoesItsWork(t *testing.T) {
+	startOperator(t, "a")
+	withRegions(t)
+	g := NewWithT(t)
+	ctx := context.Background()
+	const name, ns = "e2e-retention", "tenant-e2e-retention"
+	createTenant(t, name, analyticsv1alpha1.AnalyticsTenantSpec{Ingest: &analyticsv1alpha1.IngestSpec{Replicas: ptr.To[int32](2)}})
+	g.Eventually(func() bool { return isReady(name) }, wait, tick).Should(BeTrue())
+
+	namespace := &corev1.Namespace{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Name: ns}, namespace)).To(Succeed())
+	g.Expect(namespace.Labels).To(HaveKeyWithValue("pod-security.kubernetes.io/enforce", "restricted"))
+
+	// The CronJob fires a Job, as `kubectl create job --from=cronjob/retention` does.
+	cj := &batchv1.CronJob{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.RetentionName}, cj)).To(Succeed())
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: ns, Name: "retention-e2e", Labels: cj.Spec.JobTemplate.Labels,
+			Annotations:     map[string]string{"cronjob.kubernetes.io/instantiate": "manual"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "CronJob", Name: cj.Name, UID: cj.UID, Controller: ptr.To(true)}},
+		},
+		Spec: *cj.Spec.JobTemplate.Spec.DeepCopy(),
+	}
+	g.Expect(k8s.Create(ctx, job)).To(Succeed())
+	g.Eventually(func() bool {
+		_ = k8s.Get(ctx, client.ObjectKeyFromObject(job), job)
+		for _, c := range job.Status.Conditions {
+			if c.Type == batchv1.JobComplete && c.Status == corev1.ConditionTrue {
+				return true
+			}
+		}
+		return false
+	}, wait, tick).Should(BeTrue(), "the retention Job's pod was not admitted or did not complete")
+
+	t.Run("every pod the operator makes is admitted under Pod Security restricted", func(t *testing.T) {
+		g := NewWithT(t)
+		rsList := &appsv1.ReplicaSetList{}
+		g.Expect(k8s.List(ctx, rsList, client.InNamespace(ns))).To(Succeed())
+		g.Expect(rsList.Items).NotTo(BeEmpty())
+		for _, rs := range rsList.Items {
+			for _, c := range rs.Status.Conditions {
+				g.Expect(c.Type).NotTo(Equal(appsv1.ReplicaSetReplicaFailure), "ReplicaSet %s: %s", rs.Name, c.Message)
+			}
+		}
+		events := &corev1.EventList{}
+		g.Expect(k8s.List(ctx, events, client.InNamespace(ns))).To(Succeed())
+		for _, e := range events.Items {
+			g.Expect(e.Reason).NotTo(Equal("FailedCreate"), "%s %s: %s", e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Message)
+		}
+		pods := &corev1.PodList{}
+		g.Expect(k8s.List(ctx, pods, client.InNamespace(ns))).To(Succeed())
+		g.Expect(pods.Items).To(ContainElement(HaveField("Labels", HaveKeyWithValue(render.LabelComponent, render.ComponentRetention))))
+	})
+
+	t.Run("the Job's own command and environment, run as a process, perform retention for the tenant", func(t *testing.T) {
+		g := NewWithT(t)
+		secret := &corev1.Secret{}
+		g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.StorageSecretName}, secret)).To(Succeed())
+		container := job.Spec.Template.Spec.Containers[0]
+		env := []string{}
+		for _, e := range container.Env {
+			switch {
+			case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
+				g.Expect(e.ValueFrom.SecretKeyRef.Name).To(Equal(render.StorageSecretName))
+				v, ok := secret.Data[e.ValueFrom.SecretKeyRef.Key]
+				if !ok && ptr.Deref(e.ValueFrom.SecretKeyRef.Optional, false) {
+					continue
+				}
+				g.Expect(ok).To(BeTrue(), "the Secret has no key %s", e.ValueFrom.SecretKeyRef.Key)
+				env = append(env, e.Name+"="+string(v))
+			case e.ValueFrom == nil:
+				env = append(env, e.Name+"="+e.Value)
+			}
+		}
+
+		// Raw events 40 and 10 days old, written as the tenant itself.
+		creds := storage.Credentials{Host: string(secret.Data["host"]), Database: string(secret.Data["database"]),
+			SSLMode: string(secret.Data["sslmode"]), Schema: string(secret.Data["schema"]),
+			Username: string(secret.Data["username"]), Password: string(secret.Data["password"])}
+		_, err := fmt.Sscan(string(secret.Data["port"]), &creds.Port)
+		g.Expect(err).NotTo(HaveOccurred())
+		conn, err := storage.ConnectTenant(ctx, creds)
+		g.Expect(err).NotTo(HaveOccurred())
+		defer func() { _ = conn.Close(ctx) }()
+		now := time.Now().UTC()
+		old, recent := now.AddDate(0, 0, -40), now.AddDate(0, 0, -10)
+		_, err = storage.EnsureDayPartitions(ctx, conn, creds.Schema, old, recent)
+		g.Expect(err).NotTo(HaveOccurred())
+		for _, at := range []time.Time{old, old, recent} {
+			_, err := conn.Exec(ctx, `INSERT INTO `+creds.Schema+`.events (received_at, anonymous_id, event_name, url_path, country)
+				VALUES ($1, 'a', 'pageview', '/', 'DE')`, at)
+			g.Expect(err).NotTo(HaveOccurred())
+		}
+
+		g.Expect(container.Command[0]).To(Equal("/manager"))
+		cmd := exec.Command(manager, append(container.Command[1:], container.Args...)...)
+		cmd.Env = env
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		g.Expect(cmd.Run()).To(Succeed(), "stderr: %s", stderr.String())
+		var summary storage.RetentionSummary
+		g.Expect(json.Unmarshal(stdout.Bytes(), &summary)).To(Succeed(), "stdout: %s", stdout.String())
+		g.Expect(summary.Schema).To(Equal(storage.SchemaName(name)))
+		g.Expect(summary.RetentionDays).To(Equal(30))
+		g.Expect(summary.DaysRolledUp).To(BeNumerically(">=", 1))
+		g.Expect(stdout.String() + stderr.String()).NotTo(ContainSubstring(creds.Password))
+
+		var oldRaw, recentRaw, aggregated int64
+		g.Expect(conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE received_at < $1), count(*) FILTER (WHERE received_at >= $1) FROM `+creds.Schema+`.events`,
+			now.AddDate(0, 0, -30)).Scan(&oldRaw, &recentRaw)).To(Succeed())
+		g.Expect(oldRaw).To(BeZero(), "raw events older than the window remain")
+		g.Expect(recentRaw).To(BeEquivalentTo(1))
+		g.Expect(conn.QueryRow(ctx, `SELECT coalesce(sum(events), 0) FROM `+creds.Schema+`.daily_aggregates WHERE day = $1::date`, old).Scan(&aggregated)).To(Succeed())
+		g.Expect(aggregated).To(BeEquivalentTo(2))
+	})
+}
+
+func TestDeletingATenantPurgesItsDataAndItsNamespaceUnlessRetained(t *testing.T) {
+	startOperator(t, "a")
+	withRegions(t)
+	ctx := context.Background()
+	store, err := storage.Open(ctx, admin[analyticsv1alpha1.RegionUS])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	for _, tt := range []struct {
+		name   string
+		policy analyticsv1alpha1.DeletionPolicy
+		kept   bool
+	}{
+		{"e2e-purged", analyticsv1alpha1.DeletionPolicyDelete, false},
+		{"e2e-retained", analyticsv1alpha1.DeletionPolicyRetain, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			createTenant(t, tt.name, analyticsv1alpha1.AnalyticsTenantSpec{Region: analyticsv1alpha1.RegionUS, DeletionPolicy: tt.policy})
+			g.Eventually(func() bool { return isReady(tt.name) }, wait, tick).Should(BeTrue())
+			deleteTenant(t, tt.name) // waits until the namespace is gone too
+			left, err := store.Verify(ctx, tt.name)
+			g.Expect(err).NotTo(HaveOccurred())
+			if tt.kept {
+				g.Expect(left.Schema && left.Role).To(BeTrue(), "Retain must keep the schema and role")
+				g.Expect(store.Purge(ctx, tt.name)).To(Succeed())
+			} else {
+				g.Expect(left.Empty()).To(BeTrue(), "left behind: %s", left)
+			}
+		})
+	}
+}
+
+func TestAnOperatorKilledWhileCreatingTwentyTenantsConvergesWhenRestarted(t *testing.T) {
+	withRegions(t)
+	ctx := context.Background()
+	g := NewWithT(t)
+	// The replacement is started first so that it outlives the tenants'
+	// cleanup (cleanups run last-first).
+	var replacement *operator
+	t.Cleanup(func() {
+		if replacement != nil {
+			replacement.stop(syscall.SIGTERM)
+		}
+	})
+	first := startOperator(t, "first")
+	names := make([]string, 20)
+	for i := range names {
+		names[i] = fmt.Sprintf("e2e-crash-%02d", i)
+	}
+	for _, name := range names {
+		createTenant(t, name, analyticsv1alpha1.AnalyticsTenantSpec{})
+	}
+	// Kill it in the middle: once some but not all tenants have a namespace.
+	g.Eventually(func() int {
+		n := 0
+		for _, name := range names {
+			if k8s.Get(ctx, client.ObjectKey{Name: "tenant-" + name}, &corev1.Namespace{}) == nil {
+				n++
+			}
+		}
+		return n
+	}, wait, 20*time.Millisecond).Should(BeNumerically(">=", 1))
+	first.stop(syscall.SIGKILL)
+	ready := 0
+	for _, name := range names {
+		if isReady(name) {
+			ready++
+		}
+	}
+	t.Logf("killed the operator with %d of 20 tenants Ready", ready)
+
+	replacement = startOperator(t, "replacement")
+	for _, name := range names {
+		g.Eventually(func() bool { return isReady(name) }, 3*wait, tick).Should(BeTrue(), "tenant %s", name)
+	}
+
+	// No duplicates and no orphans: one namespace per tenant, one schema per
+	// tenant, each child exactly once.
+	nsList := &corev1.NamespaceList{}
+	g.Expect(k8s.List(ctx, nsList, client.HasLabels{render.LabelTenant})).To(Succeed())
+	perTenant := map[string]int{}
+	for _, ns := range nsList.Items {
+		perTenant[ns.Labels[render.LabelTenant]]++
+	}
+	store, err := storage.Open(ctx, admin[analyticsv1alpha1.RegionEU])
+	g.Expect(err).NotTo(HaveOccurred())
+	defer store.Close()
+	for _, name := range names {
+		g.Expect(perTenant[name]).To(Equal(1), "namespaces of %s", name)
+		left, err := store.Verify(ctx, name)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(left.Schema && left.Role).To(BeTrue(), "storage of %s", name)
+		for _, list := range []client.ObjectList{&appsv1.DeploymentList{}, &batchv1.CronJobList{}, &corev1.SecretList{}} {
+			g.Expect(k8s.List(ctx, list, client.InNamespace("tenant-"+name), client.MatchingLabels{render.LabelManagedBy: render.ManagedBy})).To(Succeed())
+			g.Expect(meta.LenList(list)).To(Equal(1), "%T in tenant-%s", list, name)
+		}
+	}
+}
+
+func TestWhenTheLeaderIsKilledTheOtherInstanceTakesOver(t *testing.T) {
+	withRegions(t)
+	g := NewWithT(t)
+	a := startOperator(t, "a")
+	b := startOperator(t, "b")
+	var leader, follower *operator
+	g.Eventually(func() bool {
+		switch {
+		case a.isLeader():
+			leader, follower = a, b
+		case b.isLeader():
+			leader, follower = b, a
+		}
+		return leader != nil
+	}, wait, tick).Should(BeTrue(), "no instance became leader")
+	g.Expect(follower.isLeader()).To(BeFalse(), "both instances claim the lease")
+
+	createTenant(t, "e2e-before", analyticsv1alpha1.AnalyticsTenantSpec{})
+	g.Eventually(func() bool { return isReady("e2e-before") }, wait, tick).Should(BeTrue())
+
+	leader.stop(syscall.SIGKILL)
+	createTenant(t, "e2e-after", analyticsv1alpha1.AnalyticsTenantSpec{})
+	// The lease must expire (15 s) before the follower takes over.
+	g.Eventually(follower.isLeader, 2*wait, tick).Should(BeTrue(), "the follower did not take over; see %s", follower.log)
+	g.Eventually(func() bool { return isReady("e2e-after") }, wait, tick).Should(BeTrue())
+}
