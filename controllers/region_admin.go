@@ -19,6 +19,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"sort"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -55,6 +56,24 @@ func OpenPostgres(ctx context.Context, cfg storage.AdminConfig) (RegionStore, er
 type secretMissingError struct{ msg string }
 
 func (e *secretMissingError) Error() string { return e.msg }
+
+// regionClaims lists the StorageRegions, not being deleted, that claim
+// region, sorted by name. Both reconcilers decide from it: more than one
+// claim makes the region unusable.
+func regionClaims(ctx context.Context, c client.Reader, region analyticsv1alpha1.Region) ([]analyticsv1alpha1.StorageRegion, error) {
+	var list analyticsv1alpha1.StorageRegionList
+	if err := c.List(ctx, &list); err != nil {
+		return nil, fmt.Errorf("listing StorageRegions: %w", err)
+	}
+	claims := make([]analyticsv1alpha1.StorageRegion, 0, 1)
+	for _, sr := range list.Items {
+		if sr.Spec.Region == region && sr.DeletionTimestamp.IsZero() {
+			claims = append(claims, sr)
+		}
+	}
+	sort.Slice(claims, func(i, j int) bool { return claims[i].Name < claims[j].Name })
+	return claims, nil
+}
 
 // adminConfig reads the region's admin Secret through an uncached reader (the
 // operator does not watch or cache Secrets cluster-wide) and returns how to

@@ -20,7 +20,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -178,20 +177,18 @@ func (r *StorageRegionReconciler) check(ctx context.Context, region *analyticsv1
 	}, nil
 }
 
-// sameRegion lists the other StorageRegions that claim the region's region.
+// sameRegion names the other StorageRegions that claim the region's region.
 func (r *StorageRegionReconciler) sameRegion(ctx context.Context, region *analyticsv1alpha1.StorageRegion) ([]string, error) {
-	var list analyticsv1alpha1.StorageRegionList
-	if err := r.List(ctx, &list); err != nil {
-		return nil, fmt.Errorf("listing StorageRegions: %w", err)
+	claims, err := regionClaims(ctx, r, region.Spec.Region)
+	if err != nil {
+		return nil, err
 	}
 	var others []string
-	for i := range list.Items {
-		o := &list.Items[i]
-		if o.Name != region.Name && o.Spec.Region == region.Spec.Region && o.DeletionTimestamp.IsZero() {
-			others = append(others, o.Name)
+	for _, c := range claims {
+		if c.Name != region.Name {
+			others = append(others, c.Name)
 		}
 	}
-	sort.Strings(others)
 	return others, nil
 }
 

@@ -194,28 +194,22 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if workers < 1 {
 		workers = 1
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("analyticstenant").
 		For(&analyticsv1alpha1.AnalyticsTenant{}, builder.WithPredicates(predicate.Or(
-			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
-		Owns(&corev1.Namespace{}).
-		Owns(&corev1.ServiceAccount{}).
-		Owns(&corev1.ConfigMap{}).
-		Owns(&corev1.Secret{}).
-		Owns(&corev1.Service{}).
-		Owns(&corev1.ResourceQuota{}).
-		Owns(&appsv1.Deployment{}).
-		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
-		Owns(&policyv1.PodDisruptionBudget{}).
-		Owns(&networkingv1.NetworkPolicy{}).
-		Owns(&batchv1.CronJob{}).
+			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{})))
+	for _, kind := range OwnedObjects() {
+		b = b.Owns(kind)
+	}
+	return b.
 		Watches(&analyticsv1alpha1.StorageRegion{}, tenantsInRegion).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
 }
 
-// OwnedObjects lists the kinds the operator creates, for the manager's
-// cache: each is cached only when it carries render's managed-by label.
+// OwnedObjects lists the kinds the operator creates: the reconciler watches
+// each (owner references), and the manager caches each only when it carries
+// render's managed-by label.
 func OwnedObjects() []client.Object {
 	return []client.Object{
 		&corev1.Namespace{}, &corev1.ServiceAccount{}, &corev1.ConfigMap{}, &corev1.Secret{},

@@ -20,7 +20,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -54,15 +53,9 @@ func (e *regionUnavailable) Error() string { return e.msg }
 // findRegion returns the one Ready StorageRegion of the region, or a
 // *regionUnavailable saying what is wrong.
 func (r *TenantReconciler) findRegion(ctx context.Context, region analyticsv1alpha1.Region) (*analyticsv1alpha1.StorageRegion, error) {
-	var list analyticsv1alpha1.StorageRegionList
-	if err := r.List(ctx, &list); err != nil {
-		return nil, fmt.Errorf("listing StorageRegions: %w", err)
-	}
-	var claims []*analyticsv1alpha1.StorageRegion
-	for i := range list.Items {
-		if list.Items[i].Spec.Region == region && list.Items[i].DeletionTimestamp.IsZero() {
-			claims = append(claims, &list.Items[i])
-		}
+	claims, err := regionClaims(ctx, r, region)
+	if err != nil {
+		return nil, err
 	}
 	switch len(claims) {
 	case 0:
@@ -73,10 +66,9 @@ func (r *TenantReconciler) findRegion(ctx context.Context, region analyticsv1alp
 		for _, c := range claims {
 			names = append(names, c.Name)
 		}
-		sort.Strings(names)
 		return nil, &regionUnavailable{fmt.Sprintf("StorageRegions %s all claim region %s: delete all but one", strings.Join(names, ", "), region)}
 	}
-	sr := claims[0]
+	sr := &claims[0]
 	ready := meta.FindStatusCondition(sr.Status.Conditions, analyticsv1alpha1.ConditionReady)
 	if ready == nil || ready.Status != metav1.ConditionTrue {
 		why := "it has not been checked yet"
