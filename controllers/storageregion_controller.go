@@ -111,7 +111,7 @@ func (r *StorageRegionReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		if err := r.Status().Patch(ctx, region, patch); err != nil {
 			return ctrl.Result{}, fmt.Errorf("writing status of StorageRegion %s: %w", region.Name, err)
 		}
-		r.recordTransition(region, previous, cond, wasReady)
+		r.recordTransition(ctx, region, previous, cond, wasReady)
 	}
 
 	if cond.Status == metav1.ConditionTrue {
@@ -202,11 +202,12 @@ func regionReason(err error) string {
 	}
 }
 
-func (r *StorageRegionReconciler) recordTransition(region *analyticsv1alpha1.StorageRegion, previous *metav1.Condition, now metav1.Condition, wasReady bool) {
-	if r.Recorder == nil {
+func (r *StorageRegionReconciler) recordTransition(ctx context.Context, region *analyticsv1alpha1.StorageRegion, previous *metav1.Condition, now metav1.Condition, wasReady bool) {
+	if previous != nil && previous.Status == now.Status && previous.Reason == now.Reason {
 		return
 	}
-	if previous != nil && previous.Status == now.Status && previous.Reason == now.Reason {
+	log.FromContext(ctx).Info("Ready is "+string(now.Status), "reason", now.Reason, "message", now.Message)
+	if r.Recorder == nil {
 		return
 	}
 	switch {

@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
 	"github.com/millimetric/tenant-operator/internal/render"
@@ -117,9 +118,12 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, s *tenantScope, rec
 	if err := r.Status().Patch(ctx, updated, patch); err != nil {
 		return client.IgnoreNotFound(fmt.Errorf("writing status of AnalyticsTenant %s: %w", s.tenant.Name, err))
 	}
+	if wasReady == nil || wasReady.Status != nowReady.Status || wasReady.Reason != nowReady.Reason {
+		log.FromContext(ctx).Info("Ready is "+string(nowReady.Status), "reason", nowReady.Reason, "message", nowReady.Message)
+	}
 	if nowReady.Status == metav1.ConditionFalse && nowReady.Reason == analyticsv1alpha1.ReasonRegionUnavailable &&
 		(wasReady == nil || wasReady.Reason != nowReady.Reason) {
-		r.event(s.tenant, "Warning", analyticsv1alpha1.ReasonRegionUnavailable, "Provision", nowReady.Message)
+		r.event(ctx, s.tenant, "Warning", analyticsv1alpha1.ReasonRegionUnavailable, "Provision", nowReady.Message)
 	}
 	return nil
 }

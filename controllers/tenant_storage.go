@@ -133,7 +133,7 @@ func (r *TenantReconciler) reconcileStorage(ctx context.Context, s *tenantScope)
 	s.schema = creds.Schema
 	msg := fmt.Sprintf("schema %s is provisioned in region %s (StorageRegion %s); credentials are in Secret %s", creds.Schema, s.spec.Region, s.region.Name, key)
 	if !meta.IsStatusConditionTrue(s.original.Status.Conditions, analyticsv1alpha1.ConditionStorageReady) {
-		r.event(s.tenant, corev1.EventTypeNormal, eventProvisioned, "Provision", msg)
+		r.event(ctx, s.tenant, corev1.EventTypeNormal, eventProvisioned, "Provision", msg)
 	}
 	s.set(analyticsv1alpha1.ConditionStorageReady, metav1.ConditionTrue, analyticsv1alpha1.ReasonReconciled, msg)
 	return ctrl.Result{}, nil
@@ -175,13 +175,13 @@ func (r *TenantReconciler) finalize(ctx context.Context, s *tenantScope) (ctrl.R
 	schema := storage.SchemaName(s.tenant.Name)
 	switch s.spec.DeletionPolicy {
 	case analyticsv1alpha1.DeletionPolicyRetain:
-		r.event(s.tenant, corev1.EventTypeNormal, eventRetained, "Delete",
+		r.event(ctx, s.tenant, corev1.EventTypeNormal, eventRetained, "Delete",
 			fmt.Sprintf("kept schema %s and its role in region %s: deletionPolicy is Retain", schema, s.spec.Region))
 	default:
 		region, err := r.findRegion(ctx, s.spec.Region)
 		var unavailable *regionUnavailable
 		if errors.As(err, &unavailable) && !r.wasProvisioned(ctx, s) {
-			r.event(s.tenant, corev1.EventTypeNormal, eventPurged, "Delete",
+			r.event(ctx, s.tenant, corev1.EventTypeNormal, eventPurged, "Delete",
 				fmt.Sprintf("nothing to purge: the tenant was never provisioned in region %s", s.spec.Region))
 			break
 		}
@@ -190,11 +190,10 @@ func (r *TenantReconciler) finalize(ctx context.Context, s *tenantScope) (ctrl.R
 		}
 		if err != nil {
 			msg := fmt.Sprintf("cannot purge schema %s from region %s yet; the tenant is kept until it is purged: %v", schema, s.spec.Region, err)
-			r.event(s.tenant, corev1.EventTypeWarning, eventPurgeFailed, "Delete", msg)
-			log.FromContext(ctx).Info("purge blocked", "tenant", s.tenant.Name, "reason", msg)
+			r.event(ctx, s.tenant, corev1.EventTypeWarning, eventPurgeFailed, "Delete", msg)
 			return ctrl.Result{RequeueAfter: failingBackoff(s.tenant.DeletionTimestamp.Time)}, nil
 		}
-		r.event(s.tenant, corev1.EventTypeNormal, eventPurged, "Delete",
+		r.event(ctx, s.tenant, corev1.EventTypeNormal, eventPurged, "Delete",
 			fmt.Sprintf("purged schema %s, its data and its role from region %s (StorageRegion %s)", schema, s.spec.Region, region.Name))
 	}
 	patch := client.MergeFrom(s.tenant.DeepCopy())
@@ -236,8 +235,11 @@ func (r *TenantReconciler) wasProvisioned(ctx context.Context, s *tenantScope) b
 	return !apierrors.IsNotFound(err)
 }
 
-// event records an event about the tenant, if there is a recorder.
-func (r *TenantReconciler) event(tenant *analyticsv1alpha1.AnalyticsTenant, eventType, reason, action, note string) {
+// event records an event about the tenant, if there is a recorder, and
+// logs it: the operator's log then tells the same story as the events.
+// Notes never carry credentials.
+func (r *TenantReconciler) event(ctx context.Context, tenant *analyticsv1alpha1.AnalyticsTenant, eventType, reason, action, note string) {
+	log.FromContext(ctx).Info(note, "event", reason, "type", eventType)
 	if r.Recorder != nil {
 		r.Recorder.Eventf(tenant, nil, eventType, reason, action, "%s", note)
 	}

@@ -2,11 +2,12 @@
 # A local PostgreSQL 15 for development, in .run/postgres, run as the
 # `postgres` OS user (the server refuses to run as root).
 #
-# Usage: hack/local/postgres.sh up|down|env|psql [psql args...]
+# Usage: hack/local/postgres.sh up|down|status|env|psql [psql args...]
 #
 #   up    initialise (first time) and start the server, create the databases
 #         events_eu and events_us; nothing changes when it is already up
 #   down  stop the server and delete .run/postgres
+#   status exit 0 when the server is running, 1 when not
 #   env   print shell exports: LOCAL_PG_HOST, LOCAL_PG_PORT, LOCAL_PG_USER,
 #         LOCAL_PG_PASSWORD_FILE, LOCAL_PG_CA_FILE
 #   psql  run psql as the superuser (e.g. `postgres.sh psql -d events_eu`)
@@ -200,7 +201,8 @@ EOF
 case "${1:-}" in
   up) up ;;
   down) down ;;
+  status) running ;;
   env) env_exports ;;
   psql) shift; running || die "not running: $0 up"; admin_psql -d postgres "$@" ;;
-  *) echo "usage: $0 up|down|env|psql [psql args...]" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|env|psql [psql args...]" >&2; exit 2 ;;
 esac

@@ -2,7 +2,8 @@
 # Runs the end-to-end suite (internal/e2e) against a local control plane of
 # its own (cluster millimetric-e2e, apart from `make run`'s) and the local
 # PostgreSQL, with the manager built from this tree. Both are started if
-# they are not up; E2E_KEEP=1 leaves the cluster running afterwards.
+# they are not up and removed afterwards (PostgreSQL only if this script
+# started it); E2E_KEEP=1 leaves them running.
 #
 # Usage: hack/local/test-e2e.sh [go test flags...]
 set -euo pipefail
@@ -15,11 +16,24 @@ LOG_DIR="${ROOT}/.run/e2e-logs"
 log() { printf '>> e2e: %s\n' "$*" >&2; }
 
 started=${SECONDS}
+pg_was_up=0
+"${ROOT}/hack/local/postgres.sh" status && pg_was_up=1
+
+# On the way out, whatever happened: no operator process outlives the suite,
+# and unless E2E_KEEP=1 the cluster goes, and PostgreSQL too when this
+# script started it (a `make run` one is left alone).
+cleanup() {
+  pkill -KILL -f -- "--leader-election-id=tenant-operator-e2e" 2>/dev/null || true
+  [[ "${E2E_KEEP:-0}" == 1 ]] && return
+  "${ROOT}/hack/local/cluster.sh" down
+  if [[ ${pg_was_up} == 0 ]]; then
+    "${ROOT}/hack/local/postgres.sh" down
+  fi
+}
+trap cleanup EXIT
+
 "${ROOT}/hack/local/cluster.sh" up
 "${ROOT}/hack/local/postgres.sh" up
-if [[ "${E2E_KEEP:-0}" != 1 ]]; then
-  trap '"${ROOT}/hack/local/cluster.sh" down' EXIT
-fi
 eval "$("${ROOT}/hack/local/postgres.sh" env)"
 KUBECONFIG="$("${ROOT}/hack/local/cluster.sh" kubeconfig)"
 export KUBECONFIG

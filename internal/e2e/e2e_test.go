@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -31,6 +32,7 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -263,35 +265,29 @@ func TestDeletingATenantPurgesItsDataAndItsNamespaceUnlessRetained(t *testing.T)
 }
 
 func TestAnOperatorKilledWhileCreatingTwentyTenantsConvergesWhenRestarted(t *testing.T) {
-	withRegions(t)
 	ctx := context.Background()
 	g := NewWithT(t)
-	// The replacement is started first so that it outlives the tenants'
-	// cleanup (cleanups run last-first).
-	var replacement *operator
-	t.Cleanup(func() {
-		if replacement != nil {
-			replacement.stop(syscall.SIGTERM)
-		}
-	})
 	first := startOperator(t, "first")
+	withRegions(t)
 	names := make([]string, 20)
 	for i := range names {
 		names[i] = fmt.Sprintf("e2e-crash-%02d", i)
+		g.Expect(k8s.Create(ctx, &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: names[i]}})).To(Succeed())
 	}
-	for _, name := range names {
-		createTenant(t, name, analyticsv1alpha1.AnalyticsTenantSpec{})
-	}
-	// Kill it in the middle: once some but not all tenants have a namespace.
-	g.Eventually(func() int {
+	namespaces := func() int {
+		list := &corev1.NamespaceList{}
+		g.Expect(k8s.List(ctx, list, client.HasLabels{render.LabelTenant})).To(Succeed())
 		n := 0
-		for _, name := range names {
-			if k8s.Get(ctx, client.ObjectKey{Name: "tenant-" + name}, &corev1.Namespace{}) == nil {
+		for _, ns := range list.Items {
+			if strings.HasPrefix(ns.Labels[render.LabelTenant], "e2e-crash-") {
 				n++
 			}
 		}
 		return n
-	}, wait, 20*time.Millisecond).Should(BeNumerically(">=", 1))
+	}
+
+	// Kill it in the middle: as soon as the first tenant has a namespace.
+	g.Eventually(namespaces, wait, 5*time.Millisecond).Should(BeNumerically(">=", 1))
 	first.stop(syscall.SIGKILL)
 	ready := 0
 	for _, name := range names {
@@ -299,9 +295,20 @@ func TestAnOperatorKilledWhileCreatingTwentyTenantsConvergesWhenRestarted(t *tes
 			ready++
 		}
 	}
-	t.Logf("killed the operator with %d of 20 tenants Ready", ready)
+	t.Logf("killed the operator with %d of 20 tenants given a namespace and %d Ready", namespaces(), ready)
+	g.Expect(ready).To(BeNumerically("<", len(names)), "the operator was not killed in the middle")
 
-	replacement = startOperator(t, "replacement")
+	startOperator(t, "replacement")
+	// Registered after the replacement's own cleanup, so it runs before the
+	// replacement stops: the tenants are deleted while it still reconciles.
+	t.Cleanup(func() {
+		for _, name := range names {
+			_ = k8s.Delete(ctx, &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: name}})
+		}
+		for _, name := range names {
+			deleteTenant(t, name)
+		}
+	})
 	for _, name := range names {
 		g.Eventually(func() bool { return isReady(name) }, 3*wait, tick).Should(BeTrue(), "tenant %s", name)
 	}
@@ -330,10 +337,10 @@ func TestAnOperatorKilledWhileCreatingTwentyTenantsConvergesWhenRestarted(t *tes
 }
 
 func TestWhenTheLeaderIsKilledTheOtherInstanceTakesOver(t *testing.T) {
-	withRegions(t)
 	g := NewWithT(t)
 	a := startOperator(t, "a")
 	b := startOperator(t, "b")
+	withRegions(t)
 	var leader, follower *operator
 	g.Eventually(func() bool {
 		switch {
@@ -349,9 +356,18 @@ func TestWhenTheLeaderIsKilledTheOtherInstanceTakesOver(t *testing.T) {
 	createTenant(t, "e2e-before", analyticsv1alpha1.AnalyticsTenantSpec{})
 	g.Eventually(func() bool { return isReady("e2e-before") }, wait, tick).Should(BeTrue())
 
+	holder := func() string {
+		lease := &coordinationv1.Lease{}
+		g.Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: systemNamespace, Name: leaseName}, lease)).To(Succeed())
+		return ptr.Deref(lease.Spec.HolderIdentity, "")
+	}
+	before := holder()
+	g.Expect(before).NotTo(BeEmpty())
+
 	leader.stop(syscall.SIGKILL)
 	createTenant(t, "e2e-after", analyticsv1alpha1.AnalyticsTenantSpec{})
 	// The lease must expire (15 s) before the follower takes over.
 	g.Eventually(follower.isLeader, 2*wait, tick).Should(BeTrue(), "the follower did not take over; see %s", follower.log)
+	g.Expect(holder()).NotTo(Or(BeEmpty(), Equal(before)), "the Lease still names the killed leader")
 	g.Eventually(func() bool { return isReady("e2e-after") }, wait, tick).Should(BeTrue())
 }

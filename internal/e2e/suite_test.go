@@ -56,6 +56,8 @@ const (
 	// systemNamespace holds the regions' admin Secrets and the leader
 	// election Lease.
 	systemNamespace = "millimetric-system"
+	// leaseName is the leader election Lease every operator here competes for.
+	leaseName = "tenant-operator-e2e"
 )
 
 var (
@@ -131,7 +133,7 @@ func startOperator(t testing.TB, name string) *operator {
 	args := []string{
 		"--leader-elect",
 		"--leader-election-namespace=" + systemNamespace,
-		"--leader-election-id=tenant-operator-e2e",
+		"--leader-election-id=" + leaseName,
 		"--metrics-bind-address=0",
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probe),
 		"--operator-image=ghcr.io/millimetric/tenant-operator:e2e",
@@ -140,7 +142,9 @@ func startOperator(t testing.TB, name string) *operator {
 	cmd := exec.Command(manager, args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+os.Getenv("KUBECONFIG"))
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group, so that a kill reaches it all; killed with the
+	// test binary too if that dies without running cleanups (a timeout).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +185,7 @@ func (o *operator) isLeader() bool {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		if strings.Contains(sc.Text(), "successfully acquired lease") {
+		if strings.Contains(strings.ToLower(sc.Text()), "successfully acquired lease") {
 			return true
 		}
 	}
