@@ -22,11 +22,19 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 RUN_DIR="${ROOT}/.run"
-PG_DIR="${RUN_DIR}/postgres"
-DATA_DIR="${PG_DIR}/data"
-TLS_DIR="${PG_DIR}/tls"
-PASSWORD_FILE="${PG_DIR}/admin-password"
-LOG_FILE="${PG_DIR}/postgres.log"
+# .run/postgres holds everything; when the server's user cannot reach the
+# checkout (a clone in a private directory) it is a symlink to a directory
+# under /tmp instead, and the server is only ever given that real path.
+PG_LINK="${RUN_DIR}/postgres"
+set_paths() {
+  PG_DIR="${PG_LINK}"
+  [[ -L "${PG_LINK}" ]] && PG_DIR="$(readlink -f "${PG_LINK}")"
+  DATA_DIR="${PG_DIR}/data"
+  TLS_DIR="${PG_DIR}/tls"
+  PASSWORD_FILE="${PG_DIR}/admin-password"
+  LOG_FILE="${PG_DIR}/postgres.log"
+}
+set_paths
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 PG_OS_USER="${PG_OS_USER:-postgres}"
 PG_HOST=127.0.0.1
@@ -37,7 +45,8 @@ DATABASES=(events_eu events_us)
 log() { printf '>> postgres: %s\n' "$*" >&2; }
 die() { printf '!! postgres: %s\n' "$*" >&2; exit 1; }
 
-as_pg() { runuser -u "${PG_OS_USER}" -- "$@"; }
+# From / so that a checkout the server's user cannot enter is no bother.
+as_pg() { (cd / && runuser -u "${PG_OS_USER}" -- "$@"); }
 pg_ctl() { as_pg "${PG_BIN}/pg_ctl" -D "${DATA_DIR}" "$@"; }
 
 # psql as the superuser over TCP (the password never appears in argv).
@@ -55,13 +64,24 @@ check_prerequisites() {
   id -u "${PG_OS_USER}" >/dev/null 2>&1 || die "no OS user '${PG_OS_USER}' to run the server as"
   [[ ${EUID} -eq 0 ]] || die "run as root (the server runs as '${PG_OS_USER}' through runuser)"
   command -v openssl >/dev/null || die "openssl is needed for the TLS certificates"
-  # The server must be able to reach its directory: every parent must be
-  # searchable by 'other'.
-  local d="${RUN_DIR}"
-  while [[ "${d}" != / ]]; do
-    as_pg test -x "${d}" || die "'${PG_OS_USER}' cannot traverse ${d} (chmod o+x it)"
-    d="$(dirname "${d}")"
-  done
+}
+
+# place_data_dir makes .run/postgres a directory the server's user can reach:
+# in the checkout when every parent of .run is searchable by it, else under
+# /tmp behind a symlink.
+place_data_dir() {
+  mkdir -p "${RUN_DIR}"
+  chmod 755 "${RUN_DIR}"
+  if [[ ! -e "${PG_LINK}" ]] && ! as_pg test -x "${RUN_DIR}"; then
+    local real
+    real="$(mktemp -d "${TMPDIR:-/tmp}/millimetric-postgres.XXXXXX")"
+    log "'${PG_OS_USER}' cannot reach ${RUN_DIR}; keeping the server in ${real} (linked from .run/postgres)"
+    ln -s "${real}" "${PG_LINK}"
+  fi
+  set_paths
+  as_pg test -x "$(dirname "${PG_DIR}")" || die "'${PG_OS_USER}' cannot reach $(dirname "${PG_DIR}") (make every parent searchable, or run '$0 down' and retry)"
+  # The socket lives in .run/postgres, so the server owns it.
+  install -d -m 755 -o "${PG_OS_USER}" -g "${PG_OS_USER}" "${PG_DIR}"
 }
 
 generate_password() {
@@ -138,11 +158,7 @@ EOF
 up() {
   check_prerequisites
   local start=${SECONDS}
-  # .run and .run/postgres must be searchable by the server's user; the
-  # socket lives in .run/postgres, so the server owns it.
-  mkdir -p "${RUN_DIR}"
-  chmod 755 "${RUN_DIR}"
-  install -d -m 755 -o "${PG_OS_USER}" -g "${PG_OS_USER}" "${PG_DIR}"
+  place_data_dir
   generate_password
   generate_tls
   initialise
@@ -185,6 +201,7 @@ down() {
     log "deleting ${PG_DIR#"${ROOT}/"}"
     rm -rf "${PG_DIR}"
   fi
+  rm -f "${PG_LINK}" 2>/dev/null || true
   log "down in $((SECONDS - start))s"
 }
 

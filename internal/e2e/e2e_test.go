@@ -80,31 +80,74 @@ func isReady(name string) bool {
 		tenant.Status.ObservedGeneration == tenant.Generation
 }
 
+func readyCondition(name string) string {
+	tenant := &analyticsv1alpha1.AnalyticsTenant{}
+	if err := k8s.Get(context.Background(), client.ObjectKey{Name: name}, tenant); err != nil {
+		return err.Error()
+	}
+	c := meta.FindStatusCondition(tenant.Status.Conditions, analyticsv1alpha1.ConditionReady)
+	if c == nil {
+		return "no Ready condition"
+	}
+	return string(c.Status) + "/" + c.Reason
+}
+
+// cordon makes every node unschedulable, or schedulable again.
+func cordon(t testing.TB, unschedulable bool) {
+	t.Helper()
+	ctx := context.Background()
+	nodes := &corev1.NodeList{}
+	if err := k8s.List(ctx, nodes); err != nil {
+		t.Fatal(err)
+	}
+	for i := range nodes.Items {
+		n := &nodes.Items[i]
+		patch := client.MergeFrom(n.DeepCopy())
+		n.Spec.Unschedulable = unschedulable
+		if err := k8s.Patch(ctx, n, patch); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestATenantIsReadyOnlyOnceItsIngestIsAvailable(t *testing.T) {
 	startOperator(t, "a")
 	withRegions(t)
 	g := NewWithT(t)
 	ctx := context.Background()
-	createTenant(t, "e2e-ready", analyticsv1alpha1.AnalyticsTenantSpec{Ingest: &analyticsv1alpha1.IngestSpec{Replicas: ptr.To[int32](3)}})
+	const name, ns = "e2e-ready", "tenant-e2e-ready"
 
-	sawNotReady := false
-	deadline := time.Now().Add(wait)
-	for !isReady("e2e-ready") {
-		sawNotReady = true
-		if time.Now().After(deadline) {
-			t.Fatal("the tenant did not become Ready")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	// Ready was observed before the Deployment was read: it must already be
-	// available then (availability does not go back by itself).
+	// With every node cordoned the ingest pods are created but stay Pending:
+	// everything else about the tenant is done, only ingest is unavailable.
+	cordon(t, true)
+	t.Cleanup(func() { cordon(t, false) })
+	createTenant(t, name, analyticsv1alpha1.AnalyticsTenantSpec{Ingest: &analyticsv1alpha1.IngestSpec{Replicas: ptr.To[int32](3)}})
 	d := &appsv1.Deployment{}
-	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: "tenant-e2e-ready", Name: render.IngestName}, d)).To(Succeed())
+	g.Eventually(func() error {
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.IngestName}, d); err != nil {
+			return err
+		}
+		if d.Status.ObservedGeneration != d.Generation || d.Status.UpdatedReplicas != 3 {
+			return fmt.Errorf("the Deployment has not created its pods yet: %+v", d.Status)
+		}
+		return nil
+	}, wait, tick).Should(Succeed())
+	g.Eventually(func() string { return readyCondition(name) }, wait, tick).
+		Should(Equal("False/"+analyticsv1alpha1.ReasonDeploymentUnavailable), "the operator did not report the unavailable ingest")
+	g.Consistently(func() string { return readyCondition(name) }, 5*time.Second, tick).
+		Should(Equal("False/"+analyticsv1alpha1.ReasonDeploymentUnavailable), "Ready while no ingest pod is available")
+	g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
+	g.Expect(d.Status.AvailableReplicas).To(BeZero())
+
+	// Nodes come back: kwok runs the pods, the Deployment becomes available
+	// and only then the tenant Ready.
+	cordon(t, false)
+	g.Eventually(func() bool { return isReady(name) }, wait, tick).Should(BeTrue())
+	g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
 	g.Expect(d.Status.AvailableReplicas).To(BeEquivalentTo(3), "Ready before its ingest was available")
-	g.Expect(sawNotReady).To(BeTrue(), "the tenant was never seen progressing")
 
 	pods := &corev1.PodList{}
-	g.Expect(k8s.List(ctx, pods, client.InNamespace("tenant-e2e-ready"), client.MatchingLabels{render.LabelComponent: render.ComponentIngest})).To(Succeed())
+	g.Expect(k8s.List(ctx, pods, client.InNamespace(ns), client.MatchingLabels{render.LabelComponent: render.ComponentIngest})).To(Succeed())
 	g.Expect(pods.Items).To(HaveLen(3))
 	for _, p := range pods.Items {
 		g.Expect(p.Status.Phase).To(Equal(corev1.PodRunning), "pod %s", p.Name)
@@ -137,15 +180,27 @@ func TestPodSecurityRestrictedAdmitsEveryPodAndTheRetentionJobDoesItsWork(t *tes
 		Spec: *cj.Spec.JobTemplate.Spec.DeepCopy(),
 	}
 	g.Expect(k8s.Create(ctx, job)).To(Succeed())
-	g.Eventually(func() bool {
-		_ = k8s.Get(ctx, client.ObjectKeyFromObject(job), job)
-		for _, c := range job.Status.Conditions {
-			if c.Type == batchv1.JobComplete && c.Status == corev1.ConditionTrue {
-				return true
+	// A pod Pod Security refuses shows as a FailedCreate event on the Job.
+	g.Eventually(func() error {
+		events := &corev1.EventList{}
+		if err := k8s.List(ctx, events, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for _, e := range events.Items {
+			if e.Reason == "FailedCreate" {
+				return StopTrying(fmt.Sprintf("%s %s could not create its pod: %s", e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Message))
 			}
 		}
-		return false
-	}, wait, tick).Should(BeTrue(), "the retention Job's pod was not admitted or did not complete")
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(job), job); err != nil {
+			return err
+		}
+		for _, c := range job.Status.Conditions {
+			if c.Type == batchv1.JobComplete && c.Status == corev1.ConditionTrue {
+				return nil
+			}
+		}
+		return fmt.Errorf("the Job has not completed: %+v", job.Status)
+	}, wait, tick).Should(Succeed(), "the retention Job's pod was not admitted or did not complete")
 
 	t.Run("every pod the operator makes is admitted under Pod Security restricted", func(t *testing.T) {
 		g := NewWithT(t)
@@ -272,11 +327,13 @@ func TestAnOperatorKilledWhileCreatingTwentyTenantsConvergesWhenRestarted(t *tes
 	names := make([]string, 20)
 	for i := range names {
 		names[i] = fmt.Sprintf("e2e-crash-%02d", i)
-		g.Expect(k8s.Create(ctx, &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: names[i]}})).To(Succeed())
 	}
+	// namespaces counts the tenants' namespaces; -1 when it cannot tell.
 	namespaces := func() int {
 		list := &corev1.NamespaceList{}
-		g.Expect(k8s.List(ctx, list, client.HasLabels{render.LabelTenant})).To(Succeed())
+		if err := k8s.List(ctx, list, client.HasLabels{render.LabelTenant}); err != nil {
+			return -1
+		}
 		n := 0
 		for _, ns := range list.Items {
 			if strings.HasPrefix(ns.Labels[render.LabelTenant], "e2e-crash-") {
@@ -286,16 +343,36 @@ func TestAnOperatorKilledWhileCreatingTwentyTenantsConvergesWhenRestarted(t *tes
 		return n
 	}
 
-	// Kill it in the middle: as soon as the first tenant has a namespace.
-	g.Eventually(namespaces, wait, 5*time.Millisecond).Should(BeNumerically(">=", 1))
-	first.stop(syscall.SIGKILL)
+	// Kill it in the middle of the creation: as soon as the first tenant has
+	// a namespace, while the others are still being created.
+	killed := make(chan int, 1)
+	go func() {
+		deadline := time.Now().Add(wait)
+		for namespaces() < 1 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		first.stop(syscall.SIGKILL)
+		killed <- namespaces()
+	}()
+	create := func(name string) {
+		g.Expect(k8s.Create(ctx, &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: name}})).To(Succeed())
+	}
+	created := 0
+	for ; created < len(names) && len(killed) == 0; created++ {
+		create(names[created])
+	}
+	withNamespace := <-killed
+	for _, name := range names[created:] {
+		create(name)
+	}
 	ready := 0
 	for _, name := range names {
 		if isReady(name) {
 			ready++
 		}
 	}
-	t.Logf("killed the operator with %d of 20 tenants given a namespace and %d Ready", namespaces(), ready)
+	t.Logf("killed the operator after creating %d of 20 tenants, with %d given a namespace and %d Ready", created, withNamespace, ready)
+	g.Expect(withNamespace).To(BeNumerically(">=", 1), "the operator made no namespace")
 	g.Expect(ready).To(BeNumerically("<", len(names)), "the operator was not killed in the middle")
 
 	startOperator(t, "replacement")
