@@ -28,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -89,7 +90,7 @@ func (r *StorageRegionReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	status := region.Status.DeepCopy()
 	status.ObservedGeneration = region.Generation
 	if check.tenants >= 0 {
-		status.Tenants = int32(check.tenants)
+		status.Tenants = ptr.To(int32(check.tenants))
 	}
 	cond := metav1.Condition{
 		Type:               analyticsv1alpha1.ConditionReady,
@@ -233,7 +234,8 @@ func backoff(failingFor time.Duration) time.Duration {
 
 // SetupWithManager registers the reconciler. A change to any StorageRegion
 // re-checks all of them, since a duplicate appearing or going away changes
-// the others' Ready.
+// the others' Ready. A tenant's schema being created or purged re-checks its
+// region, so the tenant count follows without waiting for the next re-check.
 func (r *StorageRegionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.OpenStore == nil {
 		r.OpenStore = OpenPostgres
@@ -254,7 +256,46 @@ func (r *StorageRegionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("storageregion").
 		For(&analyticsv1alpha1.StorageRegion{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&analyticsv1alpha1.StorageRegion{}, allRegions, builder.WithPredicates(regionClaimChanged())).
+		Watches(&analyticsv1alpha1.AnalyticsTenant{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			tenant, ok := o.(*analyticsv1alpha1.AnalyticsTenant)
+			if !ok {
+				return nil
+			}
+			claims, err := regionClaims(ctx, mgr.GetClient(), tenant.Spec.Effective().Region)
+			if err != nil {
+				log.FromContext(ctx).Error(err, "listing StorageRegions to recount their tenants")
+				return nil
+			}
+			reqs := make([]reconcile.Request, 0, len(claims))
+			for _, c := range claims {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&c)})
+			}
+			return reqs
+		}), builder.WithPredicates(tenantSchemaChanged())).
 		Complete(r)
+}
+
+// tenantSchemaChanged passes the tenant events that change how many schemas
+// a region holds: a schema named in status for the first time (provisioned)
+// and a tenant going away (after its purge, or its retention).
+func tenantSchemaChanged() predicate.Funcs {
+	return predicate.Funcs{
+		CreateFunc: func(event.CreateEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, ok1 := e.ObjectOld.(*analyticsv1alpha1.AnalyticsTenant)
+			n, ok2 := e.ObjectNew.(*analyticsv1alpha1.AnalyticsTenant)
+			return ok1 && ok2 && schemaOf(o) != schemaOf(n)
+		},
+		DeleteFunc:  func(event.DeleteEvent) bool { return true },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
+func schemaOf(t *analyticsv1alpha1.AnalyticsTenant) string {
+	if t.Status.Storage == nil {
+		return ""
+	}
+	return t.Status.Storage.Schema
 }
 
 // regionClaimChanged passes creations, deletions, and updates that change

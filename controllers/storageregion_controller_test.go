@@ -169,11 +169,19 @@ func TestStorageRegionCountsItsTenants(t *testing.T) {
 
 	adminSecret(t, "count-admin", map[string]string{"username": pg.AdminUser, "password": pg.AdminPassword})
 	storageRegion(t, "count", analyticsv1alpha1.RegionUS, pg.Port, "count-admin")
-	g.Eventually(func() int32 {
+	tenants := func() *int32 {
 		sr := &analyticsv1alpha1.StorageRegion{}
 		_ = k8s.Get(ctx, client.ObjectKey{Name: "count"}, sr)
 		return sr.Status.Tenants
-	}, 20*time.Second, 100*time.Millisecond).Should(BeEquivalentTo(before + 2))
+	}
+	g.Eventually(tenants, 20*time.Second, 100*time.Millisecond).Should(HaveValue(BeEquivalentTo(before + 2)))
+
+	// A tenant provisioned and then deleted through the API is counted at
+	// once, not at the next re-check five minutes later.
+	tenant := newTenant(t, "counted", analyticsv1alpha1.AnalyticsTenantSpec{Region: analyticsv1alpha1.RegionUS})
+	g.Eventually(tenants, 20*time.Second, 100*time.Millisecond).Should(HaveValue(BeEquivalentTo(before + 3)))
+	deleteTenant(t, tenant)
+	g.Eventually(tenants, 20*time.Second, 100*time.Millisecond).Should(HaveValue(BeEquivalentTo(before + 2)))
 }
 
 func TestTwoStorageRegionsClaimingOneRegionAreBothNotReadyUntilOneGoes(t *testing.T) {

@@ -46,7 +46,12 @@ const (
 )
 
 // regionUnavailable explains why no StorageRegion can serve the region.
-type regionUnavailable struct{ msg string }
+type regionUnavailable struct {
+	msg string
+	// pending is a StorageRegion that has not been checked yet: not a
+	// failure, the tenant just waits for the check.
+	pending bool
+}
 
 func (e *regionUnavailable) Error() string { return e.msg }
 
@@ -59,23 +64,22 @@ func (r *TenantReconciler) findRegion(ctx context.Context, region analyticsv1alp
 	}
 	switch len(claims) {
 	case 0:
-		return nil, &regionUnavailable{fmt.Sprintf("no StorageRegion serves region %s: the platform team must create one before this tenant can be provisioned", region)}
+		return nil, &regionUnavailable{msg: fmt.Sprintf("no StorageRegion serves region %s: the platform team must create one before this tenant can be provisioned", region)}
 	case 1:
 	default:
 		names := make([]string, 0, len(claims))
 		for _, c := range claims {
 			names = append(names, c.Name)
 		}
-		return nil, &regionUnavailable{fmt.Sprintf("StorageRegions %s all claim region %s: delete all but one", strings.Join(names, ", "), region)}
+		return nil, &regionUnavailable{msg: fmt.Sprintf("StorageRegions %s all claim region %s: delete all but one", strings.Join(names, ", "), region)}
 	}
 	sr := &claims[0]
 	ready := meta.FindStatusCondition(sr.Status.Conditions, analyticsv1alpha1.ConditionReady)
-	if ready == nil || ready.Status != metav1.ConditionTrue {
-		why := "it has not been checked yet"
-		if ready != nil {
-			why = fmt.Sprintf("%s: %s", ready.Reason, ready.Message)
-		}
-		return nil, &regionUnavailable{fmt.Sprintf("StorageRegion %s serving region %s is not Ready (%s)", sr.Name, region, why)}
+	switch {
+	case ready == nil:
+		return nil, &regionUnavailable{msg: fmt.Sprintf("waiting for StorageRegion %s serving region %s to be checked", sr.Name, region), pending: true}
+	case ready.Status != metav1.ConditionTrue:
+		return nil, &regionUnavailable{msg: fmt.Sprintf("StorageRegion %s serving region %s is not Ready (%s: %s)", sr.Name, region, ready.Reason, ready.Message)}
 	}
 	return sr, nil
 }
@@ -87,7 +91,11 @@ func (r *TenantReconciler) resolveRegion(ctx context.Context, s *tenantScope) (c
 	region, err := r.findRegion(ctx, s.spec.Region)
 	var unavailable *regionUnavailable
 	if errors.As(err, &unavailable) {
-		s.set(analyticsv1alpha1.ConditionStorageReady, metav1.ConditionFalse, analyticsv1alpha1.ReasonRegionUnavailable, unavailable.msg)
+		reason := analyticsv1alpha1.ReasonRegionUnavailable
+		if unavailable.pending {
+			reason = analyticsv1alpha1.ReasonProgressing
+		}
+		s.set(analyticsv1alpha1.ConditionStorageReady, metav1.ConditionFalse, reason, unavailable.msg)
 		// A region appearing or becoming Ready triggers a reconcile through
 		// the StorageRegion watch; the backoff is the safety net.
 		return ctrl.Result{RequeueAfter: failingBackoff(s.failingSince(analyticsv1alpha1.ConditionStorageReady))}, errStop

@@ -142,9 +142,11 @@ type StorageRegionStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Tenants is how many tenants are provisioned in this region.
+	// Tenants is how many tenants have a schema in this region's database
+	// (retained ones included), as of the last check; unset until the
+	// database has been reached.
 	// +optional
-	Tenants int32 `json:"tenants,omitempty"`
+	Tenants *int32 `json:"tenants,omitempty"`
 
 	// Conditions: Ready is True when the admin connection works and no other
 	// StorageRegion claims the same region.
