@@ -28,6 +28,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -183,6 +184,23 @@ func TestATenantBecomesItsWholeDeploymentAndIsReadyOnceIngestIsAvailable(t *test
 	g.Expect(got.Status.Retention.Days).To(BeEquivalentTo(90))
 	g.Expect(got.Status.Retention.Schedule).To(Equal(render.RetentionSchedule("whole")))
 	g.Expect(got.Status.Ingest).To(Equal(&analyticsv1alpha1.IngestStatus{Replicas: 2, ReadyReplicas: 2, Service: "ingest.tenant-whole.svc"}))
+
+	t.Run("provisioning is recorded once", func(t *testing.T) {
+		g := NewWithT(t)
+		provisioned := func() []eventsv1.Event {
+			var out []eventsv1.Event
+			for _, e := range eventsAbout("whole")() {
+				if e.Reason == "Provisioned" {
+					out = append(out, e)
+				}
+			}
+			return out
+		}
+		g.Eventually(provisioned, wait, tick).Should(HaveLen(1))
+		e := provisioned()[0]
+		g.Expect(e.Series).To(BeNil(), "the same event was recorded again")
+		g.Expect(e.Note).To(ContainSubstring("schema tenant_whole is provisioned in region EU"))
+	})
 
 	t.Run("the spec is never modified by the operator", func(t *testing.T) {
 		g := NewWithT(t)

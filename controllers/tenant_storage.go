@@ -140,7 +140,10 @@ func (r *TenantReconciler) reconcileStorage(ctx context.Context, s *tenantScope)
 	}
 	s.schema = creds.Schema
 	msg := fmt.Sprintf("schema %s is provisioned in region %s (StorageRegion %s); credentials are in Secret %s", creds.Schema, s.spec.Region, s.region.Name, key)
-	if !meta.IsStatusConditionTrue(s.original.Status.Conditions, analyticsv1alpha1.ConditionStorageReady) {
+	// Recorded when the credentials are new. Not keyed on the status: the
+	// reconcile that the Secret's creation triggers can still read the
+	// tenant from before this one's status write, and would record it twice.
+	if len(existing.Data["password"]) == 0 {
 		r.event(ctx, s.tenant, corev1.EventTypeNormal, eventProvisioned, "Provision", msg)
 	}
 	s.set(analyticsv1alpha1.ConditionStorageReady, metav1.ConditionTrue, analyticsv1alpha1.ReasonReconciled, msg)
