@@ -234,8 +234,10 @@ func backoff(failingFor time.Duration) time.Duration {
 
 // SetupWithManager registers the reconciler. A change to any StorageRegion
 // re-checks all of them, since a duplicate appearing or going away changes
-// the others' Ready. A tenant's schema being created or purged re-checks its
-// region, so the tenant count follows without waiting for the next re-check.
+// the others' Ready. A tenant's schema being created or purged, or its
+// storage starting or stopping to fail, re-checks its region: the tenant
+// count follows, and a database that went away is noticed by the region as
+// soon as one of its tenants notices, not at the next re-check.
 func (r *StorageRegionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.OpenStore == nil {
 		r.OpenStore = OpenPostgres
@@ -271,20 +273,21 @@ func (r *StorageRegionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&c)})
 			}
 			return reqs
-		}), builder.WithPredicates(tenantSchemaChanged())).
+		}), builder.WithPredicates(tenantStorageChanged())).
 		Complete(r)
 }
 
-// tenantSchemaChanged passes the tenant events that change how many schemas
-// a region holds: a schema named in status for the first time (provisioned)
-// and a tenant going away (after its purge, or its retention).
-func tenantSchemaChanged() predicate.Funcs {
+// tenantStorageChanged passes the tenant events that say something about its
+// region: a schema named in status for the first time (provisioned), a
+// tenant going away (after its purge, or its retention), and StorageReady
+// changing status or reason (the database failing or coming back).
+func tenantStorageChanged() predicate.Funcs {
 	return predicate.Funcs{
 		CreateFunc: func(event.CreateEvent) bool { return false },
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			o, ok1 := e.ObjectOld.(*analyticsv1alpha1.AnalyticsTenant)
 			n, ok2 := e.ObjectNew.(*analyticsv1alpha1.AnalyticsTenant)
-			return ok1 && ok2 && schemaOf(o) != schemaOf(n)
+			return ok1 && ok2 && (schemaOf(o) != schemaOf(n) || storageVerdict(o) != storageVerdict(n))
 		},
 		DeleteFunc:  func(event.DeleteEvent) bool { return true },
 		GenericFunc: func(event.GenericEvent) bool { return false },
@@ -296,6 +299,15 @@ func schemaOf(t *analyticsv1alpha1.AnalyticsTenant) string {
 		return ""
 	}
 	return t.Status.Storage.Schema
+}
+
+// storageVerdict is the tenant's StorageReady status and reason.
+func storageVerdict(t *analyticsv1alpha1.AnalyticsTenant) string {
+	c := meta.FindStatusCondition(t.Status.Conditions, analyticsv1alpha1.ConditionStorageReady)
+	if c == nil {
+		return ""
+	}
+	return string(c.Status) + "/" + c.Reason
 }
 
 // regionClaimChanged passes creations, deletions, and updates that change

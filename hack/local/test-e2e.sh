@@ -23,6 +23,7 @@ pg_was_up=0
 # and unless E2E_KEEP=1 the cluster goes, and PostgreSQL too when this
 # script started it (a `make run` one is left alone).
 cleanup() {
+  # The Lease name is internal/e2e's leaseName.
   pkill -KILL -f -- "--leader-election-id=tenant-operator-e2e" 2>/dev/null || true
   [[ "${E2E_KEEP:-0}" == 1 ]] && return
   "${ROOT}/hack/local/cluster.sh" down
