@@ -127,7 +127,14 @@ func (r *TenantReconciler) reconcileStorage(ctx context.Context, s *tenantScope)
 	// The password in our Secret is passed back so provisioning keeps it.
 	existing := &corev1.Secret{}
 	key := types.NamespacedName{Namespace: render.NamespaceName(t), Name: render.StorageSecretName}
-	if err := r.Get(ctx, key, existing); client.IgnoreNotFound(err) != nil {
+	err = r.Get(ctx, key, existing)
+	if apierrors.IsNotFound(err) && r.APIReader != nil {
+		// The cache may not have seen the Secret a reconcile just wrote yet;
+		// provisioning without its password would set a new one under the
+		// running pods. Only a miss costs this uncached read.
+		err = r.APIReader.Get(ctx, key, existing)
+	}
+	if client.IgnoreNotFound(err) != nil {
 		return ctrl.Result{}, fmt.Errorf("reading Secret %s: %w", key, err)
 	}
 	creds, err := store.Provision(ctx, s.tenant.Name, storage.ProvisionOptions{ExistingPassword: string(existing.Data["password"])})
