@@ -248,11 +248,7 @@ func (r *StorageRegionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			log.FromContext(ctx).Error(err, "listing StorageRegions to re-check them")
 			return nil
 		}
-		reqs := make([]reconcile.Request, 0, len(list.Items))
-		for _, o := range list.Items {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&o)})
-		}
-		return reqs
+		return regionRequests(list.Items)
 	})
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("storageregion").
@@ -268,13 +264,18 @@ func (r *StorageRegionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				log.FromContext(ctx).Error(err, "listing StorageRegions to recount their tenants")
 				return nil
 			}
-			reqs := make([]reconcile.Request, 0, len(claims))
-			for _, c := range claims {
-				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&c)})
-			}
-			return reqs
+			return regionRequests(claims)
 		}), builder.WithPredicates(tenantStorageChanged())).
 		Complete(r)
+}
+
+// regionRequests asks for a check of each of the regions.
+func regionRequests(regions []analyticsv1alpha1.StorageRegion) []reconcile.Request {
+	reqs := make([]reconcile.Request, 0, len(regions))
+	for i := range regions {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&regions[i])})
+	}
+	return reqs
 }
 
 // tenantStorageChanged passes the tenant events that say something about its
