@@ -72,7 +72,7 @@ func run() int {
 	var (
 		ingestImage, operatorImage, namespacePrefix   string
 		edgeSelector, dnsNamespaceSelector, dnsPodSel string
-		tenantSelector                                string
+		tenantSelector, trustedProxies                string
 		maxConcurrentReconciles                       int
 	)
 	flag.StringVar(&ingestImage, "ingest-image", defaults.IngestImage, "Ingest image for tenants that do not name one.")
@@ -81,6 +81,7 @@ func run() int {
 	flag.StringVar(&edgeSelector, "edge-namespace-selector", metav1.FormatLabelSelector(&defaults.EdgeNamespaceSelector), "Label selector of the namespaces whose pods may send events to ingest.")
 	flag.StringVar(&dnsNamespaceSelector, "dns-namespace-selector", metav1.FormatLabelSelector(&defaults.DNSNamespaceSelector), "Label selector of the namespace cluster DNS runs in.")
 	flag.StringVar(&dnsPodSel, "dns-pod-selector", metav1.FormatLabelSelector(&defaults.DNSPodSelector), "Label selector of the cluster DNS pods.")
+	flag.StringVar(&trustedProxies, "ingest-trusted-proxies", "", "Comma-separated CIDRs of the proxies in front of ingest (the edge); ingest trusts X-Forwarded-For only from them. Empty: from none.")
 	flag.StringVar(&tenantSelector, "tenant-selector", "", "Label selector of the AnalyticsTenants this instance reconciles (sharding); empty means all.")
 	flag.IntVar(&maxConcurrentReconciles, "max-concurrent-reconciles", 4, "How many tenants are reconciled at once.")
 	zapOpts := zap.Options{}
@@ -90,7 +91,13 @@ func run() int {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
 
-	settings := render.Settings{IngestImage: ingestImage, OperatorImage: operatorImage, NamespacePrefix: namespacePrefix}
+	proxies, err := render.ParseTrustedProxies(trustedProxies)
+	if err != nil {
+		log.Error(err, "invalid CIDR list", "flag", "ingest-trusted-proxies")
+		return 2
+	}
+	settings := render.Settings{IngestImage: ingestImage, OperatorImage: operatorImage, NamespacePrefix: namespacePrefix,
+		IngestTrustedProxies: proxies}
 	for _, sel := range []struct {
 		flag, value string
 		into        *metav1.LabelSelector

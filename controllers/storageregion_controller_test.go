@@ -19,10 +19,8 @@ package controllers_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -229,83 +227,22 @@ func eventsAbout(name string) func() []eventsv1.Event {
 	}
 }
 
-// dbProxy forwards loopback TCP connections to the test PostgreSQL until it
-// is cut: then it closes every connection and refuses new ones, as a
-// database host going away would.
-type dbProxy struct {
-	port  int
-	mu    sync.Mutex
-	up    bool
-	conns []net.Conn
-}
-
-func newDBProxy(t *testing.T, target int) *dbProxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &dbProxy{port: l.Addr().(*net.TCPAddr).Port, up: true}
-	t.Cleanup(func() { _ = l.Close(); p.cut() })
-	go func() {
-		for {
-			in, err := l.Accept()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			if !p.up {
-				p.mu.Unlock()
-				_ = in.Close()
-				continue
-			}
-			out, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", target))
-			if err != nil {
-				p.mu.Unlock()
-				_ = in.Close()
-				continue
-			}
-			p.conns = append(p.conns, in, out)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(out, in); _ = out.Close() }()
-			go func() { _, _ = io.Copy(in, out); _ = in.Close() }()
-		}
-	}()
-	return p
-}
-
-func (p *dbProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.up = false
-	for _, c := range p.conns {
-		_ = c.Close()
-	}
-	p.conns = nil
-}
-
-func (p *dbProxy) restore() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.up = true
-}
-
 func TestARegionIsNotReadyAsSoonAsOneOfItsTenantsLosesItsDatabase(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	proxy := newDBProxy(t, pg.Port)
+	proxy := pg.NewProxy(t)
 	adminSecret(t, "lost-admin", map[string]string{"username": pg.AdminUser, "password": pg.AdminPassword})
-	storageRegion(t, "lost", analyticsv1alpha1.RegionUS, proxy.port, "lost-admin")
+	storageRegion(t, "lost", analyticsv1alpha1.RegionUS, proxy.Port, "lost-admin")
 	g.Eventually(readyOf("lost"), 20*time.Second, 100*time.Millisecond).Should(haveReady(metav1.ConditionTrue, analyticsv1alpha1.ReasonConnected))
 	tenant := newTenant(t, "lost-db", analyticsv1alpha1.AnalyticsTenantSpec{Region: analyticsv1alpha1.RegionUS})
 	// The purge at cleanup needs the database back.
-	t.Cleanup(proxy.restore)
+	t.Cleanup(proxy.Restore)
 	g.Eventually(conditionOf("lost-db", analyticsv1alpha1.ConditionStorageReady), wait, tick).Should(haveStatus(metav1.ConditionTrue))
 
 	// The database goes away; the tenant's next reconcile (here a label
 	// change) finds out, and the region is re-checked at once rather than at
 	// its next check in five minutes.
-	proxy.cut()
+	proxy.Cut()
 	patch := client.MergeFrom(tenant.DeepCopy())
 	tenant.Labels = map[string]string{"touched": "yes"}
 	g.Expect(k8s.Patch(ctx, tenant, patch)).To(Succeed())
@@ -313,7 +250,7 @@ func TestARegionIsNotReadyAsSoonAsOneOfItsTenantsLosesItsDatabase(t *testing.T) 
 	g.Eventually(readyOf("lost"), 20*time.Second, 100*time.Millisecond).Should(haveReady(metav1.ConditionFalse, analyticsv1alpha1.ReasonConnectionFailed))
 
 	// Back: the region's backoff re-check finds it, and the tenant follows.
-	proxy.restore()
+	proxy.Restore()
 	g.Eventually(readyOf("lost"), 30*time.Second, 100*time.Millisecond).Should(haveReady(metav1.ConditionTrue, analyticsv1alpha1.ReasonConnected))
 	g.Eventually(conditionOf("lost-db", analyticsv1alpha1.ConditionStorageReady), wait, tick).Should(haveStatus(metav1.ConditionTrue))
 }

@@ -19,10 +19,13 @@ package controllers_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -219,6 +222,7 @@ func TestATenantBecomesItsWholeDeploymentAndIsReadyOnceIngestIsAvailable(t *test
 			&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.RetentionName}},
 			&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.IngestConfigName}},
 			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.StorageSecretName}},
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.IngestSecretName}},
 			&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.IngestName}},
 			&corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.ResourceQuotaName}},
 			&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.IngestName}},
@@ -238,16 +242,38 @@ func TestATenantBecomesItsWholeDeploymentAndIsReadyOnceIngestIsAvailable(t *test
 			To(MatchError(apierrors.IsNotFound, "IsNotFound"), "no autoscaling was asked for")
 	})
 
-	t.Run("the storage secret holds working credentials and no other object or the status holds the password", func(t *testing.T) {
+	t.Run("two Secrets hold working credentials of two roles, and no other object, the status or an event holds either password", func(t *testing.T) {
 		g := NewWithT(t)
-		secret := get(&corev1.Secret{}, ns, render.StorageSecretName)()
-		password := string(secret.Data["password"])
-		g.Expect(len(password)).To(BeNumerically(">=", 32))
-		port := int32(pg.Port)
-		conn, err := storage.ConnectTenant(ctx, storage.Credentials{Host: "127.0.0.1", Port: port, Database: pg.Databases["EU"],
-			SSLMode: storage.SSLModeDisable, Schema: "tenant_whole", Username: "tenant_whole", Password: password})
-		g.Expect(err).NotTo(HaveOccurred())
-		_ = conn.Close(ctx)
+		owner := get(&corev1.Secret{}, ns, render.StorageSecretName)()
+		ingest := get(&corev1.Secret{}, ns, render.IngestSecretName)()
+		g.Expect(owner).NotTo(BeNil())
+		g.Expect(ingest).NotTo(BeNil())
+		g.Expect(string(owner.Data["username"])).To(Equal("tenant_whole"))
+		g.Expect(string(ingest.Data["username"])).To(Equal("ingest_whole"))
+		g.Expect(string(ingest.Data["schema"])).To(Equal("tenant_whole"))
+		passwords := map[string]string{}
+		for _, secret := range []*corev1.Secret{owner, ingest} {
+			password := string(secret.Data["password"])
+			g.Expect(len(password)).To(BeNumerically(">=", 32), "Secret %s", secret.Name)
+			passwords[secret.Name] = password
+		}
+		g.Expect(passwords[render.StorageSecretName]).NotTo(Equal(passwords[render.IngestSecretName]))
+
+		connect := func(secret *corev1.Secret) *pgx.Conn {
+			conn, err := storage.ConnectTenant(ctx, storage.Credentials{Host: "127.0.0.1", Port: int32(pg.Port), Database: pg.Databases["EU"],
+				SSLMode: storage.SSLModeDisable, Schema: string(secret.Data["schema"]),
+				Username: string(secret.Data["username"]), Password: string(secret.Data["password"])})
+			g.Expect(err).NotTo(HaveOccurred(), "logging in with Secret %s", secret.Name)
+			t.Cleanup(func() { _ = conn.Close(ctx) })
+			return conn
+		}
+		connect(owner)
+		asIngest := connect(ingest)
+		_, err := asIngest.Exec(ctx, `INSERT INTO tenant_whole.events (received_at, event_name) VALUES (now(), 'pageview')`)
+		g.Expect(err).NotTo(HaveOccurred(), "the ingest role inserts an event")
+		_, err = asIngest.Exec(ctx, `SELECT count(*) FROM tenant_whole.events`)
+		var pgErr *pgconn.PgError
+		g.Expect(errors.As(err, &pgErr) && pgErr.Code == "42501").To(BeTrue(), "the ingest role reads events: %v", err)
 
 		var everything []any
 		everything = append(everything, getTenant("whole"))
@@ -258,9 +284,39 @@ func TestATenantBecomesItsWholeDeploymentAndIsReadyOnceIngestIsAvailable(t *test
 		for _, e := range eventsAbout("whole")() {
 			everything = append(everything, e)
 		}
-		for _, obj := range everything {
-			data, _ := json.Marshal(obj)
-			g.Expect(string(data)).NotTo(ContainSubstring(password), "%T holds the tenant's password", obj)
+		for name, password := range passwords {
+			for _, obj := range everything {
+				data, _ := json.Marshal(obj)
+				g.Expect(string(data)).NotTo(ContainSubstring(password), "%T holds the password of Secret %s", obj, name)
+			}
+		}
+		g.Expect(owner.Data).NotTo(ContainElement(BeEquivalentTo(passwords[render.IngestSecretName])), "the owner's Secret holds the ingest password")
+		g.Expect(ingest.Data).NotTo(ContainElement(BeEquivalentTo(passwords[render.StorageSecretName])), "the ingest Secret holds the owner's password")
+	})
+
+	t.Run("ingest reads only the ingest Secret and retention only the owner's", func(t *testing.T) {
+		g := NewWithT(t)
+		pods := map[string]struct {
+			spec   corev1.PodSpec
+			secret string
+		}{
+			"ingest":    {get(&appsv1.Deployment{}, ns, render.IngestName)().Spec.Template.Spec, render.IngestSecretName},
+			"retention": {get(&batchv1.CronJob{}, ns, render.RetentionName)().Spec.JobTemplate.Spec.Template.Spec, render.StorageSecretName},
+		}
+		for what, pod := range pods {
+			var read []string
+			for _, e := range pod.spec.Containers[0].Env {
+				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+					read = append(read, e.ValueFrom.SecretKeyRef.Name)
+				}
+			}
+			for _, v := range pod.spec.Volumes {
+				if v.Secret != nil {
+					read = append(read, v.Secret.SecretName)
+				}
+			}
+			g.Expect(read).NotTo(BeEmpty(), what)
+			g.Expect(read).To(HaveEach(pod.secret), "the %s pods read Secrets %v, want only %s", what, read, pod.secret)
 		}
 	})
 
@@ -301,6 +357,12 @@ func TestEditedAndDeletedChildrenAreRepaired(t *testing.T) {
 		{"a deleted storage Secret is recreated with working credentials",
 			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.StorageSecretName}}, nil,
 			func(o client.Object) bool { return len(o.(*corev1.Secret).Data["password"]) >= 32 }},
+		{"a deleted ingest Secret is recreated with credentials of the ingest role",
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.IngestSecretName}}, nil,
+			func(o client.Object) bool {
+				d := o.(*corev1.Secret).Data
+				return len(d["password"]) >= 32 && string(d["username"]) == storage.IngestRoleName("repair")
+			}},
 		{"an ingest image changed by hand is put back",
 			&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.IngestName}},
 			func(o client.Object) {
@@ -471,13 +533,13 @@ func TestDeletionPurgesTheTenantsDataUnlessRetained(t *testing.T) {
 			g.Eventually(conditionOf(name, analyticsv1alpha1.ConditionStorageReady), wait, tick).Should(haveStatus(metav1.ConditionTrue))
 			left, err := store.Verify(ctx, name)
 			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(left.Schema && left.Role).To(BeTrue(), "provisioned in the US database")
+			g.Expect(left.Schema && left.Role && left.IngestRole).To(BeTrue(), "provisioned in the US database")
 
 			deleteTenant(t, tenant)
 			left, err = store.Verify(ctx, name)
 			g.Expect(err).NotTo(HaveOccurred())
 			if tt.kept {
-				g.Expect(left.Schema && left.Role).To(BeTrue(), "Retain keeps schema and role")
+				g.Expect(left.Schema && left.Role && left.IngestRole).To(BeTrue(), "Retain keeps schema and roles")
 				g.Expect(store.Purge(ctx, name)).To(Succeed())
 			} else {
 				g.Expect(left.Empty()).To(BeTrue(), "left: %s", left)

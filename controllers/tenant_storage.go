@@ -114,9 +114,9 @@ func (r *TenantReconciler) reconcileNamespace(ctx context.Context, s *tenantScop
 	return ctrl.Result{}, err
 }
 
-// reconcileStorage provisions the tenant's schema and role in its region and
-// applies the Secret with the tenant's own credentials. It owns
-// StorageReady.
+// reconcileStorage provisions the tenant's schema and roles in its region
+// and applies the two Secrets with their credentials: the schema owner's
+// (for retention) and the ingest role's (for ingest). It owns StorageReady.
 func (r *TenantReconciler) reconcileStorage(ctx context.Context, s *tenantScope) (ctrl.Result, error) {
 	t := s.render()
 	store, err := r.regionStore(ctx, s.region)
@@ -124,10 +124,50 @@ func (r *TenantReconciler) reconcileStorage(ctx context.Context, s *tenantScope)
 		return r.storageFailed(s, err)
 	}
 
-	// The password in our Secret is passed back so provisioning keeps it.
+	// The passwords in our Secrets are passed back so provisioning keeps
+	// them.
+	ns := render.NamespaceName(t)
+	ownerPassword, err := r.existingPassword(ctx, ns, render.StorageSecretName)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	ingestPassword, err := r.existingPassword(ctx, ns, render.IngestSecretName)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	roles, err := store.Provision(ctx, s.tenant.Name, storage.ProvisionOptions{
+		ExistingPassword:       ownerPassword,
+		ExistingIngestPassword: ingestPassword,
+	})
+	if err != nil {
+		return r.storageFailed(s, err)
+	}
+	s.storageCA = len(roles.Owner.CACert) > 0
+	t = s.render()
+	for _, secret := range []*corev1.Secret{render.StorageSecret(t, roles.Owner), render.IngestSecret(t, roles.Ingest)} {
+		if err := r.apply.apply(ctx, secret); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	s.schema = roles.Owner.Schema
+	msg := fmt.Sprintf("schema %s is provisioned in region %s (StorageRegion %s); the owner's credentials are in Secret %s/%s, for retention, and the ingest role %s's in Secret %s/%s",
+		roles.Owner.Schema, s.spec.Region, s.region.Name, ns, render.StorageSecretName, roles.Ingest.Username, ns, render.IngestSecretName)
+	// Recorded when credentials are new. Not keyed on the status: the
+	// reconcile that the Secrets' creation triggers can still read the
+	// tenant from before this one's status write, and would record it twice.
+	if ownerPassword == "" || ingestPassword == "" {
+		r.event(ctx, s.tenant, corev1.EventTypeNormal, eventProvisioned, "Provision", msg)
+	}
+	s.set(analyticsv1alpha1.ConditionStorageReady, metav1.ConditionTrue, analyticsv1alpha1.ReasonReconciled, msg)
+	return ctrl.Result{}, nil
+}
+
+// existingPassword is the password in the tenant's credentials Secret name
+// in namespace ns, "" when there is no such Secret.
+func (r *TenantReconciler) existingPassword(ctx context.Context, ns, name string) (string, error) {
 	existing := &corev1.Secret{}
-	key := types.NamespacedName{Namespace: render.NamespaceName(t), Name: render.StorageSecretName}
-	err = r.Get(ctx, key, existing)
+	key := types.NamespacedName{Namespace: ns, Name: name}
+	err := r.Get(ctx, key, existing)
 	if apierrors.IsNotFound(err) && r.APIReader != nil {
 		// The cache may not have seen the Secret a reconcile just wrote yet;
 		// provisioning without its password would set a new one under the
@@ -135,26 +175,9 @@ func (r *TenantReconciler) reconcileStorage(ctx context.Context, s *tenantScope)
 		err = r.APIReader.Get(ctx, key, existing)
 	}
 	if client.IgnoreNotFound(err) != nil {
-		return ctrl.Result{}, fmt.Errorf("reading Secret %s: %w", key, err)
+		return "", fmt.Errorf("reading Secret %s: %w", key, err)
 	}
-	creds, err := store.Provision(ctx, s.tenant.Name, storage.ProvisionOptions{ExistingPassword: string(existing.Data["password"])})
-	if err != nil {
-		return r.storageFailed(s, err)
-	}
-	s.storageCA = len(creds.CACert) > 0
-	if err := r.apply.apply(ctx, render.StorageSecret(t, creds)); err != nil {
-		return ctrl.Result{}, err
-	}
-	s.schema = creds.Schema
-	msg := fmt.Sprintf("schema %s is provisioned in region %s (StorageRegion %s); credentials are in Secret %s", creds.Schema, s.spec.Region, s.region.Name, key)
-	// Recorded when the credentials are new. Not keyed on the status: the
-	// reconcile that the Secret's creation triggers can still read the
-	// tenant from before this one's status write, and would record it twice.
-	if len(existing.Data["password"]) == 0 {
-		r.event(ctx, s.tenant, corev1.EventTypeNormal, eventProvisioned, "Provision", msg)
-	}
-	s.set(analyticsv1alpha1.ConditionStorageReady, metav1.ConditionTrue, analyticsv1alpha1.ReasonReconciled, msg)
-	return ctrl.Result{}, nil
+	return string(existing.Data[render.SecretKeyPassword]), nil
 }
 
 // storageFailed records a failure to reach or provision the region's
@@ -194,7 +217,7 @@ func (r *TenantReconciler) finalize(ctx context.Context, s *tenantScope) (ctrl.R
 	switch s.spec.DeletionPolicy {
 	case analyticsv1alpha1.DeletionPolicyRetain:
 		r.event(ctx, s.tenant, corev1.EventTypeNormal, eventRetained, "Delete",
-			fmt.Sprintf("kept schema %s and its role in region %s: deletionPolicy is Retain", schema, s.spec.Region))
+			fmt.Sprintf("kept schema %s and its roles in region %s: deletionPolicy is Retain", schema, s.spec.Region))
 	default:
 		region, err := r.findRegion(ctx, s.spec.Region)
 		var unavailable *regionUnavailable
@@ -212,7 +235,7 @@ func (r *TenantReconciler) finalize(ctx context.Context, s *tenantScope) (ctrl.R
 			return ctrl.Result{RequeueAfter: failingBackoff(s.tenant.DeletionTimestamp.Time)}, nil
 		}
 		r.event(ctx, s.tenant, corev1.EventTypeNormal, eventPurged, "Delete",
-			fmt.Sprintf("purged schema %s, its data and its role from region %s (StorageRegion %s)", schema, s.spec.Region, region.Name))
+			fmt.Sprintf("purged schema %s, its data and its roles from region %s (StorageRegion %s)", schema, s.spec.Region, region.Name))
 	}
 	patch := client.MergeFrom(s.tenant.DeepCopy())
 	controllerutil.RemoveFinalizer(s.tenant, analyticsv1alpha1.TenantFinalizer)
@@ -242,15 +265,20 @@ func (r *TenantReconciler) purge(ctx context.Context, s *tenantScope, region *an
 }
 
 // wasProvisioned says whether the tenant may have storage: its status names
-// a schema, or its credentials Secret exists. When in doubt it says yes, so
-// no data is ever left behind unpurged.
+// a schema, or one of its credentials Secrets exists. When in doubt it says
+// yes, so no data is ever left behind unpurged.
 func (r *TenantReconciler) wasProvisioned(ctx context.Context, s *tenantScope) bool {
 	if st := s.tenant.Status.Storage; st != nil && st.Schema != "" {
 		return true
 	}
-	key := types.NamespacedName{Namespace: render.NamespaceName(s.render()), Name: render.StorageSecretName}
-	err := r.Get(ctx, key, &corev1.Secret{})
-	return !apierrors.IsNotFound(err)
+	ns := render.NamespaceName(s.render())
+	for _, name := range []string{render.StorageSecretName, render.IngestSecretName} {
+		err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &corev1.Secret{})
+		if !apierrors.IsNotFound(err) {
+			return true
+		}
+	}
+	return false
 }
 
 // event records an event about the tenant, if there is a recorder, and

@@ -16,7 +16,7 @@ limitations under the License.
 
 // Package render builds the Kubernetes objects one AnalyticsTenant becomes:
 // its namespace, the ingest service and everything around it, the retention
-// CronJob, the storage credentials Secret, the NetworkPolicies and the
+// CronJob, the two credentials Secrets, the NetworkPolicies and the
 // ResourceQuota.
 //
 // Every builder is a pure function of a Tenant (the tenant object, its
@@ -29,6 +29,8 @@ limitations under the License.
 // resource version. Builders read the effective spec (Tenant.Spec), never
 // the raw spec, so a default is decided only in the API package.
 //
-// No builder other than StorageSecret ever sees a credential: workloads read
-// theirs from the storage Secret by reference.
+// No builder other than StorageSecret and IngestSecret ever sees a
+// credential: workloads read theirs from a Secret by reference, each only
+// its own: ingest the ingest role's (IngestSecretName), retention the
+// schema owner's (StorageSecretName).
 package render

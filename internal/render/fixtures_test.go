@@ -29,8 +29,12 @@ import (
 	"github.com/millimetric/tenant-operator/internal/storage"
 )
 
-// testPassword is distinctive enough that finding it anywhere is a leak.
-const testPassword = "s3cret-P4ssw0rd-never-elsewhere"
+// testPassword, the owner's, and testIngestPassword are distinctive enough
+// that finding either anywhere but in its own Secret is a leak.
+const (
+	testPassword       = "s3cret-P4ssw0rd-never-elsewhere"
+	testIngestPassword = "1ngest-P4ssw0rd-only-in-its-secret"
+)
 
 // testCA is a PEM-looking CA bundle; the builders never parse it.
 const testCA = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
@@ -115,6 +119,19 @@ func testCredentials() storage.Credentials {
 	}
 }
 
+// testIngestCredentials are the ingest role's credentials that go with
+// testCredentials: same place and schema, another user and password.
+func testIngestCredentials() storage.Credentials {
+	c := testCredentials()
+	c.Username, c.Password = "ingest_acme", testIngestPassword
+	return c
+}
+
+// testProvisioned is what Provision would return for tenant acme.
+func testProvisioned() storage.Provisioned {
+	return storage.Provisioned{Owner: testCredentials(), Ingest: testIngestCredentials()}
+}
+
 // tenantVariants are tenants in every shape a builder branches on.
 func tenantVariants() map[string]Tenant {
 	withCA := tenantWith()
@@ -126,13 +143,16 @@ func tenantVariants() map[string]Tenant {
 	unknownRegion.Region = nil
 	ports := tenantWith()
 	ports.Region.Spec.Egress.Ports = []networkingv1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To(intstr.FromInt32(5433))}}
+	proxies := tenantWith()
+	proxies.Settings.IngestTrustedProxies = []string{"10.0.0.0/8", "fd00::/8"}
 	return map[string]Tenant{
-		"a tenant with only defaults":   tenantWith(func(a *v1alpha1.AnalyticsTenant) { a.Spec = v1alpha1.AnalyticsTenantSpec{} }),
-		"a tenant on a 90-day plan":     tenantWith(),
-		"a suspended tenant":            tenantWith(suspended),
-		"an autoscaled tenant":          tenantWith(autoscaling(2, 20)),
-		"a suspended autoscaled tenant": tenantWith(autoscaling(2, 20), suspended),
-		"a tenant with one replica":     tenantWith(replicas(1)),
+		"a tenant with only defaults":     tenantWith(func(a *v1alpha1.AnalyticsTenant) { a.Spec = v1alpha1.AnalyticsTenantSpec{} }),
+		"a tenant behind trusted proxies": proxies,
+		"a tenant on a 90-day plan":       tenantWith(),
+		"a suspended tenant":              tenantWith(suspended),
+		"an autoscaled tenant":            tenantWith(autoscaling(2, 20)),
+		"a suspended autoscaled tenant":   tenantWith(autoscaling(2, 20), suspended),
+		"a tenant with one replica":       tenantWith(replicas(1)),
 		"a tenant with its own image and resources": tenantWith(func(a *v1alpha1.AnalyticsTenant) {
 			ingest(a).Image = "registry.example.com/ingest:2.0.0"
 			ingest(a).Resources = &corev1.ResourceRequirements{
@@ -147,9 +167,9 @@ func tenantVariants() map[string]Tenant {
 	}
 }
 
-// allObjects is every object the builders make for t, the storage Secret
-// included.
-func allObjects(t Tenant, creds storage.Credentials) []client.Object {
+// allObjects is every object the builders make for t, both credentials
+// Secrets included.
+func allObjects(t Tenant, creds storage.Provisioned) []client.Object {
 	objs := []client.Object{
 		Namespace(t),
 		IngestServiceAccount(t),
@@ -157,7 +177,8 @@ func allObjects(t Tenant, creds storage.Credentials) []client.Object {
 		IngestConfigMap(t),
 		IngestDeployment(t),
 		IngestService(t),
-		StorageSecret(t, creds),
+		StorageSecret(t, creds.Owner),
+		IngestSecret(t, creds.Ingest),
 		RetentionCronJob(t),
 		ResourceQuota(t),
 	}

@@ -24,6 +24,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -33,6 +34,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+
+	ingestconfig "github.com/millimetric/tenant-operator/internal/ingest/config"
 )
 
 const (
@@ -56,37 +59,22 @@ func IngestServiceAccount(t Tenant) *corev1.ServiceAccount {
 	}
 }
 
-// ingestConfig is the ingest service's configuration file. Field order is
-// the JSON order, so the file, and its hash, are deterministic.
-type ingestConfig struct {
-	Tenant              string          `json:"tenant"`
-	Region              string          `json:"region"`
-	Domains             []string        `json:"domains"`
-	QueryParamAllowlist []string        `json:"queryParamAllowlist"`
-	GeoPrecision        string          `json:"geoPrecision"`
-	RateLimit           ingestRateLimit `json:"rateLimit"`
-	// StoreIPAddress is always false: the policy promises a visitor's IP
-	// address is used only at ingestion (rate limit, location) and never
-	// stored. It is written out so the promise is explicit in the config.
-	StoreIPAddress bool `json:"storeIPAddress"`
-}
-
-type ingestRateLimit struct {
-	EventsPerMinutePerIP int32 `json:"eventsPerMinutePerIP"`
-}
-
 // IngestConfigMap is the ingest service's configuration, one JSON file
 // (IngestConfigKey) with the tenant's domains, privacy settings, rate limit
 // and region. Lists are sorted, as they are sets, so reordering them in the
 // spec neither changes the file nor rolls the pods.
 func IngestConfigMap(t Tenant) *corev1.ConfigMap {
-	cfg := ingestConfig{
+	// The file is the ingest service's own configuration type, so both
+	// sides of the contract are one Go type. StoreIPAddress is always
+	// false, and written out so the promise is explicit in the file: a
+	// visitor's address is used only at ingestion and never stored.
+	cfg := ingestconfig.Tenant{
 		Tenant:              t.Object.Name,
 		Region:              string(t.Spec.Region),
 		Domains:             sortedCopy(t.Spec.Domains),
 		QueryParamAllowlist: sortedCopy(t.Spec.QueryParamAllowlist),
 		GeoPrecision:        string(t.Spec.GeoPrecision),
-		RateLimit:           ingestRateLimit{EventsPerMinutePerIP: t.Spec.EventsPerMinutePerIP},
+		RateLimit:           ingestconfig.RateLimit{EventsPerMinutePerIP: t.Spec.EventsPerMinutePerIP},
 		StoreIPAddress:      false,
 	}
 	data, err := json.MarshalIndent(cfg, "", "  ")
@@ -154,10 +142,11 @@ func IngestImage(t Tenant) string {
 
 // IngestDeployment runs the ingest service: restricted, non-root pods with a
 // read-only root file system, spread over zones and nodes, on the region's
-// nodes when it has placement, reading the tenant's storage credentials from
-// the storage Secret. The pod template carries the ConfigMap's hash so a
-// configuration change rolls the pods. Rolling updates never take a pod
-// away before its replacement is ready.
+// nodes when it has placement, reading the ingest role's credentials from
+// the ingest Secret (IngestSecretName) and never the owner's. The pod
+// template carries the ConfigMap's hash so a configuration change rolls the
+// pods. Rolling updates never take a pod away before its replacement is
+// ready.
 func IngestDeployment(t Tenant) *appsv1.Deployment {
 	selector := selectorLabels(t, ComponentIngest)
 	nodeSelector, tolerations := placement(t)
@@ -215,11 +204,11 @@ func IngestDeployment(t Tenant) *appsv1.Deployment {
 					Containers: []corev1.Container{{
 						Name:  IngestName,
 						Image: IngestImage(t),
-						Args:  []string{"--config=" + IngestConfigDir + "/" + IngestConfigKey},
+						Args:  IngestArgs(t),
 						Ports: []corev1.ContainerPort{{
 							Name: IngestPortName, ContainerPort: IngestPort, Protocol: corev1.ProtocolTCP,
 						}},
-						Env:             storageEnv(t),
+						Env:             storageEnv(t, IngestSecretName),
 						Resources:       *t.Spec.Resources.DeepCopy(),
 						SecurityContext: containerSecurityContext(),
 						StartupProbe:    probe("/healthz", 2, 30),
@@ -239,12 +228,24 @@ func IngestDeployment(t Tenant) *appsv1.Deployment {
 						{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
 							SizeLimit: ptr.To(resource.MustParse("64Mi")),
 						}}},
-						storageCAVolume(),
+						storageCAVolume(IngestSecretName),
 					},
 				},
 			},
 		},
 	}
+}
+
+// IngestArgs are the ingest container's arguments: its config file, and
+// the proxies whose X-Forwarded-For it trusts when the operator names any
+// (Settings.IngestTrustedProxies). With none named the flag is left out,
+// and ingest trusts no forwarded address.
+func IngestArgs(t Tenant) []string {
+	args := []string{"--config=" + IngestConfigDir + "/" + IngestConfigKey}
+	if len(t.Settings.IngestTrustedProxies) > 0 {
+		args = append(args, "--trusted-proxies="+strings.Join(t.Settings.IngestTrustedProxies, ","))
+	}
+	return args
 }
 
 // IngestService is ingest's in-cluster address: port 80 to the pods' http

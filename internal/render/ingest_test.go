@@ -18,6 +18,7 @@ package render
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -228,7 +229,7 @@ func TestIngestImage(t *testing.T) {
 		tenant Tenant
 		want   string
 	}{
-		{"a tenant without an image runs the operator's default", tenantWith(), DefaultIngestImage},
+		{"a tenant without an image runs the operator's default, the Dockerfile's ingest target", tenantWith(), "ghcr.io/millimetric/ingest:dev"},
 		{"a tenant with an image runs it", tenantWith(func(a *v1alpha1.AnalyticsTenant) {
 			ingest(a).Image = "registry.example.com/ingest:2.0.0"
 		}), "registry.example.com/ingest:2.0.0"},
@@ -242,6 +243,8 @@ func TestIngestImage(t *testing.T) {
 	}
 }
 
+// TestStorageEnvironment checks the pod contract: each workload reads the
+// credentials of its own role, from its own Secret, and no other.
 func TestStorageEnvironment(t *testing.T) {
 	want := map[string]string{
 		"PGHOST": "host", "PGPORT": "port", "PGDATABASE": "database", "PGUSER": "username",
@@ -259,12 +262,15 @@ func TestStorageEnvironment(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tenant := tenantWith()
 			tenant.StorageCA = tt.storageCA
-			secret := StorageSecret(tenant, testCredentials())
-			pods := map[string]corev1.PodSpec{
-				"ingest":    IngestDeployment(tenant).Spec.Template.Spec,
-				"retention": RetentionCronJob(tenant).Spec.JobTemplate.Spec.Template.Spec,
+			pods := map[string]struct {
+				spec   corev1.PodSpec
+				secret *corev1.Secret
+			}{
+				"ingest":    {IngestDeployment(tenant).Spec.Template.Spec, IngestSecret(tenant, testIngestCredentials())},
+				"retention": {RetentionCronJob(tenant).Spec.JobTemplate.Spec.Template.Spec, StorageSecret(tenant, testCredentials())},
 			}
-			for what, spec := range pods {
+			for what, pod := range pods {
+				spec, secret := pod.spec, pod.secret
 				c := spec.Containers[0]
 				got := map[string]string{}
 				var rootCert string
@@ -274,12 +280,12 @@ func TestStorageEnvironment(t *testing.T) {
 						rootCert = e.Value
 					case e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.Value != "":
 						t.Errorf("%s: %s is not read from a Secret", what, e.Name)
-					case e.ValueFrom.SecretKeyRef.Name != StorageSecretName:
-						t.Errorf("%s: %s is read from Secret %s", what, e.Name, e.ValueFrom.SecretKeyRef.Name)
+					case e.ValueFrom.SecretKeyRef.Name != secret.Name:
+						t.Errorf("%s: %s is read from Secret %s, want only %s", what, e.Name, e.ValueFrom.SecretKeyRef.Name, secret.Name)
 					default:
 						got[e.Name] = e.ValueFrom.SecretKeyRef.Key
 						if _, ok := secret.Data[e.ValueFrom.SecretKeyRef.Key]; !ok {
-							t.Errorf("%s: %s reads key %s, which the storage Secret does not have", what, e.Name, e.ValueFrom.SecretKeyRef.Key)
+							t.Errorf("%s: %s reads key %s, which Secret %s does not have", what, e.Name, e.ValueFrom.SecretKeyRef.Key, secret.Name)
 						}
 					}
 				}
@@ -299,10 +305,10 @@ func TestStorageEnvironment(t *testing.T) {
 					}
 				}
 				if caVolume == nil {
-					t.Fatalf("%s: no volume of the storage Secret's ca.crt", what)
+					t.Fatalf("%s: no volume of Secret %s's ca.crt", what, secret.Name)
 				}
 				s := caVolume.Secret
-				if s.SecretName != StorageSecretName || s.Optional == nil || !*s.Optional ||
+				if s.SecretName != secret.Name || s.Optional == nil || !*s.Optional ||
 					!cmp.Equal(s.Items, []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}) {
 					t.Errorf("%s: the CA volume %+v must project only the optional ca.crt key (never the password)", what, s)
 				}
@@ -315,6 +321,65 @@ func TestStorageEnvironment(t *testing.T) {
 				if !mounted {
 					t.Errorf("%s: the CA volume is not mounted read-only at %s", what, StorageCADir)
 				}
+			}
+		})
+	}
+}
+
+func TestIngestTrustsForwardedAddressesOnlyFromTheProxiesNamed(t *testing.T) {
+	tests := []struct {
+		name    string
+		proxies []string
+		want    []string
+	}{
+		{"an operator naming no proxies gives ingest only its config", nil,
+			[]string{"--config=/etc/millimetric/ingest.json"}},
+		{"an operator naming an empty list gives ingest only its config", []string{},
+			[]string{"--config=/etc/millimetric/ingest.json"}},
+		{"an operator naming proxies gives ingest all of them in one flag", []string{"10.0.0.0/8", "fd00::/8"},
+			[]string{"--config=/etc/millimetric/ingest.json", "--trusted-proxies=10.0.0.0/8,fd00::/8"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tenant := tenantWith()
+			tenant.Settings.IngestTrustedProxies = tt.proxies
+			if diff := cmp.Diff(tt.want, IngestDeployment(tenant).Spec.Template.Spec.Containers[0].Args); diff != "" {
+				t.Errorf("args (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseTrustedProxies(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     []string
+		wantErr  string
+	}{
+		{"an empty flag trusts no proxy", "", nil, ""},
+		{"IPv4 and IPv6 CIDRs are kept in order", "10.0.0.0/8,192.168.0.0/16,fd00::/8",
+			[]string{"10.0.0.0/8", "192.168.0.0/16", "fd00::/8"}, ""},
+		{"spaces around items are ignored", " 10.0.0.0/8 , 172.16.0.0/12", []string{"10.0.0.0/8", "172.16.0.0/12"}, ""},
+		{"host bits are cleared", "10.1.2.3/8", []string{"10.0.0.0/8"}, ""},
+		{"a bare address is refused", "10.0.0.1", nil, `"10.0.0.1" is not a CIDR`},
+		{"a trailing comma is refused", "10.0.0.0/8,", nil, `"" is not a CIDR`},
+		{"a host name is refused", "edge.example.com/32", nil, `"edge.example.com/32" is not a CIDR`},
+		{"a prefix too long is refused", "10.0.0.0/33", nil, `"10.0.0.0/33" is not a CIDR`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseTrustedProxies(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one saying %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
 	}

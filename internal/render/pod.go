@@ -19,13 +19,15 @@ package render
 import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/millimetric/tenant-operator/internal/storage"
 )
 
 // PodUID is the user and group tenant containers run as: distroless's
 // "nonroot", which owns nothing in the image.
 const PodUID int64 = 65532
 
-// Keys of the storage Secret (StorageSecret).
+// Keys of the credentials Secrets (StorageSecret, IngestSecret).
 const (
 	SecretKeyHost     = "host"
 	SecretKeyPort     = "port"
@@ -39,39 +41,42 @@ const (
 	SecretKeyCACert = "ca.crt"
 )
 
-// Environment variables tenant containers connect to storage with. They are
-// libpq's names, which the retention subcommand (package retention) and the
-// ingest image read.
+// Environment variables tenant containers connect to storage with, each
+// from its own credentials Secret. They are libpq's names, which the
+// retention subcommand and the ingest service read through
+// storage.CredentialsFromEnv: one list for both sides.
 const (
-	EnvPGHost        = "PGHOST"
-	EnvPGPort        = "PGPORT"
-	EnvPGDatabase    = "PGDATABASE"
-	EnvPGUser        = "PGUSER"
-	EnvPGPassword    = "PGPASSWORD"
-	EnvPGSSLMode     = "PGSSLMODE"
-	EnvPGSchema      = "PGSCHEMA"
-	EnvPGSSLRootCert = "PGSSLROOTCERT"
+	EnvPGHost        = storage.EnvHost
+	EnvPGPort        = storage.EnvPort
+	EnvPGDatabase    = storage.EnvDatabase
+	EnvPGUser        = storage.EnvUser
+	EnvPGPassword    = storage.EnvPassword
+	EnvPGSSLMode     = storage.EnvSSLMode
+	EnvPGSchema      = storage.EnvSchema
+	EnvPGSSLRootCert = storage.EnvSSLRootCert
 )
 
 // StorageCADir is where tenant containers find the region's CA certificate,
-// file SecretKeyCACert, when the storage Secret has one. It is outside
+// file SecretKeyCACert, when their credentials Secret has one. It is outside
 // /etc/millimetric, where ingest's ConfigMap is mounted read-only, because a
 // mount point cannot be made inside a read-only mount.
 const StorageCADir = "/etc/millimetric-storage-ca"
 
 const storageCAVolumeName = "storage-ca"
 
-// storageEnv connects a container to the tenant's storage: every value is a
-// reference to the storage Secret, so no credential is ever in a pod spec.
-// PGSSLROOTCERT is set only when the Secret has a CA certificate: the
-// retention subcommand fails when the file it names is missing, and the
-// builders cannot see the Secret, so the reconciler says (Tenant.StorageCA).
-func storageEnv(t Tenant) []corev1.EnvVar {
+// storageEnv connects a container to the tenant's storage with the
+// credentials in Secret secretName: every value is a reference to that
+// Secret, so no credential is ever in a pod spec, and a container can only
+// ever read the one role's credentials it is given. PGSSLROOTCERT is set
+// only when the Secret has a CA certificate: the retention subcommand fails
+// when the file it names is missing, and the builders cannot see the
+// Secret, so the reconciler says (Tenant.StorageCA).
+func storageEnv(t Tenant, secretName string) []corev1.EnvVar {
 	fromSecret := func(name, key string) corev1.EnvVar {
 		return corev1.EnvVar{
 			Name: name,
 			ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-				LocalObjectReference: corev1.LocalObjectReference{Name: StorageSecretName},
+				LocalObjectReference: corev1.LocalObjectReference{Name: secretName},
 				Key:                  key,
 			}},
 		}
@@ -91,15 +96,15 @@ func storageEnv(t Tenant) []corev1.EnvVar {
 	return env
 }
 
-// storageCAVolume projects only the storage Secret's ca.crt, never its
+// storageCAVolume projects only the ca.crt of Secret secretName, never its
 // password. It is optional, so it mounts an empty directory when the region
 // has no private CA, and, not using subPath, it follows the Secret when the
 // CA is rotated.
-func storageCAVolume() corev1.Volume {
+func storageCAVolume(secretName string) corev1.Volume {
 	return corev1.Volume{
 		Name: storageCAVolumeName,
 		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName:  StorageSecretName,
+			SecretName:  secretName,
 			Items:       []corev1.KeyToPath{{Key: SecretKeyCACert, Path: SecretKeyCACert}},
 			DefaultMode: ptr.To[int32](0o444),
 			Optional:    ptr.To(true),

@@ -22,6 +22,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/millimetric/tenant-operator/api/v1alpha1"
+	ingestconfig "github.com/millimetric/tenant-operator/internal/ingest/config"
 )
 
 // FieldOwner is the field manager the operator applies every tenant object
@@ -61,9 +62,14 @@ const (
 
 // Names of the objects in a tenant namespace.
 const (
-	// StorageSecretName is the Secret with the tenant's own database
-	// credentials.
+	// StorageSecretName is the Secret with the credentials of the tenant's
+	// schema owner, which only the retention CronJob reads: the owner may
+	// drop partitions and change tables.
 	StorageSecretName = "storage-credentials"
+	// IngestSecretName is the Secret with the credentials of the tenant's
+	// ingest role, which only the ingest Deployment reads: that role may
+	// only insert events and keep the daily salts.
+	IngestSecretName = "ingest-credentials"
 	// IngestName names the ingest Deployment, Service, ServiceAccount,
 	// HorizontalPodAutoscaler and PodDisruptionBudget, and its container.
 	IngestName = "ingest"
@@ -90,8 +96,9 @@ const IngestPort = 8080
 const (
 	// DefaultNamespacePrefix makes tenant acme's namespace tenant-acme.
 	DefaultNamespacePrefix = "tenant-"
-	// DefaultIngestImage is the ingest image of tenants that set none.
-	DefaultIngestImage = "ghcr.io/millimetric/ingest:1.0.0"
+	// DefaultIngestImage is the ingest image of tenants that set none: the
+	// Dockerfile's ingest target, tagged like DefaultOperatorImage.
+	DefaultIngestImage = "ghcr.io/millimetric/ingest:dev"
 	// DefaultOperatorImage is the operator's image, which the retention
 	// CronJob runs in retention mode.
 	DefaultOperatorImage = "ghcr.io/millimetric/tenant-operator:dev"
@@ -120,6 +127,27 @@ type Settings struct {
 	DNSNamespaceSelector metav1.LabelSelector
 	// DNSPodSelector selects the cluster DNS pods in it.
 	DNSPodSelector metav1.LabelSelector
+	// IngestTrustedProxies are the CIDRs (as ParseTrustedProxies returns
+	// them) of the proxies in front of ingest, the edge: ingest believes
+	// X-Forwarded-For only from a peer in one of them, so a visitor cannot
+	// choose the address its rate limit, location and visitor hash are
+	// computed from. Empty: ingest uses every peer's own address.
+	IngestTrustedProxies []string
+}
+
+// ParseTrustedProxies parses the --ingest-trusted-proxies list as the
+// ingest service parses its --trusted-proxies (config.ParseTrustedProxies),
+// so the operator refuses at start what every ingest pod would refuse.
+func ParseTrustedProxies(list string) ([]string, error) {
+	prefixes, err := ingestconfig.ParseTrustedProxies(list)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range prefixes {
+		out = append(out, p.String())
+	}
+	return out, nil
 }
 
 // DefaultSettings are the Settings of a manager started without flags:
@@ -156,12 +184,13 @@ type Tenant struct {
 	Region *v1alpha1.StorageRegion
 	// Settings are the operator-wide inputs.
 	Settings Settings
-	// StorageCA says the tenant's storage Secret carries the region's CA
+	// StorageCA says the tenant's credential Secrets carry the region's CA
 	// certificate (key ca.crt), that is len(creds.CACert) > 0 for the
-	// credentials given to StorageSecret. Workloads then trust that CA only
-	// (PGSSLROOTCERT); without it they trust the system's roots. It only
-	// says whether the key is there; the certificate itself stays in the
-	// Secret.
+	// credentials given to StorageSecret and IngestSecret (both roles' come
+	// from the same region, so they agree). Workloads then trust that CA
+	// only (PGSSLROOTCERT); without it they trust the system's roots. It
+	// only says whether the key is there; the certificate itself stays in
+	// the Secrets.
 	StorageCA bool
 }
 

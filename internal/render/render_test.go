@@ -40,7 +40,7 @@ func TestEveryObjectIsReadyToApply(t *testing.T) {
 				Name: "acme", UID: tenant.Object.UID,
 				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
 			}
-			for _, obj := range allObjects(tenant, testCredentials()) {
+			for _, obj := range allObjects(tenant, testProvisioned()) {
 				gvk := obj.GetObjectKind().GroupVersionKind()
 				what := fmt.Sprintf("%s %s", gvk.Kind, obj.GetName())
 				t.Run(what, func(t *testing.T) {
@@ -100,8 +100,8 @@ func TestEveryObjectIsReadyToApply(t *testing.T) {
 func TestBuildersArePure(t *testing.T) {
 	for name, tenant := range tenantVariants() {
 		t.Run(name, func(t *testing.T) {
-			first := allObjects(tenant, testCredentials())
-			second := allObjects(tenant, testCredentials())
+			first := allObjects(tenant, testProvisioned())
+			second := allObjects(tenant, testProvisioned())
 			if !reflect.DeepEqual(first, second) {
 				t.Fatal("building twice from the same inputs gave different objects")
 			}

@@ -104,8 +104,9 @@ func RetentionServiceAccount(t Tenant) *corev1.ServiceAccount {
 }
 
 // RetentionCronJob runs the operator's image in retention mode once a day
-// (RetentionSchedule), with the tenant's effective window and its own
-// credentials from the storage Secret. Runs never overlap, a suspended
+// (RetentionSchedule), with the tenant's effective window and the schema
+// owner's credentials from the storage Secret (StorageSecretName), the only
+// workload that gets them. Runs never overlap, a suspended
 // tenant's are paused, a failed run is retried up to RetentionBackoffLimit
 // times, except when it failed on bad usage (exit code 2), which retrying
 // cannot fix, and evictions do not count as failures. The pods are
@@ -166,7 +167,7 @@ func RetentionCronJob(t Tenant) *batchv1.CronJob {
 								Name:    RetentionName,
 								Image:   t.Settings.OperatorImage,
 								Command: RetentionCommand(t.Spec.RetentionDays),
-								Env:     storageEnv(t),
+								Env:     storageEnv(t, StorageSecretName),
 								// The run's error is its last stderr line:
 								// show it in the pod's status.
 								TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
@@ -174,7 +175,7 @@ func RetentionCronJob(t Tenant) *batchv1.CronJob {
 								SecurityContext:          containerSecurityContext(),
 								VolumeMounts:             []corev1.VolumeMount{storageCAVolumeMount()},
 							}},
-							Volumes: []corev1.Volume{storageCAVolume()},
+							Volumes: []corev1.Volume{storageCAVolume(StorageSecretName)},
 						},
 					},
 				},

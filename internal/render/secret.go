@@ -24,13 +24,27 @@ import (
 	"github.com/millimetric/tenant-operator/internal/storage"
 )
 
-// StorageSecret holds the tenant's own database credentials, which the
-// ingest and retention containers read by reference (PGHOST and so on). It
-// is the only object a credential is ever put in. Unset settings are
+// StorageSecret holds the credentials of the tenant's schema owner, which
+// the retention container reads by reference (PGHOST and so on). Ingest
+// never sees it: the owner may drop partitions and alter tables.
+func StorageSecret(t Tenant, creds storage.Credentials) *corev1.Secret {
+	return credentialsSecret(t, StorageSecretName, ComponentRetention, creds)
+}
+
+// IngestSecret holds the credentials of the tenant's ingest role, which the
+// ingest container reads by reference: a role that may insert events and
+// keep the daily salts, and nothing else.
+func IngestSecret(t Tenant, creds storage.Credentials) *corev1.Secret {
+	return credentialsSecret(t, IngestSecretName, ComponentIngest, creds)
+}
+
+// credentialsSecret is a Secret of one role's credentials; the two Secrets
+// have the same keys, so the containers read either the same way. Secrets
+// are the only objects a credential is ever put in. Unset settings are
 // written as what is in force (port 5432, sslmode verify-full, the schema
 // named as the user), so every key is always present and usable as is;
 // ca.crt is present only when the region has a CA certificate.
-func StorageSecret(t Tenant, creds storage.Credentials) *corev1.Secret {
+func credentialsSecret(t Tenant, name, component string, creds storage.Credentials) *corev1.Secret {
 	port := creds.Port
 	if port == 0 {
 		port = v1alpha1.DefaultPostgresPort
@@ -57,7 +71,7 @@ func StorageSecret(t Tenant, creds storage.Credentials) *corev1.Secret {
 	}
 	return &corev1.Secret{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: objectMeta(t, StorageSecretName, Labels(t)),
+		ObjectMeta: objectMeta(t, name, componentLabels(t, component)),
 		Type:       corev1.SecretTypeOpaque,
 		Data:       data,
 	}

@@ -84,6 +84,35 @@ func TestStorageSecret(t *testing.T) {
 		})
 	}
 
+	t.Run("the ingest Secret has the same keys, with the ingest role's credentials", func(t *testing.T) {
+		s := IngestSecret(tenantWith(), testIngestCredentials())
+		if s.Name != IngestSecretName || s.Name == StorageSecretName || s.Type != corev1.SecretTypeOpaque {
+			t.Errorf("Secret %s of type %s, want %s of type Opaque", s.Name, s.Type, IngestSecretName)
+		}
+		got := map[string]string{}
+		for k, v := range s.Data {
+			got[k] = string(v)
+		}
+		want := map[string]string{
+			"host": "pg.eu-west-1.internal", "port": "6432", "database": "events", "sslmode": "verify-full",
+			"schema": "tenant_acme", "username": "ingest_acme", "password": testIngestPassword, "ca.crt": testCA,
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("data (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("each Secret is labelled with the component that reads it", func(t *testing.T) {
+		for secret, component := range map[*corev1.Secret]string{
+			StorageSecret(tenantWith(), testCredentials()):      ComponentRetention,
+			IngestSecret(tenantWith(), testIngestCredentials()): ComponentIngest,
+		} {
+			if got := secret.Labels[LabelComponent]; got != component {
+				t.Errorf("Secret %s has component %q, want %q", secret.Name, got, component)
+			}
+		}
+	})
+
 	t.Run("the Secret does not share memory with the credentials", func(t *testing.T) {
 		creds := testCredentials()
 		s := StorageSecret(tenantWith(), creds)

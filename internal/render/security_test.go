@@ -146,26 +146,38 @@ func TestPodsHardenBeyondRestricted(t *testing.T) {
 	}
 }
 
-func TestNoObjectButTheSecretHoldsThePassword(t *testing.T) {
+func TestEachPasswordIsOnlyInItsOwnSecret(t *testing.T) {
 	for name, tenant := range tenantVariants() {
 		t.Run(name, func(t *testing.T) {
-			creds := testCredentials()
-			secret := StorageSecret(tenant, creds)
-			if string(secret.Data[SecretKeyPassword]) != testPassword {
-				t.Fatal("the storage Secret does not hold the password; the search below would prove nothing")
+			creds := testProvisioned()
+			// Where each password may be, and must be.
+			home := map[string]string{testPassword: StorageSecretName, testIngestPassword: IngestSecretName}
+			for password, secretName := range home {
+				var secret *corev1.Secret
+				for _, obj := range allObjects(tenant, creds) {
+					if s, ok := obj.(*corev1.Secret); ok && s.Name == secretName {
+						secret = s
+					}
+				}
+				if secret == nil || string(secret.Data[SecretKeyPassword]) != password {
+					t.Fatalf("Secret %s does not hold its password; the search below would prove nothing", secretName)
+				}
 			}
 			for _, obj := range allObjects(tenant, creds) {
-				if obj.GetObjectKind().GroupVersionKind().Kind == "Secret" {
-					continue
-				}
 				raw, err := json.Marshal(obj)
 				if err != nil {
 					t.Fatal(err)
 				}
-				// Secrets marshal their data in base64; look for both.
-				for _, form := range []string{testPassword, b64(testPassword)} {
-					if strings.Contains(string(raw), form) {
-						t.Errorf("%s %s holds the password", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName())
+				kind := obj.GetObjectKind().GroupVersionKind().Kind
+				for password, secretName := range home {
+					if kind == "Secret" && obj.GetName() == secretName {
+						continue
+					}
+					// Secrets marshal their data in base64; look for both.
+					for _, form := range []string{password, b64(password)} {
+						if strings.Contains(string(raw), form) {
+							t.Errorf("%s %s holds the password of Secret %s", kind, obj.GetName(), secretName)
+						}
 					}
 				}
 			}

@@ -15,16 +15,17 @@ limitations under the License.
 */
 
 // Package retention is the manager's "retention" subcommand, which a
-// tenant's retention CronJob runs with the tenant's own credentials:
+// tenant's retention CronJob runs with the credentials of the tenant's
+// schema owner (its storage Secret; the ingest role's are refused):
 //
 //	manager retention --retention-days 30
 //
-// It rolls the days older than the window into daily aggregates, drops
-// their raw events, makes the next days' partitions (storage.RunRetention),
-// and prints what it did as one JSON line on stdout (the fields of
-// storage.RetentionSummary), for example
+// It deletes the daily salts older than yesterday, rolls the days older than
+// the window into daily aggregates, drops their raw events, makes the next
+// days' partitions (storage.RunRetention), and prints what it did as one
+// JSON line on stdout (the fields of storage.RetentionSummary), for example
 //
-//	{"schema":"tenant_acme","retentionDays":30,"now":"2026-05-17T03:17:00Z","keepFrom":"2026-04-17","skipped":false,"daysRolledUp":1,"eventsRolledUp":5120,"partitionsDropped":1,"partitionsCreated":1,"oldestRawEvent":"2026-04-17T00:00:03Z"}
+//	{"schema":"tenant_acme","retentionDays":30,"now":"2026-05-17T03:17:00Z","keepFrom":"2026-04-17","skipped":false,"daysRolledUp":1,"eventsRolledUp":5120,"partitionsDropped":1,"partitionsCreated":1,"saltsDeleted":0,"oldestRawEvent":"2026-04-17T00:00:03Z"}
 //
 // Settings come from flags or, for each flag not given, from the
 // environment, named as libpq names them where libpq has a name:
@@ -34,7 +35,7 @@ limitations under the License.
 //	--host            PGHOST            host         server host
 //	--port            PGPORT            port         server port (default 5432)
 //	--database        PGDATABASE        database     region database
-//	--username        PGUSER            username     the tenant's role
+//	--username        PGUSER            username     the tenant's schema owner
 //	(none)            PGPASSWORD        password     the tenant's password
 //	--password-file   PGPASSWORD_FILE   -            file holding only the password
 //	--sslmode         PGSSLMODE         sslmode      disable|require|verify-ca|verify-full (default verify-full)
@@ -57,7 +58,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -146,7 +146,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (config,
 	host := fs.String("host", "", "PostgreSQL host [PGHOST]")
 	port := fs.String("port", "", "PostgreSQL port, default 5432 [PGPORT]")
 	database := fs.String("database", "", "region database [PGDATABASE]")
-	user := fs.String("username", "", "the tenant's role [PGUSER]")
+	user := fs.String("username", "", "the tenant's schema owner [PGUSER]")
 	passwordFile := fs.String("password-file", "", "file holding the password [PGPASSWORD_FILE]")
 	sslMode := fs.String("sslmode", "", "disable, require, verify-ca or verify-full (default) [PGSSLMODE]")
 	rootCert := fs.String("sslrootcert", "", "PEM file of the CA certificates to trust [PGSSLROOTCERT]")
@@ -176,54 +176,20 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (config,
 	}
 	cfg.days = n
 
-	c := storage.Credentials{
-		Host:     or(*host, "PGHOST"),
-		Database: or(*database, "PGDATABASE"),
-		Username: or(*user, "PGUSER"),
-		SSLMode:  or(*sslMode, "PGSSLMODE"),
-		Schema:   or(*schema, "PGSCHEMA"),
+	// Each flag given stands for its environment variable.
+	flags := map[string]string{
+		storage.EnvHost: *host, storage.EnvPort: *port, storage.EnvDatabase: *database, storage.EnvUser: *user,
+		storage.EnvPasswordFile: *passwordFile, storage.EnvSSLMode: *sslMode, storage.EnvSSLRootCert: *rootCert,
+		storage.EnvSchema: *schema,
 	}
-	if c.SSLMode == "" {
-		c.SSLMode = storage.SSLModeVerifyFull
-	}
-	if c.Schema == "" {
-		c.Schema = c.Username // the tenant's role and schema have one name
-	}
-	if p := or(*port, "PGPORT"); p != "" {
-		v, err := strconv.ParseUint(p, 10, 16)
-		if err != nil || v == 0 {
-			return config{}, fmt.Errorf("port %q is not a TCP port", p)
+	c, err := storage.CredentialsFromEnv(func(name string) string {
+		if v := flags[name]; v != "" {
+			return v
 		}
-		c.Port = int32(v)
-	}
-	var missing []string
-	for _, f := range []struct{ name, value string }{
-		{"--host/PGHOST", c.Host}, {"--database/PGDATABASE", c.Database}, {"--username/PGUSER", c.Username},
-	} {
-		if f.value == "" {
-			missing = append(missing, f.name)
-		}
-	}
-	if len(missing) > 0 {
-		return config{}, fmt.Errorf("missing %s", strings.Join(missing, ", "))
-	}
-
-	if path := or(*passwordFile, "PGPASSWORD_FILE"); path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return config{}, fmt.Errorf("reading the password file: %w", err)
-		}
-		c.Password = strings.TrimRight(string(b), "\r\n")
-	} else {
-		c.Password = getenv("PGPASSWORD")
-	}
-	if c.Password == "" {
-		return config{}, errors.New("no password: set PGPASSWORD or --password-file")
-	}
-	if path := or(*rootCert, "PGSSLROOTCERT"); path != "" {
-		if c.CACert, err = os.ReadFile(path); err != nil {
-			return config{}, fmt.Errorf("reading the CA certificate file: %w", err)
-		}
+		return getenv(name)
+	})
+	if err != nil {
+		return config{}, err
 	}
 	cfg.creds = c
 

@@ -46,10 +46,11 @@ func tenantEnv(t *testing.T, name string) (map[string]string, storage.Credential
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
-	creds, err := st.Provision(ctx, name, storage.ProvisionOptions{})
+	roles, err := st.Provision(ctx, name, storage.ProvisionOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	creds := roles.Owner
 	return map[string]string{
 		"PGHOST":     creds.Host,
 		"PGPORT":     strconv.Itoa(int(creds.Port)),
@@ -100,7 +101,7 @@ func TestRetentionCommandPrintsOneJSONLine(t *testing.T) {
 		sum.DaysRolledUp != 1 || sum.EventsRolledUp != 12 || sum.PartitionsDropped != 1 || sum.OldestRawEvent != nil {
 		t.Errorf("summary %s", stdout)
 	}
-	for _, key := range []string{`"schema"`, `"skipped"`, `"daysRolledUp"`, `"partitionsDropped"`, `"partitionsCreated"`, `"oldestRawEvent":null`} {
+	for _, key := range []string{`"schema"`, `"skipped"`, `"daysRolledUp"`, `"partitionsDropped"`, `"partitionsCreated"`, `"saltsDeleted"`, `"oldestRawEvent":null`} {
 		if !strings.Contains(stdout, key) {
 			t.Errorf("summary lacks %s: %s", key, stdout)
 		}
@@ -155,7 +156,7 @@ func TestRetentionCommandSettings(t *testing.T) {
 		{"a retention outside the plans is refused", []string{"--retention-days", "45"}, env, 2, "must be 30, 90 or 365"},
 		{"a missing retention is refused", nil, env, 2, "--retention-days is required"},
 		{"a missing password is refused", []string{"--retention-days", "30"}, with(map[string]string{"PGPASSWORD": ""}), 2, "no password"},
-		{"a missing host is refused", []string{"--retention-days", "30"}, with(map[string]string{"PGHOST": ""}), 2, "missing --host/PGHOST"},
+		{"a missing host is refused", []string{"--retention-days", "30"}, with(map[string]string{"PGHOST": ""}), 2, "missing PGHOST"},
 		{"an unknown flag is refused", []string{"--retention-days", "30", "--pasword", "x"}, env, 2, "flag provided but not defined"},
 		{"a wrong password fails with its reason", []string{"--retention-days", "30"},
 			with(map[string]string{"PGPASSWORD": "wrong-password-for-the-test"}), 1, "AuthenticationFailed"},

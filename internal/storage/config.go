@@ -69,16 +69,19 @@ type AdminConfig struct {
 	CACert []byte
 }
 
-// Credentials are one tenant's own credentials for its schema: what goes
-// into the tenant's Secret and what the ingest service and the retention job
-// connect with. Password is secret: never log, print or put it in status.
+// Credentials are the credentials of one of a tenant's roles for its
+// schema: what goes into one of the tenant's Secrets and what the ingest
+// service (ingest role) or the retention job (owner role) connects with.
+// Password is secret: never log, print or put it in status.
 type Credentials struct {
 	Host     string
 	Port     int32
 	Database string
 	SSLMode  string
-	// Schema is the tenant's schema; it has the same name as Username.
-	Schema   string
+	// Schema is the tenant's schema, SchemaName(tenant), for both roles.
+	Schema string
+	// Username is the role: SchemaName(tenant), the same name as Schema,
+	// for the owner; IngestRoleName(tenant) for the ingest role.
 	Username string
 	Password string
 	// CACert is the region's CA bundle (PEM), when it has a private CA.

@@ -36,8 +36,9 @@ func TestTenantCannotReachAnotherTenant(t *testing.T) {
 	} {
 		t.Run(admin.name, func(t *testing.T) {
 			st := openStore(t, admin.cfg)
-			_, a := provision(t, st, "iso-a")
-			_, b := provision(t, st, "iso-b")
+			_, aRoles := provision(t, st, "iso-a")
+			_, bRoles := provision(t, st, "iso-b")
+			a, b := aRoles.Owner, bRoles.Owner
 			asB := tenantConn(t, b)
 			if _, err := asB.Exec(ctx, `INSERT INTO `+b.Schema+`.events (received_at, event_name, anonymous_id)
 				VALUES (now(), 'pageview', 'visitor-of-b')`); err != nil {
@@ -61,6 +62,27 @@ func TestTenantCannotReachAnotherTenant(t *testing.T) {
 			for _, d := range denied {
 				t.Run("A may not "+d.what, func(t *testing.T) {
 					_, err := asA.Exec(ctx, d.sql)
+					var pgErr *pgconn.PgError
+					if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
+						t.Errorf("%s: got %v, want permission denied (42501)", d.sql, err)
+					}
+				})
+			}
+
+			asAIngest := tenantConn(t, aRoles.Ingest)
+			for _, d := range []struct{ what, sql string }{
+				{"read B's events", `SELECT count(*) FROM ` + b.Schema + `.events`},
+				{"write B's events", `INSERT INTO ` + b.Schema + `.events (received_at, event_name) VALUES (now(), 'x')`},
+				{"read B's salts", `SELECT count(*) FROM ` + b.Schema + `.salts`},
+				{"write B's salts", `INSERT INTO ` + b.Schema + `.salts (day, salt) VALUES (current_date, decode(repeat('00', 32), 'hex'))`},
+				{"delete B's salts", `DELETE FROM ` + b.Schema + `.salts`},
+				{"read B's aggregates", `SELECT count(*) FROM ` + b.Schema + `.daily_aggregates`},
+				{"become B's ingest role", `SET ROLE ` + bRoles.Ingest.Username},
+				{"become B", `SET ROLE ` + b.Username},
+				{"become its own tenant's owner", `SET ROLE ` + a.Username},
+			} {
+				t.Run("A's ingest role may not "+d.what, func(t *testing.T) {
+					_, err := asAIngest.Exec(ctx, d.sql)
 					var pgErr *pgconn.PgError
 					if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
 						t.Errorf("%s: got %v, want permission denied (42501)", d.sql, err)
@@ -117,10 +139,12 @@ func TestTenantCannotReachAnotherTenant(t *testing.T) {
 		us := openStore(t, srv.AdminConfig("US"))
 		provision(t, us, "iso-us")
 		_, eu := provision(t, openStore(t, srv.AdminConfig("EU")), "iso-eu")
-		eu.Database = srv.Databases["US"]
-		err := canLogIn(ctx, eu)
-		if r := storage.ReasonFor(err); r != storage.ReasonPermissionDenied {
-			t.Errorf("got %v (reason %q), want %q", err, r, storage.ReasonPermissionDenied)
+		for _, c := range []storage.Credentials{eu.Owner, eu.Ingest} {
+			c.Database = srv.Databases["US"]
+			err := canLogIn(ctx, c)
+			if r := storage.ReasonFor(err); r != storage.ReasonPermissionDenied {
+				t.Errorf("%s: got %v (reason %q), want %q", c.Username, err, r, storage.ReasonPermissionDenied)
+			}
 		}
 	})
 }
@@ -132,7 +156,7 @@ func TestCatalogVisibilityAcrossTenants(t *testing.T) {
 	st := openStore(t, srv.AdminConfig("EU"))
 	_, a := provision(t, st, "cat-a")
 	_, b := provision(t, st, "cat-b")
-	asA := tenantConn(t, a)
+	asA := tenantConn(t, a.Owner)
 	for _, q := range []struct{ what, sql string }{
 		{"B's schema name (pg_namespace)", `SELECT count(*) FROM pg_namespace WHERE nspname = $1`},
 		{"B's role name (pg_roles)", `SELECT count(*) FROM pg_roles WHERE rolname = $1`},
@@ -140,7 +164,7 @@ func TestCatalogVisibilityAcrossTenants(t *testing.T) {
 		{"B's row counts (pg_stat_user_tables)", `SELECT count(*) FROM pg_stat_user_tables WHERE schemaname = $1`},
 	} {
 		var n int
-		if err := asA.QueryRow(ctx, q.sql, b.Schema).Scan(&n); err != nil {
+		if err := asA.QueryRow(ctx, q.sql, b.Owner.Schema).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("a tenant sees %s: %v", q.what, n > 0)

@@ -60,15 +60,16 @@ func openStore(t testing.TB, cfg storage.AdminConfig, opts ...storage.Option) *s
 	return st
 }
 
-// provision provisions a fresh tenant and returns its name and credentials.
-func provision(t testing.TB, st storage.Store, prefix string) (string, storage.Credentials) {
+// provision provisions a fresh tenant and returns its name and the
+// credentials of its roles.
+func provision(t testing.TB, st storage.Store, prefix string) (string, storage.Provisioned) {
 	t.Helper()
 	name := newTenantName(prefix)
-	creds, err := st.Provision(testContext(t), name, storage.ProvisionOptions{})
+	p, err := st.Provision(testContext(t), name, storage.ProvisionOptions{})
 	if err != nil {
 		t.Fatalf("Provision(%s): %v", name, err)
 	}
-	return name, creds
+	return name, p
 }
 
 // tenantConn connects with a tenant's credentials, closed when the test ends.

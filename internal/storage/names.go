@@ -29,8 +29,13 @@ import (
 // the API limits names to 40 characters.
 const MaxTenantNameLength = 40
 
-// SchemaPrefix starts every tenant schema and role name.
+// SchemaPrefix starts every tenant schema and owner role name.
 const SchemaPrefix = "tenant_"
+
+// IngestRolePrefix starts every tenant's ingest role name. It is a prefix of
+// its own, not a suffix on the schema name: "tenant_acme_ingest" could be
+// the schema of a tenant named "acme-ingest".
+const IngestRolePrefix = "ingest_"
 
 var (
 	tenantNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
@@ -43,6 +48,13 @@ var (
 // labels, which have no '_', so two tenants never share a schema.
 func SchemaName(tenant string) string {
 	return SchemaPrefix + strings.ReplaceAll(tenant, "-", "_")
+}
+
+// IngestRoleName is the role the tenant's ingest service logs in as:
+// "ingest_" + the name with '-' turned into '_', as in SchemaName. It may
+// only insert events and keep the daily salts; it owns nothing.
+func IngestRoleName(tenant string) string {
+	return IngestRolePrefix + strings.ReplaceAll(tenant, "-", "_")
 }
 
 // ValidateTenantName reports whether tenant is a DNS label of at most

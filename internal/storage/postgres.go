@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,11 +35,11 @@ type Store interface {
 	// provisioning needs (superuser, or CREATEROLE and CREATE on the
 	// database).
 	Ping(ctx context.Context) error
-	// Provision makes, or repairs, the tenant's role, schema and tables and
-	// returns the tenant's credentials. It is idempotent.
-	Provision(ctx context.Context, tenant string, opts ProvisionOptions) (Credentials, error)
+	// Provision makes, or repairs, the tenant's roles, schema and tables and
+	// returns the credentials of both roles. It is idempotent.
+	Provision(ctx context.Context, tenant string, opts ProvisionOptions) (Provisioned, error)
 	// Purge deletes everything of the tenant: its sessions, schema, tables,
-	// rows and role. Purging a tenant that is gone is not an error.
+	// rows and roles. Purging a tenant that is gone is not an error.
 	Purge(ctx context.Context, tenant string) error
 	// Verify reports what of the tenant exists; after Purge it is empty.
 	Verify(ctx context.Context, tenant string) (Leftovers, error)
@@ -46,45 +47,66 @@ type Store interface {
 	CountTenants(ctx context.Context) (int, error)
 }
 
-// DefaultConnectionLimit is a tenant role's connection limit when
-// ProvisionOptions.ConnectionLimit is 0: enough for a few ingest replicas'
-// pools and the retention job, small enough that one tenant cannot take the
-// server's max_connections.
+// DefaultConnectionLimit is the connection limit of each of a tenant's
+// roles when ProvisionOptions.ConnectionLimit is 0: enough for a few ingest
+// replicas' pools (ingest role) or the retention job (owner role), small
+// enough that one tenant cannot take the server's max_connections.
 const DefaultConnectionLimit = 20
 
 // ProvisionOptions are the tenant-specific inputs of Provision.
 type ProvisionOptions struct {
-	// ExistingPassword is the password in the tenant's Secret, "" if there
-	// is no Secret (first provisioning, or the Secret was lost). It is kept
-	// when the role exists, unless RotatePassword is set or it no longer
-	// matches the role's password: a superuser administrator checks it
-	// against the stored verifier, any other logs in with it.
+	// ExistingPassword is the owner role's password in the tenant's storage
+	// Secret, "" if there is no Secret (first provisioning, or the Secret
+	// was lost). It is kept when the role exists, unless RotatePassword is
+	// set or it no longer matches the role's password: a superuser
+	// administrator checks it against the stored verifier, any other logs
+	// in with it.
 	ExistingPassword string
-	// RotatePassword asks for a new password even if ExistingPassword works.
+	// ExistingIngestPassword is the ingest role's password in the tenant's
+	// ingest Secret, "" if there is none. It is kept or replaced as
+	// ExistingPassword is.
+	ExistingIngestPassword string
+	// RotatePassword asks for new passwords for both roles even if the
+	// existing ones work.
 	RotatePassword bool
-	// ConnectionLimit is the tenant role's connection limit; 0 means
-	// DefaultConnectionLimit.
+	// ConnectionLimit is the connection limit of each of the tenant's roles;
+	// 0 means DefaultConnectionLimit.
 	ConnectionLimit int
+}
+
+// Provisioned are the credentials of a tenant's two roles, as Provision
+// returns them. Both have the region's connection settings and name the
+// tenant's schema (Schema); they differ in Username and Password.
+type Provisioned struct {
+	// Owner are the credentials of the schema's owner, SchemaName(tenant):
+	// it may do anything in the schema, and is for the retention job only.
+	Owner Credentials
+	// Ingest are the credentials of the ingest role, IngestRoleName(tenant):
+	// it may only insert into EventsTable and keep SaltsTable, and is for
+	// the ingest service.
+	Ingest Credentials
 }
 
 // Leftovers is what of a tenant exists in the region's database.
 type Leftovers struct {
 	// Schema is true when the tenant's schema exists.
 	Schema bool `json:"schema"`
-	// Role is true when the tenant's role exists.
+	// Role is true when the tenant's owner role exists.
 	Role bool `json:"role"`
+	// IngestRole is true when the tenant's ingest role exists.
+	IngestRole bool `json:"ingestRole"`
 	// Relations counts tables, partitions, indexes and sequences in the
 	// schema.
 	Relations int `json:"relations"`
 	// Rows counts the rows of the tenant's tables (events,
-	// daily_aggregates, rollup_ledger) that exist.
+	// daily_aggregates, rollup_ledger, salts) that exist.
 	Rows int64 `json:"rows"`
-	// Sessions counts server sessions logged in as the tenant's role, in any
-	// database.
+	// Sessions counts server sessions logged in as either of the tenant's
+	// roles, in any database.
 	Sessions int `json:"sessions"`
 	// Dependencies counts catalog entries of this database and of shared
-	// objects that still name the role (pg_shdepend: objects it owns,
-	// privileges granted to it).
+	// objects that still name either of the tenant's roles (pg_shdepend:
+	// objects they own, privileges granted to them).
 	Dependencies int `json:"dependencies"`
 }
 
@@ -102,6 +124,9 @@ func (l Leftovers) String() string {
 	}
 	if l.Role {
 		parts = append(parts, "role")
+	}
+	if l.IngestRole {
+		parts = append(parts, "ingest role")
 	}
 	if l.Relations > 0 {
 		parts = append(parts, fmt.Sprintf("%d relations", l.Relations))
@@ -143,6 +168,9 @@ type Postgres struct {
 	now         func() time.Time
 	maxConns    int32
 	lockTimeout time.Duration
+	// schemaVersion is the version Provision migrates schemas to; 0 means
+	// SchemaVersion(). Only tests set it, to make schemas of older versions.
+	schemaVersion int
 }
 
 var _ Store = (*Postgres)(nil)
@@ -265,171 +293,317 @@ func readRole(ctx context.Context, tx pgx.Tx, role string) (roleState, error) {
 // Provision implements Store. Everything happens in one transaction under
 // the tenant's advisory lock, so two operators (or two reconciles) provisioning
 // the same tenant take turns, and different tenants proceed in parallel. A
-// second call with the password it returned changes nothing and writes
+// second call with the passwords it returned changes nothing and writes
 // nothing.
 //
 // What it makes:
-//   - role tenant_<name>: LOGIN, no other attribute, a small connection limit,
-//     a password of 32 random bytes sent to the server as a SCRAM verifier;
-//   - schema tenant_<name> owned by the role, with nothing granted to PUBLIC;
+//   - owner role tenant_<name> and ingest role ingest_<name>: LOGIN, no
+//     other attribute, a small connection limit, each a password of 32
+//     random bytes sent to the server as a SCRAM verifier;
+//   - schema tenant_<name> owned by the owner role, with nothing granted to
+//     PUBLIC;
 //   - the tables of SchemaVersion, and events partitions for today and the
-//     next FuturePartitionDays UTC days, made as the role so it owns them;
-//   - CONNECT on the database granted to the role, and CONNECT, CREATE and
+//     next FuturePartitionDays UTC days, made as the owner so it owns them;
+//   - for the ingest role, granted by the owner: USAGE on the schema, INSERT
+//     on events and SELECT, INSERT, DELETE on salts, and nothing else. Any
+//     other privilege it has in the schema (say, SELECT on events granted by
+//     hand) is revoked, so it can never read events back or add a column;
+//   - CONNECT on the database granted to both roles, and CONNECT, CREATE and
 //     TEMPORARY revoked from PUBLIC, so tenant roles can do nothing in the
 //     database outside their own schema.
 //
 // When the administrator is not a superuser it grants itself membership in
-// the tenant role, which PostgreSQL requires to create a schema owned by it.
-func (p *Postgres) Provision(ctx context.Context, tenant string, opts ProvisionOptions) (Credentials, error) {
+// the owner role, which PostgreSQL requires to create a schema owned by it.
+// It needs no membership in the ingest role, which owns nothing.
+func (p *Postgres) Provision(ctx context.Context, tenant string, opts ProvisionOptions) (Provisioned, error) {
 	if err := ValidateTenantName(tenant); err != nil {
-		return Credentials{}, err
+		return Provisioned{}, err
 	}
-	role := SchemaName(tenant)
-	roleID := pgx.Identifier{role}.Sanitize()
+	owner, ingest := SchemaName(tenant), IngestRoleName(tenant)
+	ownerID := pgx.Identifier{owner}.Sanitize()
 	limit := opts.ConnectionLimit
 	if limit <= 0 {
 		limit = DefaultConnectionLimit
 	}
-	password := ""
-	err := p.inTx(ctx, "provision "+tenant, []string{opts.ExistingPassword}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceTenant, role)); err != nil {
+	target := p.schemaVersion
+	if target <= 0 {
+		target = SchemaVersion()
+	}
+	var ownerPassword, ingestPassword string
+	secrets := []string{opts.ExistingPassword, opts.ExistingIngestPassword}
+	err := p.inTx(ctx, "provision "+tenant, secrets, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceTenant, owner)); err != nil {
 			return err
 		}
-		st, err := readRole(ctx, tx, role)
+		var st roleState
+		var err error
+		st, ownerPassword, err = p.ensureLoginRole(ctx, tx, owner, opts.ExistingPassword, opts.RotatePassword, limit)
 		if err != nil {
 			return err
 		}
-
-		// The password: kept when the Secret's still works, new otherwise.
-		keep := st.exists && opts.ExistingPassword != "" && !opts.RotatePassword
-		switch {
-		case keep && st.canReadPasswords:
-			keep = st.storedPassword != nil && passwordMatches(*st.storedPassword, role, opts.ExistingPassword)
-		case keep:
-			keep = p.passwordWorks(ctx, role, opts.ExistingPassword)
-		}
-		passwordClause := ""
-		if keep {
-			password = opts.ExistingPassword
-		} else {
-			if password, err = generatePassword(); err != nil {
-				return err
-			}
-			verifier, err := SCRAMVerifier(password)
-			if err != nil {
-				return err
-			}
-			passwordClause = " PASSWORD " + QuoteLiteral(verifier)
-		}
-
-		attrs := fmt.Sprintf(" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT %d", limit)
-		if !st.exists {
-			if _, err := tx.Exec(ctx, `CREATE ROLE `+roleID+attrs+passwordClause); err != nil {
-				return err
-			}
-		} else {
-			// Only what drifted: ALTER ROLE with SUPERUSER, REPLICATION or
-			// BYPASSRLS in it needs a superuser, even to say NO.
-			var fix []string
-			if st.super {
-				fix = append(fix, "NOSUPERUSER")
-			}
-			if st.repl {
-				fix = append(fix, "NOREPLICATION")
-			}
-			if st.bypassRLS {
-				fix = append(fix, "NOBYPASSRLS")
-			}
-			if st.createDB {
-				fix = append(fix, "NOCREATEDB")
-			}
-			if st.createRole {
-				fix = append(fix, "NOCREATEROLE")
-			}
-			if st.inherit {
-				fix = append(fix, "NOINHERIT")
-			}
-			if !st.login {
-				fix = append(fix, "LOGIN")
-			}
-			if st.connLimit != limit {
-				fix = append(fix, fmt.Sprintf("CONNECTION LIMIT %d", limit))
-			}
-			if len(fix) > 0 || passwordClause != "" {
-				if _, err := tx.Exec(ctx, `ALTER ROLE `+roleID+" "+strings.Join(fix, " ")+passwordClause); err != nil {
-					return err
-				}
-			}
-		}
 		if !st.adminMember {
 			var member bool
-			if err := tx.QueryRow(ctx, `SELECT pg_has_role(current_user, $1, 'USAGE')`, role).Scan(&member); err != nil {
+			if err := tx.QueryRow(ctx, `SELECT pg_has_role(current_user, $1, 'USAGE')`, owner).Scan(&member); err != nil {
 				return err
 			}
 			if !member {
-				if _, err := tx.Exec(ctx, `GRANT `+roleID+` TO CURRENT_USER`); err != nil {
+				if _, err := tx.Exec(ctx, `GRANT `+ownerID+` TO CURRENT_USER`); err != nil {
 					return err
 				}
 			}
 		}
+		if _, ingestPassword, err = p.ensureLoginRole(ctx, tx, ingest, opts.ExistingIngestPassword, opts.RotatePassword, limit); err != nil {
+			return err
+		}
 
-		// The schema, owned by the role, private.
+		// The schema, owned by the owner role, private.
 		var schemaOwner *string
 		var publicHasRights bool
 		err = tx.QueryRow(ctx, `
 			SELECT n.nspowner::regrole::text,
 			       EXISTS (SELECT 1 FROM aclexplode(COALESCE(n.nspacl, acldefault('n', n.nspowner))) a WHERE a.grantee = 0)
-			FROM pg_namespace n WHERE n.nspname = $1`, role).Scan(&schemaOwner, &publicHasRights)
+			FROM pg_namespace n WHERE n.nspname = $1`, owner).Scan(&schemaOwner, &publicHasRights)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
-			if _, err := tx.Exec(ctx, `CREATE SCHEMA `+roleID+` AUTHORIZATION `+roleID); err != nil {
+			if _, err := tx.Exec(ctx, `CREATE SCHEMA `+ownerID+` AUTHORIZATION `+ownerID); err != nil {
 				return err
 			}
 		case err != nil:
 			return err
 		default:
-			if *schemaOwner != roleID && *schemaOwner != role {
-				if _, err := tx.Exec(ctx, `ALTER SCHEMA `+roleID+` OWNER TO `+roleID); err != nil {
+			if *schemaOwner != ownerID && *schemaOwner != owner {
+				if _, err := tx.Exec(ctx, `ALTER SCHEMA `+ownerID+` OWNER TO `+ownerID); err != nil {
 					return err
 				}
 			}
 			if publicHasRights {
-				if _, err := tx.Exec(ctx, `REVOKE ALL ON SCHEMA `+roleID+` FROM PUBLIC`); err != nil {
+				if _, err := tx.Exec(ctx, `REVOKE ALL ON SCHEMA `+ownerID+` FROM PUBLIC`); err != nil {
 					return err
 				}
 			}
 		}
 
-		// Tables and partitions, made as the tenant so it owns them.
-		if _, err := tx.Exec(ctx, `SET LOCAL ROLE `+roleID); err != nil {
+		// Tables and partitions, made as the owner so it owns them, and the
+		// ingest role's grants, made by the owner so the owner can take
+		// them back.
+		if _, err := tx.Exec(ctx, `SET LOCAL ROLE `+ownerID); err != nil {
 			return err
 		}
-		if err := migrate(ctx, tx, role); err != nil {
+		if err := migrate(ctx, tx, owner, target); err != nil {
 			return err
 		}
 		today := utcDay(p.now())
-		if _, err := EnsureDayPartitions(ctx, tx, role, today, today.AddDate(0, 0, FuturePartitionDays)); err != nil {
+		if _, err := EnsureDayPartitions(ctx, tx, owner, today, today.AddDate(0, 0, FuturePartitionDays)); err != nil {
+			return err
+		}
+		if err := grantIngest(ctx, tx, owner, ingest); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `RESET ROLE`); err != nil {
 			return err
 		}
 
-		return hardenDatabase(ctx, tx, role)
+		return hardenDatabase(ctx, tx, owner, ingest)
 	})
 	if err != nil {
-		return Credentials{}, err
+		return Provisioned{}, err
 	}
-	return Credentials{
-		Host:     p.cfg.Host,
-		Port:     p.cfg.Port,
-		Database: p.cfg.Database,
-		SSLMode:  p.cfg.SSLMode,
-		Schema:   role,
-		Username: role,
-		Password: password,
-		CACert:   p.cfg.CACert,
-	}, nil
+	creds := func(user, password string) Credentials {
+		return Credentials{
+			Host:     p.cfg.Host,
+			Port:     p.cfg.Port,
+			Database: p.cfg.Database,
+			SSLMode:  p.cfg.SSLMode,
+			Schema:   owner,
+			Username: user,
+			Password: password,
+			CACert:   p.cfg.CACert,
+		}
+	}
+	return Provisioned{Owner: creds(owner, ownerPassword), Ingest: creds(ingest, ingestPassword)}, nil
+}
+
+// ensureLoginRole makes role, or puts back what drifted of it, as a login
+// role with no other attribute and a connection limit of limit. It returns
+// the role as it was and its password: existing when the role exists, it
+// still works and rotate is not set, else a new one, sent to the server as
+// a SCRAM verifier only.
+func (p *Postgres) ensureLoginRole(ctx context.Context, tx pgx.Tx, role, existing string, rotate bool, limit int) (roleState, string, error) {
+	roleID := pgx.Identifier{role}.Sanitize()
+	st, err := readRole(ctx, tx, role)
+	if err != nil {
+		return st, "", err
+	}
+
+	// The password: kept when the Secret's still works, new otherwise.
+	keep := st.exists && existing != "" && !rotate
+	switch {
+	case keep && st.canReadPasswords:
+		keep = st.storedPassword != nil && passwordMatches(*st.storedPassword, role, existing)
+	case keep:
+		keep = p.passwordWorks(ctx, role, existing)
+	}
+	password, passwordClause := existing, ""
+	if !keep {
+		if password, err = generatePassword(); err != nil {
+			return st, "", err
+		}
+		verifier, err := SCRAMVerifier(password)
+		if err != nil {
+			return st, "", err
+		}
+		passwordClause = " PASSWORD " + QuoteLiteral(verifier)
+	}
+
+	attrs := fmt.Sprintf(" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT %d", limit)
+	if !st.exists {
+		_, err := tx.Exec(ctx, `CREATE ROLE `+roleID+attrs+passwordClause)
+		return st, password, err
+	}
+	// Only what drifted: ALTER ROLE with SUPERUSER, REPLICATION or
+	// BYPASSRLS in it needs a superuser, even to say NO.
+	var fix []string
+	if st.super {
+		fix = append(fix, "NOSUPERUSER")
+	}
+	if st.repl {
+		fix = append(fix, "NOREPLICATION")
+	}
+	if st.bypassRLS {
+		fix = append(fix, "NOBYPASSRLS")
+	}
+	if st.createDB {
+		fix = append(fix, "NOCREATEDB")
+	}
+	if st.createRole {
+		fix = append(fix, "NOCREATEROLE")
+	}
+	if st.inherit {
+		fix = append(fix, "NOINHERIT")
+	}
+	if !st.login {
+		fix = append(fix, "LOGIN")
+	}
+	if st.connLimit != limit {
+		fix = append(fix, fmt.Sprintf("CONNECTION LIMIT %d", limit))
+	}
+	if len(fix) > 0 || passwordClause != "" {
+		if _, err := tx.Exec(ctx, `ALTER ROLE `+roleID+" "+strings.Join(fix, " ")+passwordClause); err != nil {
+			return st, "", err
+		}
+	}
+	return st, password, nil
+}
+
+// ingestTableGrants are the ingest role's privileges on the tables of its
+// tenant's schema, each list sorted. On every other relation it has none.
+// It never has SELECT on events: a leaked ingest password can add events
+// but read none back.
+var ingestTableGrants = map[string][]string{
+	EventsTable: {"INSERT"},
+	SaltsTable:  {"DELETE", "INSERT", "SELECT"},
+}
+
+// ingestSchemaGrants are the ingest role's privileges on its tenant's
+// schema: it may name the tables, not create any.
+var ingestSchemaGrants = []string{"USAGE"}
+
+// grantIngest makes the ingest role's privileges in schema exactly
+// ingestSchemaGrants and ingestTableGrants. It runs as the schema's owner,
+// so the grants are the owner's. A privilege only missing is granted; any
+// other difference (an extra privilege, a grant option, a column privilege)
+// is repaired with REVOKE ALL and a fresh GRANT. Nothing is written when the
+// privileges are as they should be. Tables of ingestTableGrants that do not
+// exist (a schema at an older version) are skipped.
+func grantIngest(ctx context.Context, tx pgx.Tx, schema, ingest string) error {
+	s, roleID := pgx.Identifier{schema}.Sanitize(), pgx.Identifier{ingest}.Sanitize()
+	// Privileges as "INSERT" or, with the grant option, "INSERT*".
+	var schemaHas []string
+	err := tx.QueryRow(ctx, `
+		SELECT COALESCE(array_agg(a.privilege_type || CASE WHEN a.is_grantable THEN '*' ELSE '' END
+		                          ORDER BY a.privilege_type), '{}')
+		FROM pg_namespace n, aclexplode(n.nspacl) a, pg_roles r
+		WHERE n.nspname = $1 AND r.rolname = $2 AND a.grantee = r.oid`, schema, ingest).Scan(&schemaHas)
+	if err != nil {
+		return err
+	}
+	if err := fixGrants(ctx, tx, "SCHEMA "+s, roleID, schemaHas, ingestSchemaGrants, false); err != nil {
+		return err
+	}
+
+	tables := make([]string, 0, len(ingestTableGrants))
+	for t := range ingestTableGrants {
+		tables = append(tables, t)
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT c.relname,
+		       COALESCE((SELECT array_agg(a.privilege_type || CASE WHEN a.is_grantable THEN '*' ELSE '' END
+		                                  ORDER BY a.privilege_type)
+		                 FROM aclexplode(c.relacl) a WHERE a.grantee = r.oid), '{}'),
+		       EXISTS (SELECT 1 FROM pg_attribute att, aclexplode(att.attacl) a
+		               WHERE att.attrelid = c.oid AND att.attacl IS NOT NULL AND a.grantee = r.oid)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, pg_roles r
+		WHERE n.nspname = $1 AND r.rolname = $2
+		  AND (c.relname = ANY($3) OR c.relacl IS NOT NULL
+		       OR EXISTS (SELECT 1 FROM pg_attribute att WHERE att.attrelid = c.oid AND att.attacl IS NOT NULL))
+		ORDER BY c.relname`, schema, ingest, tables)
+	if err != nil {
+		return err
+	}
+	type relGrants struct {
+		name    string
+		has     []string
+		columns bool
+	}
+	rels, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (relGrants, error) {
+		var g relGrants
+		err := row.Scan(&g.name, &g.has, &g.columns)
+		return g, err
+	})
+	if err != nil {
+		return err
+	}
+	for _, rel := range rels {
+		target := "TABLE " + pgx.Identifier{schema, rel.name}.Sanitize()
+		if err := fixGrants(ctx, tx, target, roleID, rel.has, ingestTableGrants[rel.name], rel.columns); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fixGrants makes role's privileges on target (as in GRANT ... ON target)
+// want, given that it has has (sorted, "*" marking a grant option) and
+// column privileges when columns is true.
+func fixGrants(ctx context.Context, tx pgx.Tx, target, role string, has, want []string, columns bool) error {
+	if slices.Equal(has, want) && !columns {
+		return nil
+	}
+	var missing []string
+	onlyMissing := !columns
+	for _, priv := range has {
+		if !slices.Contains(want, priv) {
+			onlyMissing = false
+		}
+	}
+	for _, priv := range want {
+		if !slices.Contains(has, priv) {
+			missing = append(missing, priv)
+		}
+	}
+	if !onlyMissing {
+		// REVOKE ALL on a table takes its column privileges too; CASCADE
+		// takes whatever the role granted on with a grant option.
+		if _, err := tx.Exec(ctx, `REVOKE ALL ON `+target+` FROM `+role+` CASCADE`); err != nil {
+			return err
+		}
+		missing = want
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `GRANT `+strings.Join(missing, ", ")+` ON `+target+` TO `+role)
+	return err
 }
 
 // passwordWorks tells whether role can log in with password, for an
@@ -447,7 +621,7 @@ func (p *Postgres) passwordWorks(ctx context.Context, role, password string) boo
 	return true
 }
 
-// hardenDatabase grants role CONNECT on the current database and takes
+// hardenDatabase grants roles CONNECT on the current database and takes
 // CONNECT, CREATE and TEMPORARY away from PUBLIC there, and CREATE on schema
 // public (PostgreSQL before 15 granted it), so a tenant role can log in to
 // its region's database only and create nothing outside its own schema.
@@ -458,22 +632,24 @@ func (p *Postgres) passwordWorks(ctx context.Context, role, password string) boo
 // transactions doing that at once fail with "tuple concurrently updated":
 // a region-wide advisory lock makes them take turns. It is taken last (after
 // the tenant's lock) and held only until commit.
-func hardenDatabase(ctx context.Context, tx pgx.Tx, role string) error {
+func hardenDatabase(ctx context.Context, tx pgx.Tx, roles ...string) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceRegion, "database")); err != nil {
 		return err
 	}
 	var db string
-	var publicHasDB, roleHasConnect, publicCreatesInPublic bool
+	var publicHasDB, publicCreatesInPublic bool
+	var withConnect []string
 	err := tx.QueryRow(ctx, `
 		SELECT d.datname,
 		       EXISTS (SELECT 1 FROM aclexplode(COALESCE(d.datacl, acldefault('d', d.datdba))) a WHERE a.grantee = 0),
-		       EXISTS (SELECT 1 FROM aclexplode(COALESCE(d.datacl, acldefault('d', d.datdba))) a
-		               WHERE a.grantee = (SELECT oid FROM pg_roles WHERE rolname = $1) AND a.privilege_type = 'CONNECT'),
+		       COALESCE((SELECT array_agg(r.rolname::text) FROM aclexplode(COALESCE(d.datacl, acldefault('d', d.datdba))) a
+		                 JOIN pg_roles r ON r.oid = a.grantee
+		                 WHERE r.rolname = ANY($1) AND a.privilege_type = 'CONNECT'), '{}'),
 		       COALESCE((SELECT EXISTS (SELECT 1 FROM aclexplode(COALESCE(n.nspacl, acldefault('n', n.nspowner))) a
 		                                WHERE a.grantee = 0 AND a.privilege_type = 'CREATE')
 		                 FROM pg_namespace n WHERE n.nspname = 'public'), false)
-		FROM pg_database d WHERE d.datname = current_database()`, role).Scan(
-		&db, &publicHasDB, &roleHasConnect, &publicCreatesInPublic)
+		FROM pg_database d WHERE d.datname = current_database()`, roles).Scan(
+		&db, &publicHasDB, &withConnect, &publicCreatesInPublic)
 	if err != nil {
 		return err
 	}
@@ -491,49 +667,63 @@ func hardenDatabase(ctx context.Context, tx pgx.Tx, role string) error {
 			return err
 		}
 	}
-	if !roleHasConnect {
-		if _, err := tx.Exec(ctx, `GRANT CONNECT ON DATABASE `+dbID+` TO `+pgx.Identifier{role}.Sanitize()); err != nil {
+	var missing []string
+	for _, role := range roles {
+		if !slices.Contains(withConnect, role) {
+			missing = append(missing, pgx.Identifier{role}.Sanitize())
+		}
+	}
+	if len(missing) > 0 {
+		if _, err := tx.Exec(ctx, `GRANT CONNECT ON DATABASE `+dbID+` TO `+strings.Join(missing, ", ")); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// Purge implements Store. It first forbids the role to log in and ends its
-// sessions (so nothing holds the tables or reconnects meanwhile), then drops
-// the schema with everything in it, whatever the role owns or was granted in
-// this database, and the role.
+// Purge implements Store. It first forbids both roles to log in and ends
+// their sessions (so nothing holds the tables or reconnects meanwhile), then
+// drops the schema with everything in it, whatever the roles own or were
+// granted in this database, and the roles.
 //
-// If the role owns objects in another database of the cluster, DROP ROLE
+// If a role owns objects in another database of the cluster, DROP ROLE
 // fails and the error's message names that database.
 func (p *Postgres) Purge(ctx context.Context, tenant string) error {
 	if err := ValidateTenantName(tenant); err != nil {
 		return err
 	}
-	role := SchemaName(tenant)
-	roleID := pgx.Identifier{role}.Sanitize()
+	owner := SchemaName(tenant)
+	// The ingest role first: it holds privileges the owner granted.
+	roles := []string{IngestRoleName(tenant), owner}
 	op := "purge " + tenant
 
-	roleExists := false
+	var existing []string
 	err := p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceTenant, role)); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceTenant, owner)); err != nil {
 			return err
 		}
-		st, err := readRole(ctx, tx, role)
-		if err != nil || !st.exists {
-			return err
-		}
-		roleExists = true
-		if !st.adminMember {
-			// Ending a role's sessions and dropping what it owns need its
-			// privileges when the administrator is not a superuser.
-			if _, err := tx.Exec(ctx, `GRANT `+roleID+` TO CURRENT_USER`); err != nil {
+		for _, role := range roles {
+			roleID := pgx.Identifier{role}.Sanitize()
+			st, err := readRole(ctx, tx, role)
+			if err != nil {
 				return err
 			}
-		}
-		if st.login {
-			if _, err := tx.Exec(ctx, `ALTER ROLE `+roleID+` NOLOGIN`); err != nil {
-				return err
+			if !st.exists {
+				continue
+			}
+			existing = append(existing, role)
+			if !st.adminMember {
+				// Ending a role's sessions and dropping what it owns or
+				// was granted need its privileges when the administrator
+				// is not a superuser.
+				if _, err := tx.Exec(ctx, `GRANT `+roleID+` TO CURRENT_USER`); err != nil {
+					return err
+				}
+			}
+			if st.login {
+				if _, err := tx.Exec(ctx, `ALTER ROLE `+roleID+` NOLOGIN`); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -541,39 +731,48 @@ func (p *Postgres) Purge(ctx context.Context, tenant string) error {
 	if err != nil {
 		return err
 	}
-	if roleExists {
+	if len(existing) > 0 {
 		// Wait up to 5s for each session to end, so they release their locks.
 		_, err := p.pool.Exec(ctx, `
 			SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
-			WHERE usename = $1 AND pid <> pg_backend_pid()`, role)
+			WHERE usename = ANY($1) AND pid <> pg_backend_pid()`, existing)
 		if err != nil {
 			return wrap(op, err, p.cfg.Password)
 		}
 	}
 	return p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceTenant, role)); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceTenant, owner)); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DROP SCHEMA IF EXISTS `+roleID+` CASCADE`); err != nil {
+		if _, err := tx.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{owner}.Sanitize()+` CASCADE`); err != nil {
 			return err
 		}
-		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&exists); err != nil {
-			return err
+		lockedRegion := false
+		for _, role := range roles {
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&exists); err != nil {
+				return err
+			}
+			if !exists {
+				continue
+			}
+			// DROP OWNED revokes the role's CONNECT on the database: a
+			// pg_database row change, serialized like hardenDatabase's.
+			if !lockedRegion {
+				if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceRegion, "database")); err != nil {
+					return err
+				}
+				lockedRegion = true
+			}
+			roleID := pgx.Identifier{role}.Sanitize()
+			if _, err := tx.Exec(ctx, `DROP OWNED BY `+roleID+` CASCADE`); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `DROP ROLE `+roleID); err != nil {
+				return err
+			}
 		}
-		if !exists {
-			return nil
-		}
-		// DROP OWNED revokes the role's CONNECT on the database: a
-		// pg_database row change, serialized like hardenDatabase's.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceRegion, "database")); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `DROP OWNED BY `+roleID+` CASCADE`); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `DROP ROLE `+roleID)
-		return err
+		return nil
 	})
 }
 
@@ -582,24 +781,25 @@ func (p *Postgres) Verify(ctx context.Context, tenant string) (Leftovers, error)
 	if err := ValidateTenantName(tenant); err != nil {
 		return Leftovers{}, err
 	}
-	role := SchemaName(tenant)
+	schema, ingest := SchemaName(tenant), IngestRoleName(tenant)
 	var l Leftovers
 	err := p.pool.QueryRow(ctx, `
 		SELECT
 		  EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1),
 		  EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1),
+		  EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $2),
 		  (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1),
-		  (SELECT count(*) FROM pg_stat_activity WHERE usename = $1),
+		  (SELECT count(*) FROM pg_stat_activity WHERE usename IN ($1, $2)),
 		  (SELECT count(*) FROM pg_shdepend d JOIN pg_roles r ON r.oid = d.refobjid
-		   WHERE d.refclassid = 'pg_authid'::regclass AND r.rolname = $1
+		   WHERE d.refclassid = 'pg_authid'::regclass AND r.rolname IN ($1, $2)
 		     AND d.dbid IN (0, (SELECT oid FROM pg_database WHERE datname = current_database())))`,
-		role).Scan(&l.Schema, &l.Role, &l.Relations, &l.Sessions, &l.Dependencies)
+		schema, ingest).Scan(&l.Schema, &l.Role, &l.IngestRole, &l.Relations, &l.Sessions, &l.Dependencies)
 	if err != nil {
 		return Leftovers{}, wrap("verify "+tenant, err, p.cfg.Password)
 	}
 	if l.Schema {
-		for _, table := range []string{"events", "daily_aggregates", "rollup_ledger"} {
-			name := pgx.Identifier{role, table}.Sanitize()
+		for _, table := range []string{EventsTable, "daily_aggregates", "rollup_ledger", SaltsTable} {
+			name := pgx.Identifier{schema, table}.Sanitize()
 			var exists bool
 			if err := p.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, name).Scan(&exists); err != nil {
 				return Leftovers{}, wrap("verify "+tenant, err, p.cfg.Password)

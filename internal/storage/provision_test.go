@@ -31,7 +31,10 @@ import (
 )
 
 // catalogSnapshot is everything of a tenant in the catalog, with the row
-// versions (xmin), so two snapshots are equal only if nothing was written.
+// versions (xmin), so two snapshots are equal only if nothing was written:
+// both roles, the database's row (which granting CONNECT rewrites; no other
+// test of this package provisions meanwhile), the schema and its ACL, and
+// every relation (whose row a GRANT or REVOKE on it rewrites).
 func catalogSnapshot(t *testing.T, tenant string) string {
 	t.Helper()
 	ctx := testContext(t)
@@ -41,12 +44,16 @@ func catalogSnapshot(t *testing.T, tenant string) string {
 		SELECT concat_ws(' | ',
 		  'role', r.xmin::text, r.rolcanlogin, r.rolsuper, r.rolinherit, r.rolcreaterole, r.rolcreatedb,
 		  r.rolreplication, r.rolbypassrls, r.rolconnlimit, r.rolpassword,
+		  'ingest role', i.xmin::text, i.rolcanlogin, i.rolsuper, i.rolinherit, i.rolcreaterole, i.rolcreatedb,
+		  i.rolreplication, i.rolbypassrls, i.rolconnlimit, i.rolpassword,
 		  'schema', n.xmin::text, n.nspowner::regrole::text, COALESCE(n.nspacl::text, 'default'),
-		  'connect', (SELECT string_agg(a.privilege_type, ',') FROM pg_database d,
-		              aclexplode(d.datacl) a WHERE d.datname = current_database() AND a.grantee = r.oid),
-		  'relations', (SELECT string_agg(c.relname || ':' || c.relowner::regrole::text || ':' || c.xmin::text, ','
-		                ORDER BY c.relname) FROM pg_class c WHERE c.relnamespace = n.oid))
-		FROM pg_authid r, pg_namespace n WHERE r.rolname = $1 AND n.nspname = $1`, role).Scan(&snap)
+		  'database', (SELECT d.xmin::text FROM pg_database d WHERE d.datname = current_database()),
+		  'connect', (SELECT string_agg(a.grantee::regrole::text || ':' || a.privilege_type, ',' ORDER BY 1) FROM pg_database d,
+		              aclexplode(d.datacl) a WHERE d.datname = current_database() AND a.grantee IN (r.oid, i.oid)),
+		  'relations', (SELECT string_agg(c.relname || ':' || c.relowner::regrole::text || ':' || c.xmin::text || ':' ||
+		                COALESCE(c.relacl::text, 'default'), ',' ORDER BY c.relname) FROM pg_class c WHERE c.relnamespace = n.oid))
+		FROM pg_authid r, pg_authid i, pg_namespace n WHERE r.rolname = $1 AND i.rolname = $2 AND n.nspname = $1`,
+		role, storage.IngestRoleName(tenant)).Scan(&snap)
 	if err != nil {
 		t.Fatalf("catalog snapshot of %s: %v", tenant, err)
 	}
@@ -72,19 +79,29 @@ func TestProvisionTwiceIsANoOp(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testContext(t)
 			st := openStore(t, tc.admin())
-			name, first := provision(t, st, "twice")
+			name, roles := provision(t, st, "twice")
+			first := roles.Owner
 
 			if first.Username != storage.SchemaName(name) || first.Schema != first.Username {
 				t.Errorf("role %q and schema %q, want both %q", first.Username, first.Schema, storage.SchemaName(name))
 			}
-			if len(first.Password) < 43 {
-				t.Errorf("password has %d characters, want at least 43 (32 random bytes)", len(first.Password))
+			if roles.Ingest.Username != storage.IngestRoleName(name) || roles.Ingest.Schema != first.Schema {
+				t.Errorf("ingest role %q for schema %q, want %q for %q",
+					roles.Ingest.Username, roles.Ingest.Schema, storage.IngestRoleName(name), first.Schema)
 			}
-			if first.Host != srv.Host || int(first.Port) != srv.Port || first.Database != srv.Databases["EU"] {
-				t.Errorf("credentials point at %s:%d/%s, want the region's database", first.Host, first.Port, first.Database)
+			for _, c := range []storage.Credentials{first, roles.Ingest} {
+				if len(c.Password) < 43 {
+					t.Errorf("%s's password has %d characters, want at least 43 (32 random bytes)", c.Username, len(c.Password))
+				}
+				if c.Host != srv.Host || int(c.Port) != srv.Port || c.Database != srv.Databases["EU"] {
+					t.Errorf("%s's credentials point at %s:%d/%s, want the region's database", c.Username, c.Host, c.Port, c.Database)
+				}
+				if err := canLogIn(ctx, c); err != nil {
+					t.Fatalf("%s cannot log in with the password Provision returned: %v", c.Username, err)
+				}
 			}
-			if err := canLogIn(ctx, first); err != nil {
-				t.Fatalf("tenant cannot log in with the password Provision returned: %v", err)
+			if roles.Ingest.Password == first.Password {
+				t.Error("the ingest role has the owner's password")
 			}
 			var version int
 			if err := tenantConn(t, first).QueryRow(ctx, `SELECT version FROM `+first.Schema+`.schema_version`).Scan(&version); err != nil ||
@@ -93,18 +110,21 @@ func TestProvisionTwiceIsANoOp(t *testing.T) {
 			}
 			before := catalogSnapshot(t, name)
 
-			second, err := st.Provision(ctx, name, storage.ProvisionOptions{ExistingPassword: first.Password})
+			second, err := st.Provision(ctx, name, storage.ProvisionOptions{
+				ExistingPassword: first.Password, ExistingIngestPassword: roles.Ingest.Password})
 			if err != nil {
 				t.Fatalf("second Provision: %v", err)
 			}
-			if second.Password != first.Password {
-				t.Errorf("second Provision changed the password although the Secret's still works")
+			if second.Owner.Password != first.Password || second.Ingest.Password != roles.Ingest.Password {
+				t.Errorf("second Provision changed a password although the Secrets' still work")
 			}
 			if after := catalogSnapshot(t, name); after != before {
 				t.Errorf("second Provision wrote to the catalog:\nbefore: %s\nafter:  %s", before, after)
 			}
-			if err := canLogIn(ctx, second); err != nil {
-				t.Errorf("tenant cannot log in after the second Provision: %v", err)
+			for _, c := range []storage.Credentials{second.Owner, second.Ingest} {
+				if err := canLogIn(ctx, c); err != nil {
+					t.Errorf("%s cannot log in after the second Provision: %v", c.Username, err)
+				}
 			}
 		})
 	}
@@ -128,38 +148,52 @@ func testPasswordHandling(t *testing.T, cfg storage.AdminConfig) {
 	name, first := provision(t, st, "pw")
 
 	for _, tc := range []struct {
-		name     string
-		opts     func(current string) storage.ProvisionOptions
-		wantKept bool
+		name                       string
+		opts                       func(current storage.Provisioned) storage.ProvisionOptions
+		wantOwnerKept, wantIngKept bool
 	}{
-		{"the Secret's password is kept", func(cur string) storage.ProvisionOptions {
-			return storage.ProvisionOptions{ExistingPassword: cur}
-		}, true},
-		{"a lost Secret gets a new password", func(string) storage.ProvisionOptions {
+		{"the Secrets' passwords are kept", func(cur storage.Provisioned) storage.ProvisionOptions {
+			return storage.ProvisionOptions{ExistingPassword: cur.Owner.Password, ExistingIngestPassword: cur.Ingest.Password}
+		}, true, true},
+		{"lost Secrets get new passwords", func(storage.Provisioned) storage.ProvisionOptions {
 			return storage.ProvisionOptions{}
-		}, false},
-		{"a rotation gets a new password", func(cur string) storage.ProvisionOptions {
-			return storage.ProvisionOptions{ExistingPassword: cur, RotatePassword: true}
-		}, false},
-		{"a Secret whose password no longer matches the role gets a new one", func(string) storage.ProvisionOptions {
-			return storage.ProvisionOptions{ExistingPassword: "not-the-password-of-this-role"}
-		}, false},
+		}, false, false},
+		{"a lost ingest Secret gets a new ingest password and keeps the owner's", func(cur storage.Provisioned) storage.ProvisionOptions {
+			return storage.ProvisionOptions{ExistingPassword: cur.Owner.Password}
+		}, true, false},
+		{"a lost storage Secret gets a new owner password and keeps the ingest role's", func(cur storage.Provisioned) storage.ProvisionOptions {
+			return storage.ProvisionOptions{ExistingIngestPassword: cur.Ingest.Password}
+		}, false, true},
+		{"a rotation gets new passwords for both roles", func(cur storage.Provisioned) storage.ProvisionOptions {
+			return storage.ProvisionOptions{ExistingPassword: cur.Owner.Password, ExistingIngestPassword: cur.Ingest.Password, RotatePassword: true}
+		}, false, false},
+		{"Secrets whose passwords no longer match the roles get new ones", func(storage.Provisioned) storage.ProvisionOptions {
+			return storage.ProvisionOptions{ExistingPassword: "not-the-password-of-this-role", ExistingIngestPassword: "nor-of-this-one"}
+		}, false, false},
+		{"the owner's password in the ingest Secret is not taken for the ingest role's", func(cur storage.Provisioned) storage.ProvisionOptions {
+			return storage.ProvisionOptions{ExistingPassword: cur.Owner.Password, ExistingIngestPassword: cur.Owner.Password}
+		}, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			current := first
-			got, err := st.Provision(ctx, name, tc.opts(current.Password))
+			got, err := st.Provision(ctx, name, tc.opts(current))
 			if err != nil {
 				t.Fatalf("Provision: %v", err)
 			}
-			if kept := got.Password == current.Password; kept != tc.wantKept {
-				t.Fatalf("password kept = %v, want %v", kept, tc.wantKept)
-			}
-			if err := canLogIn(ctx, got); err != nil {
-				t.Errorf("the returned password does not work: %v", err)
-			}
-			if !tc.wantKept {
-				if storage.ReasonFor(canLogIn(ctx, current)) != storage.ReasonAuthenticationFailed {
-					t.Errorf("the replaced password still works")
+			for _, r := range []struct {
+				cur, got storage.Credentials
+				wantKept bool
+			}{{current.Owner, got.Owner, tc.wantOwnerKept}, {current.Ingest, got.Ingest, tc.wantIngKept}} {
+				if kept := r.got.Password == r.cur.Password; kept != r.wantKept {
+					t.Fatalf("%s's password kept = %v, want %v", r.cur.Username, kept, r.wantKept)
+				}
+				if err := canLogIn(ctx, r.got); err != nil {
+					t.Errorf("%s's returned password does not work: %v", r.got.Username, err)
+				}
+				if !r.wantKept {
+					if storage.ReasonFor(canLogIn(ctx, r.cur)) != storage.ReasonAuthenticationFailed {
+						t.Errorf("%s's replaced password still works", r.cur.Username)
+					}
 				}
 			}
 			first = got
@@ -176,7 +210,7 @@ func TestConcurrentProvisioning(t *testing.T) {
 			t.Fatal(err)
 		}
 		names := make([]string, 8)
-		creds := make([]storage.Credentials, 8)
+		creds := make([]storage.Provisioned, 8)
 		errs := make([]error, 8)
 		var wg sync.WaitGroup
 		for i := range names {
@@ -189,8 +223,10 @@ func TestConcurrentProvisioning(t *testing.T) {
 				t.Errorf("Provision(%s): %v", names[i], err)
 				continue
 			}
-			if err := canLogIn(ctx, creds[i]); err != nil {
-				t.Errorf("%s cannot log in: %v", names[i], err)
+			for _, c := range []storage.Credentials{creds[i].Owner, creds[i].Ingest} {
+				if err := canLogIn(ctx, c); err != nil {
+					t.Errorf("%s cannot log in: %v", c.Username, err)
+				}
 			}
 		}
 		after, err := st.CountTenants(ctx)
@@ -218,7 +254,7 @@ func TestConcurrentProvisioning(t *testing.T) {
 			}
 		}
 		l, err := st.Verify(ctx, name)
-		if err != nil || !l.Schema || !l.Role {
+		if err != nil || !l.Schema || !l.Role || !l.IngestRole {
 			t.Errorf("after concurrent provisioning: %v, %v", l, err)
 		}
 	})
@@ -255,9 +291,19 @@ func TestEventsTableCannotHoldAnIPAddress(t *testing.T) {
 	}
 	want := []string{"event_id", "received_at", "anonymous_id", "event_name", "url_path", "referrer",
 		"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "click_id_type",
-		"browser_family", "os_family", "device_type", "country", "region", "city", "props"}
+		"browser_family", "os_family", "device_type", "country", "region", "city", "props",
+		"visitor_id", "hostname"}
 	if !slices.Equal(eventsCols, want) {
 		t.Errorf("events has columns %v,\nwant exactly the policy's %v", eventsCols, want)
+	}
+	var saltsCols []string
+	for _, c := range cols {
+		if c.Table == storage.SaltsTable {
+			saltsCols = append(saltsCols, c.Name+" "+c.Type)
+		}
+	}
+	if wantSalts := []string{"day date", "salt bytea", "created_at timestamp with time zone"}; !slices.Equal(saltsCols, wantSalts) {
+		t.Errorf("salts has columns %v, want %v", saltsCols, wantSalts)
 	}
 	var aggCols []string
 	for _, c := range cols {
@@ -324,6 +370,19 @@ func TestProvisionRefusesNamesThatCannotBeSchemas(t *testing.T) {
 	}
 	if got := storage.SchemaName("acme-eu-2"); got != "tenant_acme_eu_2" {
 		t.Errorf("SchemaName(acme-eu-2) = %q", got)
+	}
+	if got := storage.IngestRoleName("acme-eu-2"); got != "ingest_acme_eu_2" {
+		t.Errorf("IngestRoleName(acme-eu-2) = %q", got)
+	}
+	// A suffix on the schema name would have been the schema of another
+	// tenant: tenant_acme_ingest is tenant acme-ingest's.
+	for _, other := range []string{"acme-ingest", "ingest-acme", "ingest"} {
+		if storage.IngestRoleName("acme") == storage.SchemaName(other) {
+			t.Errorf("acme's ingest role is tenant %s's schema and role", other)
+		}
+	}
+	if n := len(storage.IngestRoleName(strings.Repeat("a", 40))); n > 63 {
+		t.Errorf("the longest tenant's ingest role name has %d bytes, more than PostgreSQL's 63", n)
 	}
 	if err := storage.ValidateTenantName(strings.Repeat("a", 40)); err != nil {
 		t.Errorf("40 characters refused: %v", err)

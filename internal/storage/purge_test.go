@@ -33,8 +33,9 @@ func TestPurgeRemovesOneTenantEntirely(t *testing.T) {
 		t.Run(admin.name, func(t *testing.T) {
 			ctx := testContext(t)
 			st := openStore(t, admin.cfg)
-			gone, goneCreds := provision(t, st, "purged")
-			kept, keptCreds := provision(t, st, "kept")
+			gone, goneRoles := provision(t, st, "purged")
+			kept, keptRoles := provision(t, st, "kept")
+			goneCreds, keptCreds := goneRoles.Owner, keptRoles.Owner
 			for _, c := range []storage.Credentials{goneCreds, keptCreds} {
 				insertEvents(t, tenantConn(t, c), c.Schema, eventsOn(retentionNow, 20))
 			}
@@ -42,13 +43,24 @@ func TestPurgeRemovesOneTenantEntirely(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !before.Schema || !before.Role || before.Rows != 20 || before.Relations == 0 || before.Dependencies == 0 {
+			if !before.Schema || !before.Role || !before.IngestRole || before.Rows != 20 || before.Relations == 0 || before.Dependencies == 0 {
 				t.Fatalf("before Purge, Verify says %+v: it would not notice leftovers", before)
 			}
-			// An open session of the purged tenant, holding a lock on its table.
+			// Open sessions of the purged tenant's roles, the owner's holding
+			// a lock on its table, the ingest role's in a transaction that
+			// has written to it.
+			sessionsBefore := before.Sessions
 			session := tenantConn(t, goneCreds)
 			if _, err := session.Exec(ctx, `BEGIN; LOCK TABLE `+goneCreds.Schema+`.events IN ACCESS SHARE MODE`); err != nil {
 				t.Fatal(err)
+			}
+			ingestSession := tenantConn(t, goneRoles.Ingest)
+			if _, err := ingestSession.Exec(ctx, `BEGIN; INSERT INTO `+goneCreds.Schema+`.events (received_at, event_name) VALUES (now(), 'pageview')`); err != nil {
+				t.Fatal(err)
+			}
+			if during, err := st.Verify(ctx, gone); err != nil || during.Sessions != sessionsBefore+2 {
+				t.Fatalf("Verify counts %d sessions (%v), want %d: the owner's and the ingest role's new ones too",
+					during.Sessions, err, sessionsBefore+2)
 			}
 
 			if err := st.Purge(ctx, gone); err != nil {
@@ -64,10 +76,10 @@ func TestPurgeRemovesOneTenantEntirely(t *testing.T) {
 			var schemas, roles, deps int
 			err = adminConn(t).QueryRow(ctx, `SELECT
 				(SELECT count(*) FROM pg_namespace WHERE nspname = $1),
-				(SELECT count(*) FROM pg_roles WHERE rolname = $1),
+				(SELECT count(*) FROM pg_roles WHERE rolname IN ($1, $2)),
 				(SELECT count(*) FROM pg_shdepend d LEFT JOIN pg_roles r ON r.oid = d.refobjid
 				 WHERE d.refclassid = 'pg_authid'::regclass AND r.oid IS NULL AND d.deptype <> 'p')`,
-				goneCreds.Schema).Scan(&schemas, &roles, &deps)
+				goneCreds.Schema, goneRoles.Ingest.Username).Scan(&schemas, &roles, &deps)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -77,19 +89,26 @@ func TestPurgeRemovesOneTenantEntirely(t *testing.T) {
 			if _, err := session.Exec(ctx, `SELECT 1`); err == nil {
 				t.Errorf("the purged tenant's open session still works")
 			}
-			if r := storage.ReasonFor(canLogIn(ctx, goneCreds)); r != storage.ReasonAuthenticationFailed {
-				t.Errorf("logging in as the purged tenant: reason %q, want %q", r, storage.ReasonAuthenticationFailed)
+			if _, err := ingestSession.Exec(ctx, `SELECT 1`); err == nil {
+				t.Errorf("the purged tenant's open ingest session still works")
+			}
+			for _, c := range []storage.Credentials{goneCreds, goneRoles.Ingest} {
+				if r := storage.ReasonFor(canLogIn(ctx, c)); r != storage.ReasonAuthenticationFailed {
+					t.Errorf("logging in as the purged tenant's %s: reason %q, want %q", c.Username, r, storage.ReasonAuthenticationFailed)
+				}
 			}
 
 			still, err := st.Verify(ctx, kept)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !still.Schema || !still.Role || still.Rows != 20 {
+			if !still.Schema || !still.Role || !still.IngestRole || still.Rows != 20 {
 				t.Errorf("the other tenant lost something: %+v", still)
 			}
-			if err := canLogIn(ctx, keptCreds); err != nil {
-				t.Errorf("the other tenant cannot log in: %v", err)
+			for _, c := range []storage.Credentials{keptCreds, keptRoles.Ingest} {
+				if err := canLogIn(ctx, c); err != nil {
+					t.Errorf("the other tenant's %s cannot log in: %v", c.Username, err)
+				}
 			}
 
 			if err := st.Purge(ctx, gone); err != nil {

@@ -51,10 +51,18 @@ type RetentionSummary struct {
 	PartitionsDropped int `json:"partitionsDropped"`
 	// PartitionsCreated counts future day partitions made.
 	PartitionsCreated int `json:"partitionsCreated"`
+	// SaltsDeleted counts daily salts deleted for being older than
+	// yesterday. The ingest service deletes them itself; a non-zero count
+	// means it did not (no ingest pod ran since, say).
+	SaltsDeleted int64 `json:"saltsDeleted"`
 	// OldestRawEvent is the received_at of the oldest raw event left, nil
 	// when there is none.
 	OldestRawEvent *time.Time `json:"oldestRawEvent"`
 }
+
+// retentionSchemaVersion is the oldest tenant schema version RunRetention
+// works on: it needs the salts table and events.visitor_id of migration 2.
+const retentionSchemaVersion = 2
 
 // retentionLockTimeout bounds the wait for the lock that dropping a
 // partition takes on events. Ingest's inserts queue behind a waiting DROP,
@@ -66,13 +74,19 @@ const retentionLockTimeout = 5 * time.Second
 // or any role that does not own the schema, so it can never reach another
 // tenant's data.
 //
+// First it deletes the daily salts older than yesterday (UTC), a backstop
+// to the ingest service doing so, so visitor ids can never be recomputed or
+// linked across days even when no ingest pod runs. It does so before
+// anything else, so a failing roll-up cannot keep a salt.
+//
 // A day D is expired when D < today(now) - retentionDays (UTC days): with
 // 30 days, an event received 30 days ago is kept and one received 31 days
 // ago is gone. Each expired day, oldest first, is handled in a transaction
 // of its own that
 //  1. rolls the day's events into daily_aggregates (pageviews: events named
-//     "pageview"; visitors: distinct anonymous ids; events: all), unless
-//     rollup_ledger already has the day, and records the day in the ledger;
+//     "pageview"; visitors: distinct visitor ids, or anonymous ids for
+//     events without one; events: all), unless rollup_ledger already has
+//     the day, and records the day in the ledger;
 //  2. drops the day's partition.
 //
 // So a day is counted exactly once, and its raw events are never dropped
@@ -81,7 +95,8 @@ const retentionLockTimeout = 5 * time.Second
 //
 // One run at a time per tenant: the run holds a session advisory lock
 // (RetentionLockKey) and, if another session has it, returns at once with
-// Skipped set and nothing done.
+// Skipped set and nothing done. A schema older than the run knows
+// (ReasonIncompatibleSchema) is left for the operator to migrate first.
 func RunRetention(ctx context.Context, conn *pgx.Conn, schema string, retentionDays int, now time.Time) (RetentionSummary, error) {
 	today := utcDay(now)
 	keepFrom := today.AddDate(0, 0, -retentionDays)
@@ -111,6 +126,23 @@ func RunRetention(ctx context.Context, conn *pgx.Conn, schema string, retentionD
 		defer cancel()
 		_, _ = conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, key)
 	}()
+
+	version, err := schemaVersionOf(ctx, conn, schema)
+	if err != nil {
+		return sum, wrap("retention", err)
+	}
+	if version < retentionSchemaVersion {
+		return sum, newError(ReasonIncompatibleSchema, "retention", fmt.Sprintf(
+			"schema %s is at version %d, older than the %d this retention needs: the operator migrates it when it next reconciles the tenant",
+			schema, version, retentionSchemaVersion), nil)
+	}
+
+	tag, err := conn.Exec(ctx, `DELETE FROM `+pgx.Identifier{schema, SaltsTable}.Sanitize()+` WHERE day < $1::date`,
+		today.AddDate(0, 0, -1))
+	if err != nil {
+		return sum, wrap("retention: deleting old salts", err)
+	}
+	sum.SaltsDeleted = tag.RowsAffected()
 
 	days, err := dayPartitions(ctx, conn, schema)
 	if err != nil {
@@ -213,7 +245,7 @@ func expireDayOnce(ctx context.Context, conn *pgx.Conn, schema string, day time.
 					                NULLIF(lower(substring(referrer from '^[A-Za-z][A-Za-z0-9+.-]*://([^/:?#@]+)')), ''),
 					                '(direct)'),
 					       count(*) FILTER (WHERE event_name = 'pageview'),
-					       count(DISTINCT anonymous_id),
+					       count(DISTINCT COALESCE(visitor_id::text, anonymous_id)),
 					       count(*)
 					FROM `+part+`
 					GROUP BY 2, 3, 4

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -30,10 +31,12 @@ import (
 	"github.com/millimetric/tenant-operator/internal/storage"
 )
 
-// event is one raw event as the tests write it; "" is NULL.
+// event is one raw event as the tests write it; "" and a visitorID of 0
+// are NULL. visitor is the anonymous id of events from before visitor ids.
 type event struct {
 	at                                          time.Time
 	name, visitor, path, country, referrer, utm string
+	visitorID                                   int64
 }
 
 // eventsOn makes n varied events within the UTC day of t.
@@ -80,10 +83,14 @@ func insertEvents(t testing.TB, conn *pgx.Conn, schema string, evs []event) {
 	}
 	rows := make([][]any, len(evs))
 	for i, e := range evs {
-		rows[i] = []any{e.at, e.name, nullable(e.visitor), nullable(e.path), nullable(e.country), nullable(e.referrer), nullable(e.utm)}
+		var visitorID any
+		if e.visitorID != 0 {
+			visitorID = e.visitorID
+		}
+		rows[i] = []any{e.at, e.name, nullable(e.visitor), visitorID, nullable(e.path), nullable(e.country), nullable(e.referrer), nullable(e.utm)}
 	}
 	_, err := conn.CopyFrom(ctx, pgx.Identifier{schema, "events"},
-		[]string{"received_at", "event_name", "anonymous_id", "url_path", "country", "referrer", "utm_source"},
+		[]string{"received_at", "event_name", "anonymous_id", "visitor_id", "url_path", "country", "referrer", "utm_source"},
 		pgx.CopyFromRows(rows))
 	if err != nil {
 		t.Fatalf("inserting events: %v", err)
@@ -117,7 +124,10 @@ func expectedAggregates(evs []event) map[aggKey]aggVal {
 		if visitors[k] == nil {
 			visitors[k] = map[string]bool{}
 		}
-		if e.visitor != "" {
+		switch {
+		case e.visitorID != 0:
+			visitors[k][fmt.Sprint(e.visitorID)] = true
+		case e.visitor != "":
 			visitors[k][e.visitor] = true
 		}
 		v.visitors = int64(len(visitors[k]))
@@ -174,8 +184,8 @@ func partitionCount(t testing.TB, conn *pgx.Conn, schema string) int {
 func retentionTenant(t testing.TB, prefix string, now time.Time) (storage.Credentials, *pgx.Conn) {
 	t.Helper()
 	st := openStore(t, srv.AdminConfig("EU"), storage.WithClock(func() time.Time { return now }))
-	_, creds := provision(t, st, prefix)
-	return creds, tenantConn(t, creds)
+	_, p := provision(t, st, prefix)
+	return p.Owner, tenantConn(t, p.Owner)
 }
 
 var retentionNow = time.Date(2026, 5, 17, 10, 30, 0, 0, time.UTC)
@@ -383,18 +393,110 @@ func TestRetentionRunsOnlyAsTheTenant(t *testing.T) {
 		conn func() *pgx.Conn
 	}{
 		{"a superuser is refused", func() *pgx.Conn { return adminConn(t) }},
-		{"another tenant is refused", func() *pgx.Conn { return tenantConn(t, a) }},
+		{"another tenant is refused", func() *pgx.Conn { return tenantConn(t, a.Owner) }},
+		{"the tenant's own ingest role is refused", func() *pgx.Conn { return tenantConn(t, b.Ingest) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := storage.RunRetention(ctx, tc.conn(), b.Schema, 30, time.Now())
+			_, err := storage.RunRetention(ctx, tc.conn(), b.Owner.Schema, 30, time.Now())
 			if r := storage.ReasonFor(err); r != storage.ReasonPermissionDenied {
 				t.Errorf("got %v (reason %q), want %q", err, r, storage.ReasonPermissionDenied)
 			}
 		})
 	}
 	t.Run("its own tenant may", func(t *testing.T) {
-		if _, err := storage.RunRetention(ctx, tenantConn(t, b), b.Schema, 30, time.Now()); err != nil {
+		if _, err := storage.RunRetention(ctx, tenantConn(t, b.Owner), b.Owner.Schema, 30, time.Now()); err != nil {
 			t.Error(err)
 		}
 	})
+}
+
+func TestRetentionCountsVisitorsByVisitorIDElseAnonymousID(t *testing.T) {
+	ctx := testContext(t)
+	creds, conn := retentionTenant(t, "visitors", retentionNow)
+	day := daysAgo(40)
+	at := time.Date(day.Year(), day.Month(), day.Day(), 12, 0, 0, 0, time.UTC)
+	ev := func(visitorID int64, anonymousID string) event {
+		return event{at: at, name: "pageview", path: "/", country: "DE", visitorID: visitorID, visitor: anonymousID}
+	}
+	evs := []event{
+		// One visitor by its visitor id, on three events.
+		ev(101, ""), ev(101, ""), ev(101, ""),
+		// One visitor by its visitor id, though the events also carry
+		// an anonymous id another visitor has too.
+		ev(102, "aid-shared"), ev(102, "aid-shared"),
+		// Events from before visitor ids: one visitor per anonymous id.
+		ev(0, "aid-shared"), ev(0, "aid-old"),
+		// An event with neither counts as no visitor.
+		ev(0, ""),
+	}
+	insertEvents(t, conn, creds.Schema, evs)
+
+	sum, err := storage.RunRetention(ctx, conn, creds.Schema, 30, retentionNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.DaysRolledUp != 1 || sum.EventsRolledUp != int64(len(evs)) {
+		t.Fatalf("summary %+v, want the day and its %d events rolled up", sum, len(evs))
+	}
+	got := readAggregates(t, conn, creds.Schema)
+	key := aggKey{day.Format(time.DateOnly), "/", "DE", "(direct)"}
+	// 101, 102, aid-shared and aid-old.
+	if got[key].visitors != 4 {
+		t.Errorf("visitors = %d, want 4 (two by visitor id, two by anonymous id): %v", got[key].visitors, got)
+	}
+	if want := expectedAggregates(evs); !maps.Equal(got, want) {
+		t.Errorf("daily_aggregates\n got %v\nwant %v", got, want)
+	}
+}
+
+func TestRetentionDeletesSaltsOlderThanYesterday(t *testing.T) {
+	ctx := testContext(t)
+	creds, conn := retentionTenant(t, "salts", retentionNow)
+	salts := pgx.Identifier{creds.Schema, storage.SaltsTable}.Sanitize()
+	for _, age := range []int{0, 1, 2, 10} {
+		salt := make([]byte, storage.SaltLength)
+		salt[0] = byte(age)
+		if _, err := conn.Exec(ctx, `INSERT INTO `+salts+` (day, salt) VALUES ($1::date, $2)`,
+			daysAgo(age).Format(time.DateOnly), salt); err != nil {
+			t.Fatalf("a salt %d days old: %v", age, err)
+		}
+	}
+	daysLeft := func() []string {
+		rows, err := conn.Query(ctx, `SELECT day::text FROM `+salts+` ORDER BY day`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		days, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return days
+	}
+
+	sum, err := storage.RunRetention(ctx, conn, creds.Schema, 30, retentionNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.SaltsDeleted != 2 {
+		t.Errorf("summary %+v, want 2 salts deleted", sum)
+	}
+	want := []string{daysAgo(1).Format(time.DateOnly), daysAgo(0).Format(time.DateOnly)}
+	if got := daysLeft(); !slices.Equal(got, want) {
+		t.Errorf("salts of days %v left, want only yesterday's and today's %v", got, want)
+	}
+
+	again, err := storage.RunRetention(ctx, conn, creds.Schema, 30, retentionNow)
+	if err != nil || again.SaltsDeleted != 0 {
+		t.Errorf("second run: %+v, %v; want no salt deleted", again, err)
+	}
+}
+
+func TestRetentionLeavesASchemaItDoesNotKnowForTheOperatorToMigrate(t *testing.T) {
+	ctx := testContext(t)
+	st := openStore(t, srv.AdminConfig("EU"), storage.WithSchemaVersion(1))
+	_, p := provision(t, st, "ret-v1")
+	_, err := storage.RunRetention(ctx, tenantConn(t, p.Owner), p.Owner.Schema, 30, retentionNow)
+	if r := storage.ReasonFor(err); r != storage.ReasonIncompatibleSchema {
+		t.Errorf("got %v (reason %q), want %q", err, r, storage.ReasonIncompatibleSchema)
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -52,7 +53,24 @@ type migration struct {
 // version, SchemaVersion().
 var migrations = []migration{
 	{name: "events, daily aggregates and the roll-up ledger", sql: migration1},
+	{name: "daily salts, and the visitor id and host name of events", sql: migration2},
 }
+
+// Tables of a tenant schema that the ingest service uses, with its ingest
+// role (IngestRoleName).
+const (
+	// EventsTable holds the raw events, partitioned by UTC day. The ingest
+	// role may only INSERT (or COPY) into it, through the partitioned table:
+	// it can read nothing back, not even with RETURNING.
+	EventsTable = "events"
+	// SaltsTable holds one random salt per UTC day (columns day, salt,
+	// created_at). The ingest role may SELECT, INSERT and DELETE in it.
+	SaltsTable = "salts"
+)
+
+// SaltLength is the length in bytes of a daily salt; the salts table
+// refuses any other.
+const SaltLength = 32
 
 // SchemaVersion is the tenant schema version this operator makes: the
 // number of migrations it knows.
@@ -124,9 +142,42 @@ func migration1(schema string) []string {
 	}
 }
 
-// migrate brings schema to SchemaVersion. It runs in the caller's
-// transaction, as the tenant role, with the tenant's provisioning lock held.
-func migrate(ctx context.Context, tx pgx.Tx, schema string) error {
+// migration2 adds what the ingest service needs for counting visitors
+// without cookies: a salts table, and the visitor_id and hostname columns
+// of events. visitor_id is a keyed hash, not an address: the policy's "no
+// column can hold an IP address" still holds. Both columns are nullable
+// without a default, so adding them rewrites no partition. daily_aggregates
+// keeps its columns; only its comment now says what visitors counts.
+func migration2(schema string) []string {
+	s := pgx.Identifier{schema}.Sanitize()
+	return []string{
+		`CREATE TABLE ` + s + `.` + SaltsTable + ` (
+			day        date        PRIMARY KEY,
+			salt       bytea       NOT NULL CHECK (octet_length(salt) = ` + strconv.Itoa(SaltLength) + `),
+			created_at timestamptz NOT NULL DEFAULT now()
+		)`,
+		`COMMENT ON TABLE ` + s + `.` + SaltsTable + ` IS ` + QuoteLiteral(
+			"One random salt per UTC day for the cookieless visitor hash, made by the first ingest replica of the day "+
+				"(INSERT ... ON CONFLICT DO NOTHING). Salts older than the day before are deleted, by ingest and by "+
+				"retention, so visitor ids cannot be recomputed or linked across days."),
+		`ALTER TABLE ` + s + `.` + EventsTable + ` ADD COLUMN visitor_id bigint, ADD COLUMN hostname text`,
+		`COMMENT ON COLUMN ` + s + `.` + EventsTable + `.visitor_id IS ` + QuoteLiteral(
+			"Keyed hash of the day's salt, the visitor's address, User-Agent and the site's domain: the same visitor "+
+				"within one UTC day only. The address itself is never stored."),
+		`COMMENT ON COLUMN ` + s + `.` + EventsTable + `.hostname IS ` + QuoteLiteral(
+			"The host of the page the event was sent from."),
+		`COMMENT ON TABLE ` + s + `.daily_aggregates IS ` + QuoteLiteral(
+			"Counters per UTC day, kept after the raw events are gone. No visitor identifier: "+
+				"visitors is a count of distinct visitor ids (or, for events without one, anonymous ids) within the day. "+
+				"'' means unknown."),
+	}
+}
+
+// migrate brings schema to version target (SchemaVersion in production;
+// tests ask for older versions to test migrating from them). It runs in the
+// caller's transaction, as the tenant role, with the tenant's provisioning
+// lock held. A schema already at or past target is left as it is.
+func migrate(ctx context.Context, tx pgx.Tx, schema string, target int) error {
 	s := pgx.Identifier{schema}.Sanitize()
 	var exists bool
 	if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, s+".schema_version").Scan(&exists); err != nil {
@@ -152,19 +203,26 @@ func migrate(ctx context.Context, tx pgx.Tx, schema string) error {
 		return newError(ReasonIncompatibleSchema, "migrate", fmt.Sprintf(
 			"schema %s is at version %d, newer than this operator's %d: upgrade the operator", schema, version, len(migrations)), nil)
 	}
-	for i := version; i < len(migrations); i++ {
+	for i := version; i < target; i++ {
 		for _, stmt := range migrations[i].sql(schema) {
 			if _, err := tx.Exec(ctx, stmt); err != nil {
 				return fmt.Errorf("migration %d (%s): %w", i+1, migrations[i].name, err)
 			}
 		}
 	}
-	if version < len(migrations) {
-		if _, err := tx.Exec(ctx, `UPDATE `+s+`.schema_version SET version = $1, migrated_at = now()`, len(migrations)); err != nil {
+	if version < target {
+		if _, err := tx.Exec(ctx, `UPDATE `+s+`.schema_version SET version = $1, migrated_at = now()`, target); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// schemaVersionOf reads the version of schema from its schema_version table.
+func schemaVersionOf(ctx context.Context, db DB, schema string) (int, error) {
+	var version int
+	err := db.QueryRow(ctx, `SELECT version FROM `+pgx.Identifier{schema, "schema_version"}.Sanitize()).Scan(&version)
+	return version, err
 }
 
 // dayPartitions lists the day partitions of schema's events table, oldest

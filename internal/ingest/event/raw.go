@@ -1,0 +1,145 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Raw is the request body as Plausible's tracker and Events API send it, so
+// that existing snippets and server-side integrations work unchanged.
+//
+// Both long and short keys are accepted: name/n, url/u, domain/d,
+// referrer/r, props/p. When both are present the long one wins; null counts
+// as absent (the tracker sends "r": null when there is no referrer). Other
+// keys, such as "h" (hash routing), "m" (legacy meta), "sw" (screen width),
+// "i" (interactive) and "revenue", are ignored: nothing is kept that Reduce
+// does not know to be safe.
+type Raw struct {
+	// Name is the event name: "pageview" or a custom event's name.
+	Name string
+	// URL is the page's absolute URL, as location.href gives it.
+	URL string
+	// Domain is the site's domain as configured in the snippet; it may
+	// list several, comma-separated ("a.com,b.com").
+	Domain string
+	// Referrer is document.referrer, or "".
+	Referrer string
+	// Props is the custom properties object as sent, or nil. Plausible's
+	// tracker sends it JSON-encoded in a string; UnmarshalJSON unwraps
+	// that, so Props is always the object's own JSON text (Reduce refuses
+	// anything else).
+	Props json.RawMessage
+}
+
+// rawWire is Raw's wire form. Pointers and raw messages tell an absent or
+// null key from an empty one, which "the long key wins" needs.
+type rawWire struct {
+	Name     *string         `json:"name"`
+	N        *string         `json:"n"`
+	URL      *string         `json:"url"`
+	U        *string         `json:"u"`
+	Domain   *string         `json:"domain"`
+	D        *string         `json:"d"`
+	Referrer *string         `json:"referrer"`
+	R        *string         `json:"r"`
+	Props    json.RawMessage `json:"props"`
+	P        json.RawMessage `json:"p"`
+}
+
+// UnmarshalJSON decodes Plausible's event body, long or short keys. It
+// fails only when the body is not a JSON object or a known key has the
+// wrong type; what the values mean is Reduce's to judge, so that every
+// refusal carries a Reason.
+func (r *Raw) UnmarshalJSON(data []byte) error {
+	var w rawWire
+	if err := json.Unmarshal(data, &w); err != nil {
+		// The decoder's message names our wire struct; say it in the
+		// body's own terms, for the 400 the client gets.
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			// Every typed field is a string; props take any JSON value.
+			return fmt.Errorf("event body: %q must be a JSON string, not %s", typeErr.Field, typeErr.Value)
+		}
+		if errors.As(err, &typeErr) {
+			return fmt.Errorf("event body must be a JSON object, not %s", typeErr.Value)
+		}
+		return fmt.Errorf("event body: %w", err)
+	}
+	props, err := unwrapProps(first(w.Props, w.P))
+	if err != nil {
+		return err
+	}
+	*r = Raw{
+		Name:     either(w.Name, w.N),
+		URL:      either(w.URL, w.U),
+		Domain:   either(w.Domain, w.D),
+		Referrer: either(w.Referrer, w.R),
+		Props:    props,
+	}
+	return nil
+}
+
+// either is the long key's value when it was sent, else the short key's.
+func either(long, short *string) string {
+	switch {
+	case long != nil:
+		return *long
+	case short != nil:
+		return *short
+	}
+	return ""
+}
+
+// first is the long key's props when they were sent, else the short key's.
+func first(long, short json.RawMessage) json.RawMessage {
+	if present(long) {
+		return long
+	}
+	return short
+}
+
+// present says whether a raw value was sent and is not null.
+func present(m json.RawMessage) bool {
+	m = bytes.TrimSpace(m)
+	return len(m) > 0 && !bytes.Equal(m, []byte("null"))
+}
+
+// unwrapProps returns the props object's JSON text. Plausible's tracker
+// sends props as a JSON-encoded string ("p": "{\"plan\":\"pro\"}"), the
+// Events API as an object; both become the object's text. A copy is made
+// because json.Unmarshal's buffer belongs to the caller.
+func unwrapProps(m json.RawMessage) (json.RawMessage, error) {
+	if !present(m) {
+		return nil, nil
+	}
+	m = bytes.TrimSpace(m)
+	if m[0] != '"' {
+		return bytes.Clone(m), nil
+	}
+	var s string
+	if err := json.Unmarshal(m, &s); err != nil {
+		return nil, err
+	}
+	if s == "" {
+		return nil, nil
+	}
+	return json.RawMessage(s), nil
+}

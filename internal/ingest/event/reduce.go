@@ -1,0 +1,271 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package event
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Limits on the body's strings, in bytes, so that a row has a bounded size.
+const (
+	// MaxNameBytes is the longest event name.
+	MaxNameBytes = 120
+	// MaxURLBytes is the longest page URL.
+	MaxURLBytes = 2000
+	// MaxReferrerBytes is the longest referrer URL.
+	MaxReferrerBytes = 2000
+	// MaxDomainBytes is the longest domain field, all its comma-separated
+	// domains together.
+	MaxDomainBytes = 1000
+)
+
+// Request is what the HTTP layer knows of the request besides the body.
+type Request struct {
+	// Addr is the client's address, already chosen from the TCP peer or a
+	// trusted X-Forwarded-For. It is required.
+	Addr netip.Addr
+	// UserAgent is the User-Agent header: the browser's, or the one the
+	// Events API caller forwarded.
+	UserAgent string
+	// Header is the request's headers, or nil. Reduce does not use them
+	// today: see the package documentation for why missing headers are not
+	// a bot signal.
+	Header http.Header
+	// ReceivedAt is when the request arrived. It is required; the row's
+	// day partition, and the salt's day, are its UTC day.
+	ReceivedAt time.Time
+}
+
+// Location is a place at some precision; "" means unknown.
+type Location struct {
+	// Country is the ISO 3166-1 alpha-2 code, "DE".
+	Country string
+	// Region is the ISO 3166-2 code of the first-level subdivision,
+	// country included, "DE-BE".
+	Region string
+	// City is the city's English name, "Berlin".
+	City string
+}
+
+// Geo looks an address up. A nil Geo means every location is unknown, so
+// the ingest service runs without a database.
+type Geo interface {
+	// Lookup returns the address's location and whether it knows any.
+	Lookup(addr netip.Addr) (Location, bool)
+}
+
+// Kept is everything stored of an event: one row of the tenant's events
+// table. Every field is derived from the request by a rule that drops what
+// the privacy policy does not allow; none holds the address or the raw
+// User-Agent.
+type Kept struct {
+	// ReceivedAt is when the request arrived, in UTC.
+	ReceivedAt time.Time
+	// Name is the event name, as sent.
+	Name string
+	// Hostname is the page URL's host, lower case, without port; "" in
+	// the odd case where it is the visitor's own address.
+	Hostname string
+	// Path is the URL's path, escaped as sent, without fragment, followed
+	// by only the allowlisted query parameters, sorted by name and
+	// re-encoded; "/" when the path is empty.
+	Path string
+	// Referrer is the referrer's host only, lower case, without port; ""
+	// when there is none, it is the page's own host, or it is the
+	// visitor's own address.
+	Referrer string
+	// UTMSource is utm_source's first value, when the tenant allowlisted it.
+	UTMSource string
+	// UTMMedium is utm_medium's first value, when allowlisted.
+	UTMMedium string
+	// UTMCampaign is utm_campaign's first value, when allowlisted.
+	UTMCampaign string
+	// UTMTerm is utm_term's first value, when allowlisted.
+	UTMTerm string
+	// UTMContent is utm_content's first value, when allowlisted.
+	UTMContent string
+	// ClickIDType is the name of the ad click id in the URL ("gclid",
+	// "fbclid", "msclkid", ...), whether or not allowlisted; never its
+	// value.
+	ClickIDType string
+	// Browser is the browser family: "Chrome", "Firefox", "Safari",
+	// "Edge", "Opera", "Samsung Internet" or "Other".
+	Browser string
+	// OS is the operating system family: "Windows", "macOS", "iOS",
+	// "Android", "Linux", "ChromeOS" or "Other".
+	OS string
+	// Device is "desktop", "mobile" or "tablet".
+	Device string
+	// Country is the visitor's country (ISO 3166-1 alpha-2), or "".
+	Country string
+	// Region is the visitor's region (ISO 3166-2, "DE-BE") at Region or
+	// City precision, or "".
+	Region string
+	// City is the visitor's city at City precision, or "".
+	City string
+	// VisitorID is the day's cookieless visitor id (see VisitorID).
+	VisitorID int64
+	// Props is the custom properties as a compact JSON object with sorted
+	// keys, or nil.
+	Props []byte
+}
+
+// Reduce decides what is kept of one event. It is the only function that
+// sees the address and the raw User-Agent, and it lets neither out: not in
+// Kept, not in an error.
+//
+// It returns the Kept row, or a *Refusal saying why the event is not kept.
+// Any other error means the caller broke the contract (a salt of the wrong
+// size, no address, no receive time): a bug in the server, not in the
+// event, so it is not the client's to hear about. salt is the tenant's salt
+// for ReceivedAt's UTC day, SaltSize bytes. geo may be nil.
+//
+// Checks run from the cheapest to the most telling: the body's shape
+// (ReasonInvalid), then the domain (ReasonForeignDomain, before the bot
+// check so that another site's bots are not counted against this tenant),
+// then the User-Agent (ReasonBot).
+func Reduce(raw Raw, req Request, p Policy, geo Geo, salt []byte) (Kept, error) {
+	if len(salt) != SaltSize {
+		return Kept{}, fmt.Errorf("event: the day's salt is %d bytes, want %d", len(salt), SaltSize)
+	}
+	if !req.Addr.IsValid() {
+		return Kept{}, errors.New("event: the request has no client address")
+	}
+	if req.ReceivedAt.IsZero() {
+		return Kept{}, errors.New("event: the request has no receive time")
+	}
+
+	if r := checkName(raw.Name); r != nil {
+		return Kept{}, r
+	}
+	switch {
+	case raw.URL == "":
+		return Kept{}, refuse(ReasonInvalid, "url is required")
+	case len(raw.URL) > MaxURLBytes:
+		return Kept{}, refuse(ReasonInvalid, fmt.Sprintf("url must be at most %d bytes", MaxURLBytes))
+	case len(raw.Referrer) > MaxReferrerBytes:
+		return Kept{}, refuse(ReasonInvalid, fmt.Sprintf("referrer must be at most %d bytes", MaxReferrerBytes))
+	}
+	pg, r := reducePage(raw.URL, p)
+	if r != nil {
+		return Kept{}, r
+	}
+	domains, r := siteDomains(raw.Domain)
+	if r != nil {
+		return Kept{}, r
+	}
+	props, r := reduceProps(raw.Props)
+	if r != nil {
+		return Kept{}, r
+	}
+
+	for i, d := range domains {
+		if !p.AllowsDomain(d) {
+			msg := "domain is not one of this site's domains"
+			if len(domains) > 1 {
+				msg = fmt.Sprintf("domain %d of %d is not one of this site's domains", i+1, len(domains))
+			}
+			return Kept{}, refuse(ReasonForeignDomain, msg)
+		}
+	}
+
+	scanned := req.UserAgent
+	if len(scanned) > maxUserAgentScan {
+		scanned = scanned[:maxUserAgentScan]
+	}
+	ua := classify(scanned)
+	if ua.bot != "" {
+		return Kept{}, refuse(ReasonBot, ua.bot)
+	}
+
+	addr := req.Addr.Unmap().WithZone("")
+	var loc Location
+	if geo != nil {
+		if l, ok := geo.Lookup(addr); ok {
+			loc = p.precise(l)
+		}
+	}
+
+	return Kept{
+		ReceivedAt:  req.ReceivedAt.UTC(),
+		Name:        raw.Name,
+		Hostname:    notAddr(pg.hostname, addr),
+		Path:        pg.path,
+		Referrer:    notAddr(referrerHost(raw.Referrer, pg.hostname), addr),
+		UTMSource:   pg.utm[0],
+		UTMMedium:   pg.utm[1],
+		UTMCampaign: pg.utm[2],
+		UTMTerm:     pg.utm[3],
+		UTMContent:  pg.utm[4],
+		ClickIDType: pg.clickIDType,
+		Browser:     ua.browser,
+		OS:          ua.os,
+		Device:      ua.device,
+		Country:     loc.Country,
+		Region:      loc.Region,
+		City:        loc.City,
+		VisitorID:   VisitorID(salt, addr, req.UserAgent, domains[0]),
+		Props:       props,
+	}, nil
+}
+
+// checkName refuses a missing, oversized or unstorable event name.
+func checkName(name string) *Refusal {
+	switch {
+	case name == "":
+		return refuse(ReasonInvalid, "name is required")
+	case len(name) > MaxNameBytes:
+		return refuse(ReasonInvalid, fmt.Sprintf("name must be at most %d bytes", MaxNameBytes))
+	case !cleanText(name):
+		return refuse(ReasonInvalid, "name must be UTF-8 text without NUL characters")
+	}
+	return nil
+}
+
+// siteDomains splits the domain field ("a.com,b.com") into its domains,
+// normalized as AllowsDomain compares them. There is at least one.
+func siteDomains(field string) ([]string, *Refusal) {
+	if len(field) > MaxDomainBytes {
+		return nil, refuse(ReasonInvalid, fmt.Sprintf("domain must be at most %d bytes", MaxDomainBytes))
+	}
+	var domains []string
+	for d := range strings.SplitSeq(field, ",") {
+		if d = normalizeHost(d); d != "" {
+			domains = append(domains, d)
+		}
+	}
+	if len(domains) == 0 {
+		return nil, refuse(ReasonInvalid, "domain is required")
+	}
+	return domains, nil
+}
+
+// notAddr is host, or "" when host is the visitor's own address written as
+// an IP literal (someone browsing a site they serve from their own
+// machine): the address is used at ingestion only, and a host column is
+// no exception.
+func notAddr(host string, visitor netip.Addr) string {
+	if a, err := netip.ParseAddr(host); err == nil && a.Unmap().WithZone("") == visitor {
+		return ""
+	}
+	return host
+}

@@ -1,0 +1,93 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package pgtest
+
+import (
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+)
+
+// Proxy is a TCP proxy in front of the server, which a test can cut to
+// make the database unreachable for whoever connects through it, without
+// stopping the server the package's other tests share.
+type Proxy struct {
+	// Port is the proxy's port on 127.0.0.1.
+	Port int
+
+	mu    sync.Mutex
+	up    bool
+	conns []net.Conn
+}
+
+// NewProxy starts a proxy to the server's port on 127.0.0.1; it stops when
+// the test ends.
+func (s *Server) NewProxy(t testing.TB) *Proxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Proxy{Port: l.Addr().(*net.TCPAddr).Port, up: true}
+	t.Cleanup(func() { _ = l.Close(); p.Cut() })
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			if !p.up {
+				p.mu.Unlock()
+				_ = in.Close()
+				continue
+			}
+			out, err := net.Dial("tcp", net.JoinHostPort(s.Host, strconv.Itoa(s.Port)))
+			if err != nil {
+				p.mu.Unlock()
+				_ = in.Close()
+				continue
+			}
+			p.conns = append(p.conns, in, out)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(out, in); _ = out.Close() }()
+			go func() { _, _ = io.Copy(in, out); _ = in.Close() }()
+		}
+	}()
+	return p
+}
+
+// Cut closes every connection through the proxy and refuses new ones until
+// Restore.
+func (p *Proxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.up = false
+	for _, c := range p.conns {
+		_ = c.Close()
+	}
+	p.conns = nil
+}
+
+// Restore lets connections through again.
+func (p *Proxy) Restore() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.up = true
+}
