@@ -1,4 +1,4 @@
-# Build the manager binary.
+# Build the manager and ingest binaries: static, no cgo.
 FROM golang:1.26 AS builder
 ARG TARGETOS
 ARG TARGETARCH
@@ -14,10 +14,21 @@ COPY controllers/ controllers/
 COPY internal/ internal/
 
 RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath -ldflags '-s -w' -o manager ./cmd
+RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath -ldflags '-s -w' -o ingest ./cmd/ingest
+
+# The ingest service every tenant's Deployment runs (the operator's
+# --ingest-image): `docker build --target ingest -t ghcr.io/millimetric/ingest:TAG .`
+# Released with the operator, under the same tag.
+FROM gcr.io/distroless/static:nonroot AS ingest
+WORKDIR /
+COPY --from=builder /workspace/ingest .
+USER 65532:65532
+EXPOSE 8080
+ENTRYPOINT ["/ingest"]
 
 # The manager runs both the operator and, as `manager retention`, the
-# retention Jobs, so one small image serves both.
-FROM gcr.io/distroless/static:nonroot
+# retention Jobs, so one small image serves both. The default target.
+FROM gcr.io/distroless/static:nonroot AS manager
 WORKDIR /
 COPY --from=builder /workspace/manager .
 USER 65532:65532

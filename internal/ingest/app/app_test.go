@@ -1,0 +1,523 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package app_test
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/millimetric/tenant-operator/internal/ingest/app"
+	"github.com/millimetric/tenant-operator/internal/ingest/geoip/geoiptest"
+)
+
+// The two visitors whose addresses must be nowhere after ingest.
+var (
+	visitorV4 = netip.MustParseAddr("198.51.100.173")
+	visitorV6 = netip.MustParseAddr("2001:db8:cafe:babe::4242:17")
+)
+
+// addressForms are the ways an address could be written down: text,
+// expanded text, IPv4-mapped text, integer, hex (both byte orders), base64.
+func addressForms(a netip.Addr) []string {
+	b16 := netip.AddrFrom16(a.As16()).As16()
+	forms := []string{
+		a.String(), a.StringExpanded(),
+		hex.EncodeToString(b16[:]), base64.StdEncoding.EncodeToString(b16[:]),
+	}
+	if a.Is4() {
+		b4 := a.As4()
+		be := binary.BigEndian.Uint32(b4[:])
+		le := binary.LittleEndian.Uint32(b4[:])
+		forms = append(forms,
+			"::ffff:"+a.String(),
+			strconv.FormatUint(uint64(be), 10), strconv.FormatUint(uint64(le), 10),
+			fmt.Sprintf("%08x", be), fmt.Sprintf("%08x", le),
+			base64.StdEncoding.EncodeToString(b4[:]),
+			// The mapped form's last groups, as ::ffff:c633:64ad.
+			fmt.Sprintf("%x:%x", be>>16, be&0xffff),
+		)
+	} else {
+		hi := binary.BigEndian.Uint64(b16[:8])
+		lo := binary.BigEndian.Uint64(b16[8:])
+		forms = append(forms, strconv.FormatUint(hi, 10)+strconv.FormatUint(lo, 10), fmt.Sprintf("%016x%016x", hi, lo))
+	}
+	return forms
+}
+
+// findAddresses lists every form of every visitor address found in text.
+func findAddresses(text string) []string {
+	lower := strings.ToLower(text)
+	var found []string
+	for _, a := range []netip.Addr{visitorV4, visitorV6} {
+		for _, f := range addressForms(a) {
+			if strings.Contains(lower, strings.ToLower(f)) {
+				found = append(found, fmt.Sprintf("%s (as %q)", a, f))
+			}
+		}
+	}
+	return found
+}
+
+// pgDump is the whole EU database as pg_dump writes it: every schema,
+// table, column and row, bytea as hex, in text.
+func pgDump(t *testing.T) string {
+	t.Helper()
+	bin := "/usr/lib/postgresql/15/bin/pg_dump"
+	cmd := exec.Command(bin, "--no-password", "--host", srv.Host, "--port", strconv.Itoa(srv.Port),
+		"--username", srv.AdminUser, "--dbname", srv.Databases["EU"])
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+srv.AdminPassword, "PGSSLMODE=disable")
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr string
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("pg_dump: %v: %s", err, stderr)
+	}
+	return string(out)
+}
+
+func TestVisitorAddressesAreUsedButNeverStoredLoggedOrExposed(t *testing.T) {
+	creds := provision(t, "noaddr")
+	geoDB := geoiptest.Write(t, []geoiptest.Entry{
+		{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Country: "DE", Subdivision: "BE", City: "Berlin"},
+		{Prefix: netip.MustParsePrefix("2001:db8:cafe::/48"), Country: "FR", Subdivision: "IDF", City: "Paris"},
+	})
+	svc := startService(t, creds, tenantConfig("noaddr", 600), func(o *app.Options) { o.GeoIPDB = geoDB })
+
+	var answers []string
+	for _, addr := range []netip.Addr{visitorV4, visitorV6} {
+		for _, body := range []string{
+			pageview("acme.test", "https://acme.test/pricing?utm_source=mail&email=jane%40example.com#plans"),
+			pageview("shop.acme.test", "https://shop.acme.test/cart?ref=nav&session=abc123"),
+			`{"name":"signup","url":"https://acme.test/join","domain":"acme.test","props":{"plan":"pro"}}`,
+		} {
+			a := svc.send(t, addr.String(), firefox, body)
+			if a.status != http.StatusAccepted {
+				t.Fatalf("event from %s: %d %s", addr, a.status, a.body)
+			}
+			answers = append(answers, a.body)
+		}
+		// Refusals too: a foreign domain and malformed JSON.
+		answers = append(answers, svc.send(t, addr.String(), firefox, pageview("evil.test", "https://evil.test/")).body,
+			svc.send(t, addr.String(), firefox, `{"n":`).body)
+	}
+	waitRows(t, creds.Schema, 6)
+
+	// The address was used: each event has its location.
+	ctx := testContext(t)
+	rows, err := admin(t).Query(ctx, `SELECT country, region, city, url_path, referrer, visitor_id FROM `+
+		pgx.Identifier{creds.Schema, "events"}.Sanitize()+` ORDER BY received_at`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		country, region, city, path, referrer *string
+		visitor                               *int64
+	}
+	var got []row
+	var r row
+	if _, err := pgx.ForEachRow(rows, []any{&r.country, &r.region, &r.city, &r.path, &r.referrer, &r.visitor}, func() error {
+		got = append(got, r)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	places := map[string]int{}
+	referrers := 0
+	for _, r := range got {
+		if r.country == nil || r.city == nil || r.visitor == nil {
+			t.Fatalf("an event has no location or visitor id: %+v", r)
+		}
+		places[*r.country+"/"+*r.city]++
+		if r.path != nil && (strings.Contains(*r.path, "email") || strings.Contains(*r.path, "session") || strings.Contains(*r.path, "#")) {
+			t.Errorf("a query parameter outside the allowlist, or a fragment, was kept: %q", *r.path)
+		}
+		if r.referrer != nil {
+			referrers++
+			if *r.referrer != "news.example" {
+				t.Errorf("the referrer is not reduced to its host: %q", *r.referrer)
+			}
+		}
+	}
+	if referrers != 4 {
+		t.Errorf("%d events have a referrer, want the 4 pageviews", referrers)
+	}
+	if places["DE/Berlin"] != 3 || places["FR/Paris"] != 3 {
+		t.Errorf("locations = %v, want 3 in DE/Berlin and 3 in FR/Paris", places)
+	}
+
+	metrics := svc.get(t, "/metrics")
+	if !strings.Contains(metrics, "ingest_events_accepted_total 6") {
+		t.Errorf("metrics do not count 6 accepted events:\n%s", grepLines(metrics, "ingest_"))
+	}
+	if err := svc.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+
+	dump := pgDump(t)
+	if !strings.Contains(dump, "Berlin") {
+		t.Fatal("the dump does not hold the events: the scan would prove nothing")
+	}
+	for what, text := range map[string]string{
+		"the database (pg_dump)":         dump,
+		"the service's log":              svc.logs.String(),
+		"the service's metrics":          metrics,
+		"the answers to the requests":    strings.Join(answers, "\n"),
+		"the PostgreSQL server's log":    srv.Log(),
+		"the tenant's ingest salts/rows": dump,
+	} {
+		if found := findAddresses(text); len(found) > 0 {
+			t.Errorf("%s holds a visitor's address: %s", what, strings.Join(found, ", "))
+		}
+	}
+}
+
+// grepLines keeps the lines of text that contain s.
+func grepLines(text, s string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestTheHTTPAPIRefusesWhatItCannotTakeWithAReason(t *testing.T) {
+	creds := provision(t, "refuse")
+	svc := startService(t, creds, tenantConfig("refuse", 3), nil)
+	huge := `{"n":"pageview","u":"https://acme.test/","d":"acme.test","p":{"x":"` + strings.Repeat("a", 5000) + `"}}`
+	tests := []struct {
+		name       string
+		addr, body string
+		userAgent  string
+		want       int
+		wantReason string
+	}{
+		{"a tracker's pageview is accepted", "192.0.2.1", pageview("acme.test", "https://acme.test/"), firefox, 202, ""},
+		{"the Events API's long keys are accepted", "192.0.2.2", `{"name":"pageview","url":"https://www.acme.test/a","domain":"www.acme.test"}`, firefox, 202, ""},
+		{"malformed JSON is refused", "192.0.2.3", `{"n":"pageview",`, firefox, 400, "malformed_json"},
+		{"an event without a URL is refused", "192.0.2.3", `{"n":"pageview","d":"acme.test"}`, firefox, 400, "invalid"},
+		{"a body over the limit is refused", "192.0.2.3", huge, firefox, 413, "body_too_large"},
+		{"a domain that is not the tenant's is refused", "192.0.2.3", pageview("other.test", "https://other.test/"), firefox, 403, "foreign_domain"},
+		{"a bot is answered as accepted and not stored", "192.0.2.4", pageview("acme.test", "https://acme.test/"), "Googlebot/2.1 (+http://www.google.com/bot.html)", 202, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := svc.send(t, tc.addr, tc.userAgent, tc.body)
+			if a.status != tc.want {
+				t.Fatalf("status = %d (%s), want %d", a.status, a.body, tc.want)
+			}
+			if tc.wantReason != "" && !strings.Contains(a.body, `"error":"`+tc.wantReason+`"`) {
+				t.Errorf("body = %s, want reason %s", a.body, tc.wantReason)
+			}
+		})
+	}
+
+	t.Run("too many events from one address are answered 429 with Retry-After", func(t *testing.T) {
+		for i := range 3 {
+			if a := svc.send(t, "192.0.2.50", firefox, pageview("acme.test", "https://acme.test/")); a.status != 202 {
+				t.Fatalf("event %d: %d %s", i+1, a.status, a.body)
+			}
+		}
+		a := svc.send(t, "192.0.2.50", firefox, pageview("acme.test", "https://acme.test/"))
+		if a.status != http.StatusTooManyRequests || a.retryAfter == "" || !strings.Contains(a.body, "rate_limited") {
+			t.Fatalf("4th event: %d Retry-After=%q %s, want 429 with Retry-After", a.status, a.retryAfter, a.body)
+		}
+		if a := svc.send(t, "192.0.2.51", firefox, pageview("acme.test", "https://acme.test/")); a.status != 202 {
+			t.Fatalf("another address: %d %s, want 202", a.status, a.body)
+		}
+	})
+
+	t.Run("CORS preflight is answered for the tenant's own domains only", func(t *testing.T) {
+		for origin, want := range map[string]int{"https://shop.acme.test": 204, "https://acme.test": 204, "https://evil.test": 403} {
+			req, _ := http.NewRequest(http.MethodOptions, svc.url+"/api/event", nil)
+			req.Header.Set("Origin", origin)
+			req.Header.Set("Access-Control-Request-Method", "POST")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = resp.Body.Close()
+			allow := resp.Header.Get("Access-Control-Allow-Origin")
+			if resp.StatusCode != want || (want == 204) != (allow == origin) {
+				t.Errorf("preflight from %s: %d, Allow-Origin %q; want %d", origin, resp.StatusCode, allow, want)
+			}
+		}
+	})
+
+	// 2 tracker events, 3+1 from the rate limit test; the bot is not stored.
+	waitRows(t, creds.Schema, 6)
+	metrics := svc.get(t, "/metrics")
+	for _, want := range []string{
+		`ingest_events_bots_total 1`,
+		`ingest_events_refused_total{reason="rate_limited"} 1`,
+		// The foreign domain's event and the foreign origin's preflight.
+		`ingest_events_refused_total{reason="foreign_domain"} 2`,
+		`ingest_events_refused_total{reason="body_too_large"} 1`,
+		`ingest_rows_written_total 6`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(metrics, "ingest_"))
+		}
+	}
+}
+
+func TestTheSameVisitorIsOneVisitorOnADayAndUnlinkableTheNext(t *testing.T) {
+	creds := provision(t, "visitors")
+	svc := startService(t, creds, tenantConfig("visitors", 600), nil)
+	ctx := testContext(t)
+	events := pgx.Identifier{creds.Schema, "events"}.Sanitize()
+	salts := pgx.Identifier{creds.Schema, "salts"}.Sanitize()
+	visitorsOn := func(day time.Time) []int64 {
+		rows, err := admin(t).Query(ctx, `SELECT DISTINCT visitor_id FROM `+events+` WHERE received_at::date = $1::date ORDER BY 1`, day.UTC())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+
+	day0 := svc.clock.now()
+	for range 3 {
+		svc.send(t, "203.0.113.9", firefox, pageview("acme.test", "https://acme.test/"))
+	}
+	svc.send(t, "203.0.113.10", firefox, pageview("acme.test", "https://acme.test/"))
+	waitRows(t, creds.Schema, 4)
+	first := visitorsOn(day0)
+	if len(first) != 2 {
+		t.Fatalf("day 0: %d visitors %v, want 2 (one address sent 3 events, another 1)", len(first), first)
+	}
+
+	svc.clock.advance(24 * time.Hour)
+	svc.waitReady(t)
+	svc.send(t, "203.0.113.9", firefox, pageview("acme.test", "https://acme.test/"))
+	waitRows(t, creds.Schema, 5)
+	next := visitorsOn(day0.Add(24 * time.Hour))
+	if len(next) != 1 {
+		t.Fatalf("day 1: visitors %v, want 1", next)
+	}
+	for _, id := range first {
+		if id == next[0] {
+			t.Fatalf("the visitor of day 1 has day 0's id %d: visits are linkable across days", id)
+		}
+	}
+
+	// Two days on, day 0's salt (older than the day before) is gone.
+	svc.clock.advance(24 * time.Hour)
+	svc.waitReady(t)
+	svc.send(t, "203.0.113.9", firefox, pageview("acme.test", "https://acme.test/"))
+	waitRows(t, creds.Schema, 6)
+	rows, err := admin(t).Query(ctx, `SELECT day FROM `+salts+` ORDER BY day`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	days, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
+	if err != nil {
+		t.Fatal(err)
+	}
+	today := svc.clock.now().UTC().Truncate(24 * time.Hour)
+	for _, d := range days {
+		if d.Before(today.AddDate(0, 0, -1)) {
+			t.Errorf("salt of %s is kept on %s: older than the day before", d.Format(time.DateOnly), today.Format(time.DateOnly))
+		}
+	}
+	if len(days) == 0 || days[0].Format(time.DateOnly) == day0.UTC().Format(time.DateOnly) {
+		t.Errorf("salt days = %v: day 0's salt was not deleted", days)
+	}
+}
+
+func TestEveryAcceptedEventIsWrittenAfterSIGTERM(t *testing.T) {
+	creds := provision(t, "drain")
+	bin := buildIngest(t)
+	cfg := tenantConfig("drain", 0)
+	cfgJSON := fmt.Sprintf(`{"tenant":%q,"region":"EU","domains":["acme.test"],"queryParamAllowlist":[],"geoPrecision":"Country","rateLimit":{"eventsPerMinutePerIP":0},"storeIPAddress":false}`, cfg.Tenant)
+	cfgPath := writeFile(t, "ingest.json", []byte(cfgJSON))
+
+	// A flush interval far longer than the test: every event is still
+	// in the buffer when SIGTERM comes, so only the drain writes them.
+	cmd := exec.Command(bin, "--config="+cfgPath, "--listen=127.0.0.1:0", "--flush-interval=10m", "--flush-rows=100000",
+		"--buffer-size=100000", "--shutdown-delay=200ms", "--shutdown-timeout=20s")
+	cmd.Env = []string{
+		"PGHOST=" + creds.Host, "PGPORT=" + strconv.Itoa(int(creds.Port)), "PGDATABASE=" + creds.Database,
+		"PGUSER=" + creds.Username, "PGPASSWORD=" + creds.Password, "PGSSLMODE=" + creds.SSLMode, "PGSCHEMA=" + creds.Schema,
+	}
+	logs := &syncBuffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	svc := &service{url: "http://" + listenAddress(t, logs), logs: logs}
+	svc.waitReady(t)
+
+	const n = 500
+	var wg sync.WaitGroup
+	var accepted, other sync.Map
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a := svc.send(t, fmt.Sprintf("10.1.%d.%d", i/250, i%250), firefox, pageview("acme.test", fmt.Sprintf("https://acme.test/p/%d", i)))
+			if a.status == http.StatusAccepted {
+				accepted.Store(i, true)
+			} else {
+				other.Store(i, a.status)
+			}
+		}()
+		if i%50 == 49 {
+			wg.Wait()
+		}
+	}
+	wg.Wait()
+	count := 0
+	accepted.Range(func(any, any) bool { count++; return true })
+	if count != n {
+		t.Fatalf("%d of %d events were accepted", count, n)
+	}
+	if got := countRows(t, creds.Schema); got != 0 {
+		t.Fatalf("%d rows before SIGTERM: the test would not prove the drain", got)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("ingest exited with %v; its log:\n%s", err, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("ingest did not exit within 30s of SIGTERM; its log:\n%s", logs.String())
+	}
+	if got := countRows(t, creds.Schema); got != n {
+		t.Fatalf("%d rows after the drain, want exactly %d", got, n)
+	}
+}
+
+func TestADatabaseOutageKeepsWhatWasAcceptedAndBackpressures(t *testing.T) {
+	creds := provision(t, "outage")
+	proxy := srv.NewProxy(t)
+	creds.Port = int32(proxy.Port)
+	svc := startService(t, creds, tenantConfig("outage", 0), func(o *app.Options) {
+		o.BufferSize = 40
+		o.FlushRows = 10
+		o.FlushInterval = 100 * time.Millisecond
+	})
+	proxy.Cut()
+
+	accepted, full := 0, answer{}
+	for i := 0; i < 200 && full.status == 0; i++ {
+		a := svc.send(t, "192.0.2.77", firefox, pageview("acme.test", fmt.Sprintf("https://acme.test/%d", i)))
+		switch a.status {
+		case http.StatusAccepted:
+			accepted++
+		case http.StatusServiceUnavailable:
+			full = a
+		default:
+			t.Fatalf("event %d: %d %s", i, a.status, a.body)
+		}
+	}
+	if full.status == 0 || full.retryAfter == "" || !strings.Contains(full.body, "buffer_full") {
+		t.Fatalf("after %d accepted events the service never answered 503 buffer_full with Retry-After (last %+v)", accepted, full)
+	}
+	if accepted != 40 {
+		t.Fatalf("%d events accepted before 503, want the buffer's 40", accepted)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for svc.get(t, "/readyz") == "ok\n" && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := svc.get(t, "/readyz"); got == "ok\n" {
+		t.Fatalf("/readyz still says ok with the database unreachable")
+	}
+
+	proxy.Restore()
+	waitRows(t, creds.Schema, accepted)
+	svc.waitReady(t)
+	if a := svc.send(t, "192.0.2.78", firefox, pageview("acme.test", "https://acme.test/back")); a.status != http.StatusAccepted {
+		t.Fatalf("after the outage: %d %s", a.status, a.body)
+	}
+	waitRows(t, creds.Schema, accepted+1)
+}
+
+// buildIngest builds cmd/ingest once per test binary.
+func buildIngest(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ingest-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = dir + "/ingest"
+		out, err := exec.Command("go", "build", "-o", builtBin, "github.com/millimetric/tenant-operator/cmd/ingest").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %w: %s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// listenAddress waits for the service's "ingest is serving" log line and
+// returns its address.
+func listenAddress(t *testing.T, logs *syncBuffer) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if i := strings.Index(line, `"address":"`); i >= 0 && strings.Contains(line, "ingest is serving") {
+				rest := line[i+len(`"address":"`):]
+				return rest[:strings.IndexByte(rest, '"')]
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("the service never said where it listens; its log:\n%s", logs.String())
+	return ""
+}

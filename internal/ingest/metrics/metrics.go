@@ -1,0 +1,105 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package metrics holds the ingest service's Prometheus metrics. No metric
+// has a label that could hold a visitor's address, User-Agent or URL: the
+// only label is a refusal's reason, from a fixed set.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Refusal reasons, the values of the refused counter's "reason" label.
+const (
+	ReasonMalformedJSON    = "malformed_json"
+	ReasonBodyTooLarge     = "body_too_large"
+	ReasonInvalid          = "invalid"
+	ReasonForeignDomain    = "foreign_domain"
+	ReasonRateLimited      = "rate_limited"
+	ReasonBufferFull       = "buffer_full"
+	ReasonNotReady         = "not_ready"
+	ReasonDraining         = "draining"
+	ReasonMethodNotAllowed = "method_not_allowed"
+	ReasonInternal         = "internal"
+)
+
+// Metrics are the ingest service's collectors.
+type Metrics struct {
+	// Accepted counts events answered 202 and buffered.
+	Accepted prometheus.Counter
+	// Refused counts events refused, by reason.
+	Refused *prometheus.CounterVec
+	// Bots counts events dropped as bots (answered 202, not stored).
+	Bots prometheus.Counter
+	// BufferDepth is how many accepted events wait to be written.
+	BufferDepth prometheus.Gauge
+	// BufferCapacity is how many may wait before the service answers 503.
+	BufferCapacity prometheus.Gauge
+	// FlushDuration is how long one COPY of a batch takes.
+	FlushDuration prometheus.Histogram
+	// RowsWritten counts rows written to the events table.
+	RowsWritten prometheus.Counter
+	// FlushErrors counts batches that could not be written (and were kept).
+	FlushErrors prometheus.Counter
+	// DatabaseUp is 1 while the last database round trip succeeded.
+	DatabaseUp prometheus.Gauge
+}
+
+// New makes the collectors and registers them, with the Go and process
+// collectors, on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Accepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ingest_events_accepted_total", Help: "Events accepted (answered 202) and buffered for writing.",
+		}),
+		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ingest_events_refused_total", Help: "Events refused, by reason.",
+		}, []string{"reason"}),
+		Bots: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ingest_events_bots_total", Help: "Events from bots, answered 202 and dropped.",
+		}),
+		BufferDepth: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ingest_buffer_depth", Help: "Accepted events waiting to be written.",
+		}),
+		BufferCapacity: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ingest_buffer_capacity", Help: "Events that may wait before the service answers 503.",
+		}),
+		FlushDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ingest_flush_duration_seconds", Help: "Time to write one batch with COPY.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+		RowsWritten: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ingest_rows_written_total", Help: "Rows written to the tenant's events table.",
+		}),
+		FlushErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ingest_flush_errors_total", Help: "Batches that failed to be written and were kept for the next attempt.",
+		}),
+		DatabaseUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ingest_database_up", Help: "1 while the last round trip to the tenant's database succeeded.",
+		}),
+	}
+	// Every reason shows from the start, at 0, so a rate() has a series.
+	for _, r := range []string{ReasonMalformedJSON, ReasonBodyTooLarge, ReasonInvalid, ReasonForeignDomain,
+		ReasonRateLimited, ReasonBufferFull, ReasonNotReady, ReasonDraining, ReasonMethodNotAllowed, ReasonInternal} {
+		m.Refused.WithLabelValues(r)
+	}
+	reg.MustRegister(m.Accepted, m.Refused, m.Bots, m.BufferDepth, m.BufferCapacity,
+		m.FlushDuration, m.RowsWritten, m.FlushErrors, m.DatabaseUp,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

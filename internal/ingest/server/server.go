@@ -1,0 +1,359 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package server is the ingest service's HTTP API: a pipeline of small
+// stages, decode → rate limit → reduce to what may be kept (event.Reduce,
+// the one function that sees the address) → buffer (writer), with
+// backpressure on the caller (429 and 503 with Retry-After) and nothing
+// dropped silently.
+//
+//	POST    /api/event  an event, as Plausible's tracker and Events API send it: 202
+//	OPTIONS /api/event  CORS preflight, for the tenant's own domains only
+//	GET     /healthz    the process is alive
+//	GET     /readyz     the database is reachable, today's salt is known, not draining
+//	GET     /metrics    Prometheus metrics
+//
+// Refusals are JSON, {"error": reason, "message": text}, and never carry
+// the client's address or User-Agent.
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/millimetric/tenant-operator/internal/ingest/event"
+	"github.com/millimetric/tenant-operator/internal/ingest/metrics"
+	"github.com/millimetric/tenant-operator/internal/ingest/ratelimit"
+	"github.com/millimetric/tenant-operator/internal/ingest/writer"
+)
+
+// DefaultMaxBodyBytes bounds an event's body: Plausible's tracker sends a
+// few hundred bytes; custom properties are bounded by event.Reduce.
+const DefaultMaxBodyBytes = 8 << 10
+
+// retryAfterFull is what a caller is told to wait when the buffer is full
+// or the database is not reachable: about one flush.
+const retryAfterFull = time.Second
+
+// Buffer is what the server needs of the writer.
+type Buffer interface {
+	Add(event.Kept) error
+	Salt(t time.Time) ([]byte, bool)
+	Ready() bool
+}
+
+var _ Buffer = (*writer.Writer)(nil)
+
+// Options configure a Server.
+type Options struct {
+	// Policy is the tenant's: its domains, allowlist and precision.
+	Policy event.Policy
+	// Geo locates addresses; nil means location unknown.
+	Geo event.Geo
+	// Limiter limits events per address; nil means no limit.
+	Limiter *ratelimit.Limiter
+	// Buffer takes accepted events.
+	Buffer Buffer
+	// TrustedProxies are the peers whose X-Forwarded-For is believed: the
+	// edge. From any other peer, the client is the peer.
+	TrustedProxies []netip.Prefix
+	// MaxBodyBytes bounds a body; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Metrics are kept up to date; Registry serves /metrics.
+	Metrics  *metrics.Metrics
+	Registry *prometheus.Registry
+	// Now is the clock events are received by; nil means time.Now.
+	Now func() time.Time
+	// Log gets what goes wrong; nothing logged carries an address.
+	Log *slog.Logger
+}
+
+// Server is the ingest HTTP API.
+type Server struct {
+	opts     Options
+	draining atomic.Bool
+	mux      *http.ServeMux
+}
+
+// New makes a Server.
+func New(opts Options) *Server {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	s := &Server{opts: opts, mux: http.NewServeMux()}
+	s.mux.HandleFunc("/api/event", s.handleEvent)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	s.mux.HandleFunc("GET /readyz", s.handleReady)
+	if opts.Registry != nil {
+		s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}))
+	}
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Drain turns the server unready: /readyz answers 503 so the Service stops
+// sending it traffic. Events still arriving meanwhile are accepted; the
+// caller then shuts the HTTP server down and closes the writer.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	switch {
+	case s.draining.Load():
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "draining\n")
+	case !s.opts.Buffer.Ready():
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "the database is not reachable\n")
+	default:
+		_, _ = io.WriteString(w, "ok\n")
+	}
+}
+
+// handleEvent is the pipeline of one event.
+func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
+	s.cors(w, r)
+	switch r.Method {
+	case http.MethodOptions:
+		s.preflight(w, r)
+		return
+	case http.MethodPost:
+	default:
+		w.Header().Set("Allow", "POST, OPTIONS")
+		s.refuse(w, http.StatusMethodNotAllowed, metrics.ReasonMethodNotAllowed, "use POST", 0)
+		return
+	}
+
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		s.refuse(w, http.StatusRequestEntityTooLarge, metrics.ReasonBodyTooLarge,
+			fmt.Sprintf("the body is over %d bytes", s.opts.MaxBodyBytes), 0)
+		return
+	case err != nil:
+		s.refuse(w, http.StatusBadRequest, metrics.ReasonMalformedJSON, "the body could not be read", 0)
+		return
+	}
+	var raw event.Raw
+	if err := json.Unmarshal(body, &raw); err != nil {
+		s.refuse(w, http.StatusBadRequest, metrics.ReasonMalformedJSON, "the body is not a JSON event: "+jsonProblem(err), 0)
+		return
+	}
+
+	addr := clientAddr(r, s.opts.TrustedProxies)
+	if s.opts.Limiter != nil {
+		if ok, wait := s.opts.Limiter.Allow(addr); !ok {
+			s.refuse(w, http.StatusTooManyRequests, metrics.ReasonRateLimited,
+				"too many events from one address; retry later", wait)
+			return
+		}
+	}
+
+	now := s.opts.Now()
+	salt, ok := s.opts.Buffer.Salt(now)
+	if !ok {
+		s.refuse(w, http.StatusServiceUnavailable, metrics.ReasonNotReady,
+			"the service cannot reach its database yet; retry later", retryAfterFull)
+		return
+	}
+	kept, err := event.Reduce(raw, event.Request{
+		Addr: addr, UserAgent: r.UserAgent(), Header: r.Header, ReceivedAt: now,
+	}, s.opts.Policy, s.opts.Geo, salt)
+	var refusal *event.Refusal
+	if errors.As(err, &refusal) {
+		switch refusal.Reason {
+		case event.ReasonBot:
+			// Answered as accepted so the bot has no reason to retry.
+			s.count(func(m *metrics.Metrics) { m.Bots.Inc() })
+			w.WriteHeader(http.StatusAccepted)
+		case event.ReasonForeignDomain:
+			s.refuse(w, http.StatusForbidden, metrics.ReasonForeignDomain, refusal.Message, 0)
+		default:
+			s.refuse(w, http.StatusBadRequest, metrics.ReasonInvalid, refusal.Message, 0)
+		}
+		return
+	}
+	if err != nil {
+		// Not the caller's fault: a salt of the wrong size, say. The error
+		// names no part of the request.
+		s.opts.Log.Error("reducing an event failed", "error", err.Error())
+		s.refuse(w, http.StatusInternalServerError, metrics.ReasonInternal, "the event could not be processed", 0)
+		return
+	}
+
+	switch err := s.opts.Buffer.Add(kept); {
+	case errors.Is(err, writer.ErrClosed):
+		s.refuse(w, http.StatusServiceUnavailable, metrics.ReasonDraining,
+			"the service is shutting down; retry", retryAfterFull)
+	case err != nil:
+		s.refuse(w, http.StatusServiceUnavailable, metrics.ReasonBufferFull,
+			"the service is busy writing what it accepted; retry later", retryAfterFull)
+	default:
+		s.count(func(m *metrics.Metrics) { m.Accepted.Inc() })
+		w.WriteHeader(http.StatusAccepted)
+	}
+}
+
+// cors lets the tenant's own pages read the answer: an Origin whose host is
+// one of the tenant's domains is echoed; any other gets no CORS header, so
+// browsers keep the answer from it.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return
+	}
+	w.Header().Add("Vary", "Origin")
+	if s.originAllowed(origin) {
+		w.Header().Set("Access-Control-Allow-Origin", origin)
+	}
+}
+
+func (s *Server) originAllowed(origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return false
+	}
+	return s.opts.Policy.AllowsDomain(u.Hostname())
+}
+
+func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
+	if !s.originAllowed(r.Header.Get("Origin")) {
+		s.refuse(w, http.StatusForbidden, metrics.ReasonForeignDomain, "the origin is not one of this site's domains", 0)
+		return
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Methods", "POST")
+	h.Set("Access-Control-Allow-Headers", "Content-Type")
+	h.Set("Access-Control-Max-Age", "86400")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// errorBody is a refusal's JSON.
+type errorBody struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+}
+
+// refuse answers with a JSON error and counts it; retryAfter, when set,
+// becomes Retry-After in whole seconds (at least 1).
+func (s *Server) refuse(w http.ResponseWriter, status int, reason, message string, retryAfter time.Duration) {
+	s.count(func(m *metrics.Metrics) { m.Refused.WithLabelValues(reason).Inc() })
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(retryAfter.Seconds()))))
+	}
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(errorBody{Error: reason, Message: message})
+}
+
+func (s *Server) count(f func(*metrics.Metrics)) {
+	if s.opts.Metrics != nil {
+		f(s.opts.Metrics)
+	}
+}
+
+// jsonProblem says what is wrong with a body without echoing it.
+func jsonProblem(err error) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("syntax error at byte %d", syntax.Offset)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("field %q has the wrong type (%s)", typ.Field, typ.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "it ends too early"
+	default:
+		return "it is not an object with the expected fields"
+	}
+}
+
+// clientAddr is the visitor's address: the TCP peer, or, when the peer is
+// a trusted proxy, the right-most X-Forwarded-For entry that is not a
+// trusted proxy itself (entries further left are written by the client and
+// cannot be believed).
+func clientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	peer := peerAddr(r.RemoteAddr)
+	if !isTrusted(peer, trusted) {
+		return peer
+	}
+	hops := r.Header.Values("X-Forwarded-For")
+	addr := peer
+	for i := len(hops) - 1; i >= 0; i-- {
+		parts := strings.Split(hops[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
+			if err != nil {
+				// A malformed hop: nothing left of it can be trusted.
+				return addr
+			}
+			addr = a.Unmap()
+			if !isTrusted(addr, trusted) {
+				return addr
+			}
+		}
+	}
+	return addr
+}
+
+func peerAddr(remote string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(remote); err == nil {
+		return ap.Addr().Unmap()
+	}
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	a, _ := netip.ParseAddr(host)
+	return a.Unmap()
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
