@@ -44,12 +44,13 @@ log "installing the CRDs"
 "${BIN}/kubectl" wait --for=condition=Established crd --all --timeout=60s >/dev/null
 
 log "building the manager"
-(cd "${ROOT}" && go build -o "${BIN}/manager" ./cmd)
+(cd "${ROOT}" && go build -o "${BIN}/manager" ./cmd && go build -o "${BIN}/ingest" ./cmd/ingest)
 
 rm -rf "${LOG_DIR}" && mkdir -p "${LOG_DIR}"
 log "running the suite (operator logs in ${LOG_DIR#"${ROOT}/"}); setup took $((SECONDS - started))s"
 cd "${ROOT}"
 E2E_MANAGER="${BIN}/manager" \
+  E2E_INGEST="${BIN}/ingest" \
   E2E_PG_HOST="${LOCAL_PG_HOST}" E2E_PG_PORT="${LOCAL_PG_PORT}" \
   E2E_PG_USER="${LOCAL_PG_USER}" E2E_PG_PASSWORD_FILE="${LOCAL_PG_PASSWORD_FILE}" \
   E2E_LOG_DIR="${LOG_DIR}" \

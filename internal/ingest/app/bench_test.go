@@ -43,9 +43,9 @@ import (
 // into PostgreSQL, beside its floor in the same run: a plain pgx COPY of
 // as many rows into the same table. It then measures request latency at
 // half the peak rate. INGEST_BENCH_EVENTS sets the number of events
-// (default 100000). Run it with `make bench-ingest`.
+// (default 200000). Run it with `make bench-ingest`.
 func BenchmarkIngest(b *testing.B) {
-	n := 100000
+	n := 200000
 	if s := os.Getenv("INGEST_BENCH_EVENTS"); s != "" {
 		v, err := strconv.Atoi(s)
 		if err != nil || v < 1000 {
