@@ -464,9 +464,9 @@ func TestSpecChangesConverge(t *testing.T) {
 				s.Ingest = &analyticsv1alpha1.IngestSpec{Replicas: ptr.To[int32](1)}
 			},
 			func(g Gomega) { g.Eventually(exists(pdb), wait, tick).Should(BeFalse()) }},
-		{"autoscaling adds an autoscaler",
+		{"autoscaling adds an autoscaler, and the ingest role may hold a connection for each pod it may run",
 			func(s *analyticsv1alpha1.AnalyticsTenantSpec) {
-				s.Ingest = &analyticsv1alpha1.IngestSpec{Autoscaling: &analyticsv1alpha1.AutoscalingSpec{MinReplicas: ptr.To[int32](2), MaxReplicas: 6}}
+				s.Ingest = &analyticsv1alpha1.IngestSpec{Autoscaling: &analyticsv1alpha1.AutoscalingSpec{MinReplicas: ptr.To[int32](2), MaxReplicas: 30}}
 			},
 			func(g Gomega) {
 				g.Eventually(func() int32 {
@@ -474,7 +474,17 @@ func TestSpecChangesConverge(t *testing.T) {
 						return 0
 					}
 					return hpa.Spec.MaxReplicas
-				}, wait, tick).Should(BeEquivalentTo(6))
+				}, wait, tick).Should(BeEquivalentTo(30))
+				g.Eventually(func() (int, error) {
+					conn, err := pg.Connect(ctx, "EU")
+					if err != nil {
+						return 0, err
+					}
+					defer func() { _ = conn.Close(ctx) }()
+					var limit int
+					err = conn.QueryRow(ctx, `SELECT rolconnlimit FROM pg_roles WHERE rolname = 'ingest_converge'`).Scan(&limit)
+					return limit, err
+				}, wait, tick).Should(Equal(storage.IngestConnections(30)))
 			}},
 		{"suspending scales ingest to zero, removes the autoscaler and suspends retention",
 			func(s *analyticsv1alpha1.AnalyticsTenantSpec) { s.Suspend = true },

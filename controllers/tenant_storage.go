@@ -138,6 +138,7 @@ func (r *TenantReconciler) reconcileStorage(ctx context.Context, s *tenantScope)
 	roles, err := store.Provision(ctx, s.tenant.Name, storage.ProvisionOptions{
 		ExistingPassword:       ownerPassword,
 		ExistingIngestPassword: ingestPassword,
+		IngestConnectionLimit:  storage.IngestConnections(ingestMaxPods(s.spec)),
 	})
 	if err != nil {
 		return r.storageFailed(s, err)
@@ -289,4 +290,13 @@ func (r *TenantReconciler) event(ctx context.Context, tenant *analyticsv1alpha1.
 	if r.Recorder != nil {
 		r.Recorder.Eventf(tenant, nil, eventType, reason, action, "%s", note)
 	}
+}
+
+// ingestMaxPods is the most ingest pods the tenant may run: the
+// autoscaler's ceiling, or the fixed replicas.
+func ingestMaxPods(spec analyticsv1alpha1.EffectiveTenantSpec) int {
+	if spec.Autoscaling != nil {
+		return int(max(spec.Autoscaling.MaxReplicas, spec.Replicas))
+	}
+	return int(spec.Replicas)
 }

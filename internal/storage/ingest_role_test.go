@@ -372,3 +372,38 @@ func TestProvisionMigratesAVersion1Schema(t *testing.T) {
 		})
 	}
 }
+
+func TestTheIngestRolesConnectionLimitFollowsTheTenantsMostPods(t *testing.T) {
+	ctx := testContext(t)
+	st := openStore(t, srv.LimitedAdminConfig("EU"))
+	name := newTenantName("connlimit")
+	limits := func() (owner, ingest int) {
+		conn, err := srv.Connect(ctx, "EU")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if err := conn.QueryRow(ctx, `SELECT (SELECT rolconnlimit FROM pg_roles WHERE rolname = $1), (SELECT rolconnlimit FROM pg_roles WHERE rolname = $2)`,
+			storage.SchemaName(name), storage.IngestRoleName(name)).Scan(&owner, &ingest); err != nil {
+			t.Fatal(err)
+		}
+		return owner, ingest
+	}
+	p, err := st.Provision(ctx, name, storage.ProvisionOptions{IngestConnectionLimit: storage.IngestConnections(100)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if owner, ingest := limits(); owner != storage.DefaultConnectionLimit || ingest != 202 {
+		t.Errorf("a tenant of up to 100 pods: owner limit %d, ingest limit %d; want %d and 202 (a connection per pod, a surge pod, and as many again)",
+			owner, ingest, storage.DefaultConnectionLimit)
+	}
+	if _, err := st.Provision(ctx, name, storage.ProvisionOptions{
+		ExistingPassword: p.Owner.Password, ExistingIngestPassword: p.Ingest.Password,
+		IngestConnectionLimit: storage.IngestConnections(2),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ingest := limits(); ingest != storage.DefaultConnectionLimit {
+		t.Errorf("scaled down to 2 pods: ingest limit %d, want the floor %d", ingest, storage.DefaultConnectionLimit)
+	}
+}

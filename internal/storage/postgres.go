@@ -69,9 +69,23 @@ type ProvisionOptions struct {
 	// RotatePassword asks for new passwords for both roles even if the
 	// existing ones work.
 	RotatePassword bool
-	// ConnectionLimit is the connection limit of each of the tenant's roles;
+	// ConnectionLimit is the connection limit of the tenant's owner role;
 	// 0 means DefaultConnectionLimit.
 	ConnectionLimit int
+	// IngestConnectionLimit is the connection limit of the ingest role,
+	// which each ingest pod holds one connection of: it follows the most
+	// pods the tenant may run (IngestConnections). 0 means
+	// DefaultConnectionLimit.
+	IngestConnectionLimit int
+}
+
+// IngestConnections is the ingest role's connection limit for a tenant
+// that may run up to maxPods ingest pods: one connection per pod, one more
+// pod during a rolling update, and as many again for connections a
+// restarted pod opens before the server has noticed its old ones are gone.
+// Never below DefaultConnectionLimit.
+func IngestConnections(maxPods int) int {
+	return max(DefaultConnectionLimit, 2*(maxPods+1))
 }
 
 // Provisioned are the credentials of a tenant's two roles, as Provision
@@ -325,6 +339,10 @@ func (p *Postgres) Provision(ctx context.Context, tenant string, opts ProvisionO
 	if limit <= 0 {
 		limit = DefaultConnectionLimit
 	}
+	ingestLimit := opts.IngestConnectionLimit
+	if ingestLimit <= 0 {
+		ingestLimit = DefaultConnectionLimit
+	}
 	target := p.schemaVersion
 	if target <= 0 {
 		target = SchemaVersion()
@@ -352,7 +370,7 @@ func (p *Postgres) Provision(ctx context.Context, tenant string, opts ProvisionO
 				}
 			}
 		}
-		if _, ingestPassword, err = p.ensureLoginRole(ctx, tx, ingest, opts.ExistingIngestPassword, opts.RotatePassword, limit); err != nil {
+		if _, ingestPassword, err = p.ensureLoginRole(ctx, tx, ingest, opts.ExistingIngestPassword, opts.RotatePassword, ingestLimit); err != nil {
 			return err
 		}
 
