@@ -405,10 +405,12 @@ func TestAnOperatorKilledWhileCreatingTwentyTenantsConvergesWhenRestarted(t *tes
 		g.Expect(perTenant[name]).To(Equal(1), "namespaces of %s", name)
 		left, err := store.Verify(ctx, name)
 		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(left.Schema && left.Role).To(BeTrue(), "storage of %s", name)
-		for _, list := range []client.ObjectList{&appsv1.DeploymentList{}, &batchv1.CronJobList{}, &corev1.SecretList{}} {
+		g.Expect(left.Schema && left.Role && left.IngestRole).To(BeTrue(), "storage of %s", name)
+		// One Deployment, one CronJob, and two Secrets: the owner's and the
+		// ingest role's.
+		for list, want := range map[client.ObjectList]int{&appsv1.DeploymentList{}: 1, &batchv1.CronJobList{}: 1, &corev1.SecretList{}: 2} {
 			g.Expect(k8s.List(ctx, list, client.InNamespace("tenant-"+name), client.MatchingLabels{render.LabelManagedBy: render.ManagedBy})).To(Succeed())
-			g.Expect(meta.LenList(list)).To(Equal(1), "%T in tenant-%s", list, name)
+			g.Expect(meta.LenList(list)).To(Equal(want), "%T in tenant-%s", list, name)
 		}
 	}
 }
