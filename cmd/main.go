@@ -23,6 +23,7 @@ import (
 	"flag"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -82,6 +83,12 @@ func run() int {
 	flag.StringVar(&dnsNamespaceSelector, "dns-namespace-selector", metav1.FormatLabelSelector(&defaults.DNSNamespaceSelector), "Label selector of the namespace cluster DNS runs in.")
 	flag.StringVar(&dnsPodSel, "dns-pod-selector", metav1.FormatLabelSelector(&defaults.DNSPodSelector), "Label selector of the cluster DNS pods.")
 	flag.StringVar(&trustedProxies, "ingest-trusted-proxies", "", "Comma-separated CIDRs of the proxies in front of ingest (the edge); ingest trusts X-Forwarded-For only from them. Empty: from none.")
+	var allowedSecretNamespace string
+	var allowInsecureStorage bool
+	flag.StringVar(&allowedSecretNamespace, "allowed-secret-namespace", ownNamespace(),
+		"The only namespace StorageRegions' admin Secrets are read from; default the operator's own (the pod's namespace, else "+defaultSystemNamespace+").")
+	flag.BoolVar(&allowInsecureStorage, "allow-insecure-storage", false,
+		"Accept StorageRegions with sslMode disable, which send passwords and events in clear text; for local development only.")
 	flag.StringVar(&tenantSelector, "tenant-selector", "", "Label selector of the AnalyticsTenants this instance reconciles (sharding); empty means all.")
 	flag.IntVar(&maxConcurrentReconciles, "max-concurrent-reconciles", 4, "How many tenants are reconciled at once.")
 	zapOpts := zap.Options{}
@@ -143,10 +150,15 @@ func run() int {
 		return 1
 	}
 
+	regionPolicy := controllers.RegionPolicy{AllowedSecretNamespace: allowedSecretNamespace, AllowInsecure: allowInsecureStorage}
+	if allowInsecureStorage {
+		log.Info("StorageRegions with sslMode disable are accepted (--allow-insecure-storage): passwords and events may cross the network in clear text")
+	}
 	if err := (&controllers.StorageRegionReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder("tenant-operator"),
+		Policy:    regionPolicy,
 	}).SetupWithManager(mgr); err != nil {
 		log.Error(err, "unable to set up the StorageRegion controller")
 		return 1
@@ -163,6 +175,7 @@ func run() int {
 		Settings:                settings,
 		TenantSelector:          selector,
 		MaxConcurrentReconciles: maxConcurrentReconciles,
+		Policy:                  regionPolicy,
 	}).SetupWithManager(mgr); err != nil {
 		log.Error(err, "unable to set up the AnalyticsTenant controller")
 		return 1
@@ -183,4 +196,21 @@ func run() int {
 		return 1
 	}
 	return 0
+}
+
+// defaultSystemNamespace is the operator's namespace when it cannot tell
+// its own: config/default installs it there.
+const defaultSystemNamespace = "millimetric-system"
+
+// ownNamespace is the namespace the operator runs in: POD_NAMESPACE (the
+// manifests set it from the pod's metadata), else the service account's
+// namespace file, else defaultSystemNamespace (out of cluster, as make run).
+func ownNamespace() string {
+	if ns := strings.TrimSpace(os.Getenv("POD_NAMESPACE")); ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b))
+	}
+	return defaultSystemNamespace
 }

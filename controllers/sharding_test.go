@@ -58,6 +58,7 @@ func startShard(t *testing.T, name string) {
 	r := &controllers.TenantReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("tenant-operator-" + name),
 		Settings: settings, TenantSelector: selector,
+		Policy: controllers.RegionPolicy{AllowedSecretNamespace: systemNamespace, AllowInsecure: true},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)

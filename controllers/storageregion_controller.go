@@ -50,12 +50,27 @@ const (
 	regionBackoffMin     = 5 * time.Second
 	regionBackoffMax     = 5 * time.Minute
 	regionCheckTimeout   = 15 * time.Second
+	// regionSweepTimeout bounds one sweep of a region's retained tenants;
+	// what it leaves is swept at the next check.
+	regionSweepTimeout = 2 * time.Minute
+	// regionSweepMinWait is the shortest wait for the next hold to end, so
+	// a hold ending a moment after a check is not polled for.
+	regionSweepMinWait = time.Second
 )
 
+// Event reasons of the StorageRegion reconciler, besides the Ready reasons.
+// eventPurged, the tenant reconciler's, also says that the sweep purged a
+// retained tenant.
+const eventSweepFailed = "SweepFailed"
+
 // StorageRegionReconciler checks each StorageRegion: that no other one claims
-// its region, that its admin Secret exists, and that the admin can log in.
-// It owns the region's Ready condition and tenant count; it never changes the
-// database.
+// its region, that the operator's policy allows its admin Secret and SSL
+// mode, that its admin Secret exists, and that the admin can log in.
+// It owns the region's Ready condition, tenant count and retained-tenant
+// status. At each successful check it sweeps the region's retained tenants
+// (deletionPolicy Retain): a tenant whose hold has ended is purged, and a
+// Purged event on the StorageRegion says so. That is the only change it makes
+// to the database.
 type StorageRegionReconciler struct {
 	client.Client
 	// APIReader reads admin Secrets uncached: the operator neither caches
@@ -67,6 +82,12 @@ type StorageRegionReconciler struct {
 	OpenStore OpenStoreFunc
 	// RecheckInterval is how often a Ready region is checked again.
 	RecheckInterval time.Duration
+	// Policy says which admin Secrets and SSL modes a region may use; a
+	// region it refuses is not Ready and nothing of it is read or dialled.
+	Policy RegionPolicy
+	// Now is the clock that decides which holds have ended; time.Now when
+	// nil. Tests move it.
+	Now func() time.Time
 }
 
 // +kubebuilder:rbac:groups=analytics.millimetric.ai,resources=storageregions,verbs=get;list;watch
@@ -86,11 +107,21 @@ func (r *StorageRegionReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		// Not a verdict on the region (the API server failed us): retry.
 		return ctrl.Result{}, err
 	}
+	r.recordSweep(ctx, region, check.holds)
 
 	status := region.Status.DeepCopy()
 	status.ObservedGeneration = region.Generation
 	if check.tenants >= 0 {
 		status.Tenants = ptr.To(int32(check.tenants))
+	}
+	if check.holds.listed {
+		status.Retained = ptr.To(int32(len(check.holds.held)))
+		status.NextRetainedExpiry = nil
+		if len(check.holds.held) > 0 {
+			// Whole seconds, as the API server keeps it, so an unchanged
+			// expiry is not a change.
+			status.NextRetainedExpiry = ptr.To(metav1.NewTime(check.holds.held[0].ExpiresAt.Truncate(time.Second)))
+		}
 	}
 	cond := metav1.Condition{
 		Type:               analyticsv1alpha1.ConditionReady,
@@ -116,7 +147,7 @@ func (r *StorageRegionReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	}
 
 	if cond.Status == metav1.ConditionTrue {
-		return ctrl.Result{RequeueAfter: r.recheckInterval()}, nil
+		return ctrl.Result{RequeueAfter: r.readyRecheck(check.holds)}, nil
 	}
 	ready := meta.FindStatusCondition(region.Status.Conditions, analyticsv1alpha1.ConditionReady)
 	return ctrl.Result{RequeueAfter: backoff(time.Since(ready.LastTransitionTime.Time))}, nil
@@ -128,6 +159,22 @@ type regionCheck struct {
 	message string
 	// tenants is the number of tenant schemas, -1 when unknown.
 	tenants int
+	// holds is what the sweep of retained tenants did; zero when the
+	// region was not usable, so not swept.
+	holds regionHolds
+}
+
+// regionHolds is what one sweep of a region's retained tenants did and
+// found.
+type regionHolds struct {
+	// purged are the tenants whose hold ended and that the sweep purged.
+	purged []storage.RetainedTenant
+	// held are the tenants still held, the hold ending first first; valid
+	// only when listed is true.
+	held   []storage.RetainedTenant
+	listed bool
+	// err is why the sweep, or the listing, failed.
+	err error
 }
 
 // check finds out whether the region is usable. An error means the check
@@ -146,6 +193,9 @@ func (r *StorageRegionReconciler) check(ctx context.Context, region *analyticsv1
 		}, nil
 	}
 
+	if refused := r.Policy.admit(region); refused != nil {
+		return regionCheck{reason: refused.reason, message: refused.msg, tenants: -1}, nil
+	}
 	cfg, err := adminConfig(ctx, r.APIReader, region)
 	var missing *secretMissingError
 	if errors.As(err, &missing) {
@@ -155,27 +205,111 @@ func (r *StorageRegionReconciler) check(ctx context.Context, region *analyticsv1
 		return regionCheck{}, err
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, regionCheckTimeout)
-	defer cancel()
 	where := fmt.Sprintf("database %q at %s:%d", cfg.Database, cfg.Host, cfg.Port)
-	store, err := r.OpenStore(ctx, cfg)
+	pingCtx, cancel := context.WithTimeout(ctx, regionCheckTimeout)
+	defer cancel()
+	store, err := r.OpenStore(pingCtx, cfg)
 	if err == nil {
 		defer store.Close()
-		err = store.Ping(ctx)
-	}
-	var tenants int
-	if err == nil {
-		tenants, err = store.CountTenants(ctx)
+		err = store.Ping(pingCtx)
 	}
 	if err != nil {
 		// storage errors never carry the password; they say what failed.
 		return regionCheck{reason: regionReason(err), message: fmt.Sprintf("%s: %v", where, err), tenants: -1}, nil
 	}
+	// The sweep first, so the count that follows no longer has the tenants
+	// it purged.
+	holds := r.sweep(ctx, store)
+	countCtx, cancelCount := context.WithTimeout(ctx, regionCheckTimeout)
+	defer cancelCount()
+	tenants, err := store.CountTenants(countCtx)
+	if err != nil {
+		return regionCheck{reason: regionReason(err), message: fmt.Sprintf("%s: %v", where, err), tenants: -1, holds: holds}, nil
+	}
 	return regionCheck{
 		reason:  analyticsv1alpha1.ReasonConnected,
 		message: fmt.Sprintf("the administrator can log in to %s", where),
 		tenants: tenants,
+		holds:   holds,
 	}, nil
+}
+
+// sweep purges the region's retained tenants whose hold has ended and lists
+// those still held. A failure is reported in the result, not as the
+// region's: the admin connection works, and the next check tries again.
+func (r *StorageRegionReconciler) sweep(ctx context.Context, store storage.Store) regionHolds {
+	ctx, cancel := context.WithTimeout(ctx, regionSweepTimeout)
+	defer cancel()
+	var h regionHolds
+	h.purged, h.err = store.SweepRetained(ctx, r.now())
+	held, err := store.Retained(ctx)
+	if err != nil {
+		h.err = errors.Join(h.err, err)
+		return h
+	}
+	h.held, h.listed = held, true
+	return h
+}
+
+// recordSweep tells, in events on the StorageRegion and in the log, which
+// retained tenants the sweep purged and whether it failed.
+func (r *StorageRegionReconciler) recordSweep(ctx context.Context, region *analyticsv1alpha1.StorageRegion, h regionHolds) {
+	logger := log.FromContext(ctx)
+	for _, t := range h.purged {
+		note := fmt.Sprintf("purged retained tenant %s (schema %s, deleted %s, held %s): its schema, data and roles are gone",
+			t.Tenant, t.Schema, t.DeletedAt.UTC().Format(time.RFC3339), holdLength(t.Hold()))
+		logger.Info(note, "event", eventPurged, "tenant", t.Tenant)
+		if r.Recorder != nil {
+			r.Recorder.Eventf(region, nil, corev1.EventTypeNormal, eventPurged, "Sweep", "%s", note)
+		}
+	}
+	if h.err == nil || ctx.Err() != nil {
+		// Nothing failed, or the operator is stopping: not the sweep's fault.
+		return
+	}
+	// Storage errors never carry passwords; each names its tenant.
+	note := fmt.Sprintf("sweeping the retained tenants of region %s failed, and is tried again at the next check: %s",
+		region.Spec.Region, strings.ReplaceAll(h.err.Error(), "\n", "; "))
+	logger.Error(h.err, "sweeping the retained tenants failed", "event", eventSweepFailed)
+	if r.Recorder != nil {
+		r.Recorder.Eventf(region, nil, corev1.EventTypeWarning, eventSweepFailed, "Sweep", "%s", note)
+	}
+}
+
+// holdLength says a hold in days, as deletionPolicy Retain sets it.
+func holdLength(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d == day:
+		return "1 day"
+	case d > 0 && d%day == 0:
+		return fmt.Sprintf("%d days", d/day)
+	default:
+		return d.String()
+	}
+}
+
+// readyRecheck is when a Ready region is checked again: after the recheck
+// interval, or when the next hold ends if that is sooner, so a retained
+// tenant is purged on time. A hold that should have ended already (its
+// purge failed) waits for the recheck interval, not a hot retry.
+func (r *StorageRegionReconciler) readyRecheck(h regionHolds) time.Duration {
+	after := r.recheckInterval()
+	now := r.now()
+	for _, t := range h.held {
+		if until := t.ExpiresAt.Sub(now); until > 0 {
+			return min(after, max(until, regionSweepMinWait))
+		}
+	}
+	return after
+}
+
+// now is the reconciler's clock.
+func (r *StorageRegionReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
 }
 
 // sameRegion names the other StorageRegions that claim the region's region.
@@ -232,12 +366,14 @@ func backoff(failingFor time.Duration) time.Duration {
 	return min(max(failingFor, regionBackoffMin), regionBackoffMax)
 }
 
-// SetupWithManager registers the reconciler. A change to any StorageRegion
-// re-checks all of them, since a duplicate appearing or going away changes
-// the others' Ready. A tenant's schema being created or purged, or its
-// storage starting or stopping to fail, re-checks its region: the tenant
-// count follows, and a database that went away is noticed by the region as
-// soon as one of its tenants notices, not at the next re-check.
+// SetupWithManager registers the reconciler. A StorageRegion is re-checked
+// when its spec or its annotations change (annotating it re-checks it at
+// once). A change to any StorageRegion's claim re-checks all of them, since a
+// duplicate appearing or going away changes the others' Ready. A tenant's
+// schema being created or purged (or retained), or its storage starting or
+// stopping to fail, re-checks its region: the tenant and retained counts
+// follow, and a database that went away is noticed by the region as soon as
+// one of its tenants notices, not at the next re-check.
 func (r *StorageRegionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.OpenStore == nil {
 		r.OpenStore = OpenPostgres
@@ -252,7 +388,8 @@ func (r *StorageRegionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	})
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("storageregion").
-		For(&analyticsv1alpha1.StorageRegion{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&analyticsv1alpha1.StorageRegion{}, builder.WithPredicates(
+			predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&analyticsv1alpha1.StorageRegion{}, allRegions, builder.WithPredicates(regionClaimChanged())).
 		Watches(&analyticsv1alpha1.AnalyticsTenant{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			tenant, ok := o.(*analyticsv1alpha1.AnalyticsTenant)

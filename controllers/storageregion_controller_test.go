@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -253,4 +254,192 @@ func TestARegionIsNotReadyAsSoonAsOneOfItsTenantsLosesItsDatabase(t *testing.T) 
 	proxy.Restore()
 	g.Eventually(readyOf("lost"), 30*time.Second, 100*time.Millisecond).Should(haveReady(metav1.ConditionTrue, analyticsv1alpha1.ReasonConnected))
 	g.Eventually(conditionOf("lost-db", analyticsv1alpha1.ConditionStorageReady), wait, tick).Should(haveStatus(metav1.ConditionTrue))
+}
+
+func TestARegionWhoseAdminSecretIsOutsideTheAllowedNamespaceIsRefusedWithoutAConnection(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	// A listener standing in for the database counts every connection.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	var dialled atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			dialled.Add(1)
+			_ = c.Close()
+		}
+	}()
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "pg-elsewhere"},
+		StringData: map[string]string{"username": pg.AdminUser, "password": pg.AdminPassword}}
+	g.Expect(k8s.Create(ctx, secret)).To(Succeed())
+	t.Cleanup(func() { _ = k8s.Delete(ctx, secret) })
+	sr := &analyticsv1alpha1.StorageRegion{
+		ObjectMeta: objectMeta("elsewhere"),
+		Spec: analyticsv1alpha1.StorageRegionSpec{
+			Region: analyticsv1alpha1.RegionUS,
+			Postgres: analyticsv1alpha1.PostgresSpec{
+				Host: "127.0.0.1", Port: ptr.To(int32(l.Addr().(*net.TCPAddr).Port)), Database: pg.Databases["US"],
+				SSLMode:        analyticsv1alpha1.SSLModeVerifyFull,
+				AdminSecretRef: analyticsv1alpha1.SecretReference{Namespace: "default", Name: secret.Name},
+			},
+		},
+	}
+	g.Expect(k8s.Create(ctx, sr)).To(Succeed())
+	t.Cleanup(func() { _ = k8s.Delete(ctx, sr) })
+
+	g.Eventually(readyOf("elsewhere"), wait, tick).Should(And(
+		haveReady(metav1.ConditionFalse, analyticsv1alpha1.ReasonSecretNotAllowed),
+		HaveField("Message", ContainSubstring(`namespace "default"`)),
+		HaveField("Message", ContainSubstring(systemNamespace))))
+	g.Consistently(dialled.Load, 2*time.Second, 100*time.Millisecond).Should(BeZero(), "the operator connected for a region it refuses")
+}
+
+// regionClock is the clock of the suite's StorageRegion reconciler: the real
+// time moved by an offset, which a test moves to end retained tenants' holds.
+var regionClock movedClock
+
+type movedClock struct{ offset atomic.Int64 }
+
+func (c *movedClock) now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+// move moves the clock by d until the test ends.
+func (c *movedClock) move(t testing.TB, d time.Duration) {
+	c.offset.Add(int64(d))
+	t.Cleanup(func() { c.offset.Add(-int64(d)) })
+}
+
+// recheckUS annotates withRegions' StorageRegion us, which has it checked
+// at once.
+func recheckUS(t testing.TB) {
+	t.Helper()
+	ctx := context.Background()
+	NewWithT(t).Eventually(func() error {
+		sr := &analyticsv1alpha1.StorageRegion{}
+		if err := k8s.Get(ctx, client.ObjectKey{Name: "us"}, sr); err != nil {
+			return err
+		}
+		patch := client.MergeFrom(sr.DeepCopy())
+		if sr.Annotations == nil {
+			sr.Annotations = map[string]string{}
+		}
+		sr.Annotations["test.millimetric.ai/recheck"] = time.Now().Format(time.RFC3339Nano)
+		return k8s.Patch(ctx, sr, patch)
+	}, wait, tick).Should(Succeed())
+}
+
+// usStatus reads the status of withRegions' StorageRegion us, nil when it
+// cannot be read.
+func usStatus() *analyticsv1alpha1.StorageRegionStatus {
+	sr := &analyticsv1alpha1.StorageRegion{}
+	if err := k8s.Get(context.Background(), client.ObjectKey{Name: "us"}, sr); err != nil {
+		return nil
+	}
+	return &sr.Status
+}
+
+func TestARegionPurgesARetainedTenantWhenItsHoldEnds(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	withRegions(t)
+	store, err := storage.Open(ctx, pg.AdminConfig("US"))
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(store.Close)
+	const tenant = "region-swept"
+	_, err = store.Provision(ctx, tenant, storage.ProvisionOptions{})
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = store.Purge(ctx, tenant) })
+
+	// What the tenant finalizer does for deletionPolicy Retain, retainDays 3.
+	hold := 3 * 24 * time.Hour
+	deletedAt := time.Now().UTC().Truncate(time.Second)
+	g.Expect(store.Retain(ctx, tenant, deletedAt, hold)).To(Succeed())
+	recheckUS(t)
+	g.Eventually(usStatus, wait, tick).Should(And(
+		HaveField("Retained", HaveValue(BeNumerically(">=", 1))),
+		HaveField("NextRetainedExpiry", HaveValue(HaveField("Time", BeTemporally("<=", deletedAt.Add(hold)))))))
+	retained := *usStatus().Retained
+	g.Consistently(eventsAbout("us"), time.Second, tick).ShouldNot(ContainElement(HaveField("Note", ContainSubstring(tenant))),
+		"the region purged a tenant whose hold has not ended")
+
+	// Four days later the hold has ended: the next check purges the tenant.
+	regionClock.move(t, 4*24*time.Hour)
+	recheckUS(t)
+	g.Eventually(eventsAbout("us"), wait, tick).Should(ContainElement(And(
+		HaveField("Type", corev1.EventTypeNormal),
+		HaveField("Reason", "Purged"),
+		HaveField("Note", And(
+			ContainSubstring("purged retained tenant "+tenant+" (schema "+storage.SchemaName(tenant)),
+			ContainSubstring("deleted "+deletedAt.Format(time.RFC3339)),
+			ContainSubstring("held 3 days"))))))
+	left, err := store.Verify(ctx, tenant)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(left.Empty()).To(BeTrue(), "after the region's sweep: %s", left)
+	g.Eventually(usStatus, wait, tick).Should(HaveField("Retained", HaveValue(BeNumerically("<", retained))))
+	g.Expect(readyOf("us")()).To(haveReady(metav1.ConditionTrue, analyticsv1alpha1.ReasonConnected))
+}
+
+func TestARegionIsCheckedAgainWhenItsNextHoldEnds(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	withRegions(t)
+	store, err := storage.Open(ctx, pg.AdminConfig("US"))
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(store.Close)
+	const tenant = "region-ends-soon"
+	_, err = store.Provision(ctx, tenant, storage.ProvisionOptions{})
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = store.Purge(ctx, tenant) })
+
+	// A 3-day hold that ends in 4 seconds: the check that sees it comes back
+	// then, not after the 5-minute re-check interval.
+	hold := 3 * 24 * time.Hour
+	g.Expect(store.Retain(ctx, tenant, time.Now().Add(4*time.Second-hold), hold)).To(Succeed())
+	recheckUS(t)
+	g.Eventually(usStatus, wait, tick).Should(HaveField("Retained", HaveValue(BeNumerically(">=", 1))))
+	g.Eventually(eventsAbout("us"), 20*time.Second, tick).Should(ContainElement(And(
+		HaveField("Reason", "Purged"),
+		HaveField("Note", ContainSubstring("purged retained tenant "+tenant+" ")))))
+	left, err := store.Verify(ctx, tenant)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(left.Empty()).To(BeTrue(), "after the region's sweep: %s", left)
+}
+
+func TestARegionWhoseSweepFailsStaysReadyAndSaysWhy(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	withRegions(t)
+	store, err := storage.Open(ctx, pg.AdminConfig("US"))
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(store.Close)
+	const tenant = "region-sweep-fails"
+	_, err = store.Provision(ctx, tenant, storage.ProvisionOptions{})
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = store.Purge(ctx, tenant) })
+	g.Expect(store.Retain(ctx, tenant, time.Now(), 3*24*time.Hour)).To(Succeed())
+
+	// A hold that ended, written by hand with a name no tenant can have:
+	// the sweep cannot purge it.
+	conn, err := pg.Connect(ctx, "US")
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = conn.Close(ctx) })
+	_, err = conn.Exec(ctx, `INSERT INTO `+storage.OperatorSchema+`.retained_tenants VALUES ('Not_A_Tenant', 'tenant_x', now() - interval '2 days', now() - interval '1 day')`)
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() {
+		_, _ = conn.Exec(ctx, `DELETE FROM `+storage.OperatorSchema+`.retained_tenants WHERE tenant = 'Not_A_Tenant'`)
+	})
+
+	recheckUS(t)
+	g.Eventually(eventsAbout("us"), wait, tick).Should(ContainElement(And(
+		HaveField("Type", corev1.EventTypeWarning),
+		HaveField("Reason", "SweepFailed"),
+		HaveField("Note", ContainSubstring("Not_A_Tenant")))))
+	g.Consistently(readyOf("us"), time.Second, tick).Should(haveReady(metav1.ConditionTrue, analyticsv1alpha1.ReasonConnected))
+	g.Expect(usStatus()).To(HaveField("Retained", HaveValue(BeNumerically(">=", 2))))
 }

@@ -122,6 +122,7 @@ func runSuite(m *testing.M) int {
 		Settings:                render.DefaultSettings(),
 		TenantSelector:          unsharded,
 		MaxConcurrentReconciles: 4,
+		Policy:                  controllers.RegionPolicy{AllowedSecretNamespace: systemNamespace, AllowInsecure: true},
 	}
 	if err := tenants.SetupWithManager(mgr); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -131,6 +132,10 @@ func runSuite(m *testing.M) int {
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder("tenant-operator"),
+		// The test PostgreSQL has TLS, but the tests connect without it.
+		Policy: controllers.RegionPolicy{AllowedSecretNamespace: systemNamespace, AllowInsecure: true},
+		// Tests move it to end retained tenants' holds.
+		Now: regionClock.now,
 	}
 	if err := regions.SetupWithManager(mgr); err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -28,6 +28,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
@@ -66,6 +67,13 @@ type TenantReconciler struct {
 	TenantSelector labels.Selector
 	// MaxConcurrentReconciles bounds parallel reconciles; 0 means 1.
 	MaxConcurrentReconciles int
+	// Now is the clock retention compliance is judged by; time.Now when
+	// nil. Tests move it.
+	Now func() time.Time
+	// Policy is the StorageRegionReconciler's: a region it refuses is
+	// never read from or dialled here either, even before its status says
+	// so.
+	Policy RegionPolicy
 
 	stores *regionStores
 	apply  applier
@@ -95,9 +103,14 @@ type phase func(ctx context.Context, s *tenantScope) (ctrl.Result, error)
 func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	tenant := &analyticsv1alpha1.AnalyticsTenant{}
 	if err := r.Get(ctx, req.NamespacedName, tenant); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetTenantMetrics(req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if r.TenantSelector != nil && !r.TenantSelector.Matches(labels.Set(tenant.Labels)) {
+		// Another instance owns it now, and reports it.
+		forgetTenantMetrics(tenant.Name)
 		return ctrl.Result{}, nil
 	}
 	s := newTenantScope(tenant, r.Settings)
@@ -117,7 +130,7 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 
 	var result ctrl.Result
 	var err error
-	for _, p := range []phase{r.resolveRegion, r.reconcileNamespace, r.reconcileStorage, r.reconcileWorkloads, r.reconcileNetwork, r.reconcileRetention} {
+	for _, p := range []phase{r.resolveRegion, r.reconcileNamespace, r.reconcileStorage, r.reconcileWorkloads, r.reconcileNetwork, r.reconcileRetention, r.checkRetentionCompliance} {
 		var res ctrl.Result
 		res, err = p(ctx, s)
 		result = earliest(result, res)
@@ -149,6 +162,14 @@ func earliest(a, b ctrl.Result) ctrl.Result {
 // condition has been False since since: as long again, within bounds.
 func failingBackoff(since time.Time) time.Duration {
 	return backoff(time.Since(since))
+}
+
+// now is the reconciler's clock.
+func (r *TenantReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
 }
 
 // SetupWithManager registers the reconciler and its watches: the tenant,

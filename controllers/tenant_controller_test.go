@@ -322,6 +322,20 @@ func TestATenantBecomesItsWholeDeploymentAndIsReadyOnceIngestIsAvailable(t *test
 
 	t.Run("a reconcile with nothing changed makes no write request", func(t *testing.T) {
 		g := NewWithT(t)
+		// The event the ingest role inserted above is the tenant's first
+		// raw event: the next reconcile records its day, and is the last
+		// to write once the cache it reads has seen that.
+		_, err := tenants.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKey{Name: "whole"}})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(getTenant("whole").Status.Retention.OldestRawEvent).To(HaveField("Time",
+			BeTemporally("==", time.Now().UTC().Truncate(24*time.Hour))))
+		g.Eventually(func() *metav1.Time {
+			cached := &analyticsv1alpha1.AnalyticsTenant{}
+			if err := tenants.Get(ctx, client.ObjectKey{Name: "whole"}, cached); err != nil || cached.Status.Retention == nil {
+				return nil
+			}
+			return cached.Status.Retention.OldestRawEvent
+		}, wait, tick).ShouldNot(BeNil())
 		g.Consistently(func() int64 {
 			before := writes.count()
 			_, err := tenants.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKey{Name: "whole"}})
@@ -486,15 +500,18 @@ func TestSpecChangesConverge(t *testing.T) {
 					return limit, err
 				}, wait, tick).Should(Equal(storage.IngestConnections(30)))
 			}},
-		{"suspending scales ingest to zero, removes the autoscaler and suspends retention",
+		{"suspending scales ingest to zero and removes the autoscaler, while retention keeps running",
 			func(s *analyticsv1alpha1.AnalyticsTenantSpec) { s.Suspend = true },
 			func(g Gomega) {
 				g.Eventually(func() int32 { return ptr.Deref(deployment().Spec.Replicas, -1) }, wait, tick).Should(BeEquivalentTo(0))
 				g.Eventually(exists(hpa), wait, tick).Should(BeFalse())
 				g.Eventually(exists(pdb), wait, tick).Should(BeFalse())
-				g.Eventually(func() bool { return ptr.Deref(cronJob().Spec.Suspend, false) }, wait, tick).Should(BeTrue())
+				g.Consistently(func() bool { return ptr.Deref(cronJob().Spec.Suspend, true) }, time.Second, tick).Should(BeFalse(),
+					"a suspended tenant's raw events must still expire")
+				g.Consistently(conditionOf("converge", analyticsv1alpha1.ConditionRetentionScheduled), 2*time.Second, tick).
+					Should(HaveField("Reason", Not(Equal(analyticsv1alpha1.ReasonSuspended))), "retention is not paused with the tenant")
 			}},
-		{"resuming without autoscaling restores replicas and retention",
+		{"resuming without autoscaling restores replicas, retention still running",
 			func(s *analyticsv1alpha1.AnalyticsTenantSpec) { s.Suspend = false; s.Ingest = nil },
 			func(g Gomega) {
 				g.Eventually(func() int32 { return ptr.Deref(deployment().Spec.Replicas, -1) }, wait, tick).Should(BeEquivalentTo(analyticsv1alpha1.DefaultReplicas))

@@ -42,10 +42,19 @@ type tenantScope struct {
 	conditions map[string]metav1.Condition
 
 	schema string
+	// adoptedFrom is when the earlier tenant of the same name, whose
+	// retained data this reconcile adopted, was deleted.
+	adoptedFrom *metav1.Time
+	// store is the region's storage, once the tenant is provisioned in it.
+	store RegionStore
 	// storageCA is whether the tenant's credentials carry a private CA.
 	storageCA  bool
 	deployment *appsv1.Deployment
 	cronJob    *batchv1.CronJob
+	// oldestRawEventRead is whether this reconcile read the oldest raw
+	// event day, and oldestRawEvent is that day (nil: no raw event).
+	oldestRawEventRead bool
+	oldestRawEvent     *metav1.Time
 }
 
 func newTenantScope(tenant *analyticsv1alpha1.AnalyticsTenant, settings render.Settings) *tenantScope {

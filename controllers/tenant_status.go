@@ -36,6 +36,7 @@ var partConditions = []string{
 	analyticsv1alpha1.ConditionStorageReady,
 	analyticsv1alpha1.ConditionIngestAvailable,
 	analyticsv1alpha1.ConditionRetentionScheduled,
+	analyticsv1alpha1.ConditionRetentionCompliant,
 	analyticsv1alpha1.ConditionNetworkIsolated,
 }
 
@@ -51,6 +52,10 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, s *tenantScope, rec
 	status.Storage = &analyticsv1alpha1.StorageStatus{Region: s.spec.Region}
 	if old := s.original.Status.Storage; old != nil {
 		status.Storage.Schema, status.Storage.SecretName = old.Schema, old.SecretName
+		status.Storage.AdoptedFrom = old.AdoptedFrom
+	}
+	if s.adoptedFrom != nil {
+		status.Storage.AdoptedFrom = s.adoptedFrom
 	}
 	if s.region != nil {
 		status.Storage.RegionRef = s.region.Name
@@ -62,6 +67,13 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, s *tenantScope, rec
 	if cj := s.cronJob; cj != nil {
 		status.Retention.LastScheduleTime = cj.Status.LastScheduleTime
 		status.Retention.LastSuccessfulTime = cj.Status.LastSuccessfulTime
+	}
+	// Like the conditions, the oldest raw event day is kept as last read
+	// when this reconcile did not read it.
+	if s.oldestRawEventRead {
+		status.Retention.OldestRawEvent = s.oldestRawEvent
+	} else if old := s.original.Status.Retention; old != nil {
+		status.Retention.OldestRawEvent = old.OldestRawEvent
 	}
 	if d := s.deployment; d != nil {
 		status.Ingest = &analyticsv1alpha1.IngestStatus{
@@ -112,6 +124,8 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, s *tenantScope, rec
 	}
 	wasReady := meta.FindStatusCondition(s.original.Status.Conditions, analyticsv1alpha1.ConditionReady)
 	nowReady := meta.FindStatusCondition(status.Conditions, analyticsv1alpha1.ConditionReady)
+	wasCompliant := meta.FindStatusCondition(s.original.Status.Conditions, analyticsv1alpha1.ConditionRetentionCompliant)
+	nowCompliant := meta.FindStatusCondition(status.Conditions, analyticsv1alpha1.ConditionRetentionCompliant)
 	patch := client.MergeFrom(s.original)
 	updated := s.original.DeepCopy()
 	updated.Status = *status
@@ -125,6 +139,7 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, s *tenantScope, rec
 		(wasReady == nil || wasReady.Reason != nowReady.Reason) {
 		r.event(ctx, s.tenant, "Warning", analyticsv1alpha1.ReasonRegionUnavailable, "Provision", nowReady.Message)
 	}
+	r.recordRetentionTransition(ctx, s.tenant, wasCompliant, nowCompliant)
 	return nil
 }
 
@@ -146,6 +161,7 @@ func summarize(conditions []metav1.Condition, generation int64) metav1.Condition
 	}
 	return metav1.Condition{
 		Type: analyticsv1alpha1.ConditionReady, Status: metav1.ConditionTrue, ObservedGeneration: generation,
-		Reason: analyticsv1alpha1.ReasonReconciled, Message: "storage is provisioned, ingest is available, retention is scheduled and the network is isolated",
+		Reason:  analyticsv1alpha1.ReasonReconciled,
+		Message: "storage is provisioned, ingest is available, retention is scheduled and no raw event outlives the window, and the network is isolated",
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -39,10 +40,12 @@ import (
 
 // Event reasons of the tenant reconciler, besides the condition reasons.
 const (
-	eventProvisioned = "Provisioned"
-	eventPurged      = "Purged"
-	eventRetained    = "Retained"
-	eventPurgeFailed = "PurgeFailed"
+	eventProvisioned  = "Provisioned"
+	eventPurged       = "Purged"
+	eventRetained     = "Retained"
+	eventRetainFailed = "RetainFailed"
+	eventAdopted      = "Adopted"
+	eventPurgeFailed  = "PurgeFailed"
 )
 
 // regionUnavailable explains why no StorageRegion can serve the region.
@@ -135,6 +138,25 @@ func (r *TenantReconciler) reconcileStorage(ctx context.Context, s *tenantScope)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	// A tenant not provisioned yet (a new object; its status names no
+	// schema) or without its owner's Secret may be re-created under the
+	// name of a deleted tenant held under deletionPolicy Retain: it takes
+	// that data back, visibly. Before Provision, which would otherwise make
+	// the held roles log in again while the hold, and its sweep, still
+	// stand. The status, not the Secret, says "new": the old namespace and
+	// its Secrets may still be terminating.
+	if st := s.original.Status.Storage; st == nil || st.Schema == "" || ownerPassword == "" {
+		deletedAt, err := store.Adopt(ctx, s.tenant.Name)
+		if err != nil {
+			return r.storageFailed(s, err)
+		}
+		if deletedAt != nil {
+			s.adoptedFrom = &metav1.Time{Time: *deletedAt}
+			r.event(ctx, s.tenant, corev1.EventTypeNormal, eventAdopted, "Provision", fmt.Sprintf(
+				"adopted schema %s and its data, held since the tenant of the same name was deleted at %s (deletionPolicy Retain)",
+				storage.SchemaName(s.tenant.Name), deletedAt.UTC().Format(time.RFC3339)))
+		}
+	}
 	roles, err := store.Provision(ctx, s.tenant.Name, storage.ProvisionOptions{
 		ExistingPassword:       ownerPassword,
 		ExistingIngestPassword: ingestPassword,
@@ -151,6 +173,7 @@ func (r *TenantReconciler) reconcileStorage(ctx context.Context, s *tenantScope)
 		}
 	}
 	s.schema = roles.Owner.Schema
+	s.store = store
 	msg := fmt.Sprintf("schema %s is provisioned in region %s (StorageRegion %s); the owner's credentials are in Secret %s/%s, for retention, and the ingest role %s's in Secret %s/%s",
 		roles.Owner.Schema, s.spec.Region, s.region.Name, ns, render.StorageSecretName, roles.Ingest.Username, ns, render.IngestSecretName)
 	// Recorded when credentials are new. Not keyed on the status: the
@@ -192,6 +215,10 @@ func (r *TenantReconciler) storageFailed(s *tenantScope, err error) (ctrl.Result
 	if errors.As(err, &missing) {
 		reason = analyticsv1alpha1.ReasonSecretMissing
 	}
+	var refused *regionRefusal
+	if errors.As(err, &refused) {
+		reason = refused.reason
+	}
 	msg := fmt.Sprintf("provisioning in region %s (StorageRegion %s) failed: %v", s.spec.Region, s.region.Name, err)
 	s.set(analyticsv1alpha1.ConditionStorageReady, metav1.ConditionFalse, reason, msg)
 	return ctrl.Result{RequeueAfter: failingBackoff(s.failingSince(analyticsv1alpha1.ConditionStorageReady))}, errStop
@@ -199,6 +226,10 @@ func (r *TenantReconciler) storageFailed(s *tenantScope, err error) (ctrl.Result
 
 // regionStore returns the open store of a StorageRegion.
 func (r *TenantReconciler) regionStore(ctx context.Context, region *analyticsv1alpha1.StorageRegion) (RegionStore, error) {
+	// A region edited to point elsewhere can still be Ready in the cache.
+	if refused := r.Policy.admit(region); refused != nil {
+		return nil, refused
+	}
 	cfg, err := adminConfig(ctx, r.APIReader, region)
 	if err != nil {
 		return nil, err
@@ -215,18 +246,27 @@ func (r *TenantReconciler) finalize(ctx context.Context, s *tenantScope) (ctrl.R
 		return ctrl.Result{}, nil
 	}
 	schema := storage.SchemaName(s.tenant.Name)
-	switch s.spec.DeletionPolicy {
-	case analyticsv1alpha1.DeletionPolicyRetain:
-		r.event(ctx, s.tenant, corev1.EventTypeNormal, eventRetained, "Delete",
-			fmt.Sprintf("kept schema %s and its roles in region %s: deletionPolicy is Retain", schema, s.spec.Region))
-	default:
-		region, err := r.findRegion(ctx, s.spec.Region)
-		var unavailable *regionUnavailable
-		if errors.As(err, &unavailable) && !r.wasProvisioned(ctx, s) {
-			r.event(ctx, s.tenant, corev1.EventTypeNormal, eventPurged, "Delete",
-				fmt.Sprintf("nothing to purge: the tenant was never provisioned in region %s", s.spec.Region))
-			break
+	retain := s.spec.DeletionPolicy == analyticsv1alpha1.DeletionPolicyRetain
+	region, err := r.findRegion(ctx, s.spec.Region)
+	var unavailable *regionUnavailable
+	switch {
+	case errors.As(err, &unavailable) && !r.wasProvisioned(ctx, s):
+		r.event(ctx, s.tenant, corev1.EventTypeNormal, eventPurged, "Delete",
+			fmt.Sprintf("nothing to purge or retain: the tenant was never provisioned in region %s", s.spec.Region))
+	case retain:
+		var until time.Time
+		if err == nil {
+			until, err = r.retain(ctx, s, region)
 		}
+		if err != nil {
+			msg := fmt.Sprintf("cannot hold schema %s in region %s yet; the tenant is kept until its roles are locked and the hold is recorded: %v", schema, s.spec.Region, err)
+			r.event(ctx, s.tenant, corev1.EventTypeWarning, eventRetainFailed, "Delete", msg)
+			return ctrl.Result{RequeueAfter: failingBackoff(s.tenant.DeletionTimestamp.Time)}, nil
+		}
+		r.event(ctx, s.tenant, corev1.EventTypeNormal, eventRetained, "Delete", fmt.Sprintf(
+			"holding schema %s in region %s until %s (deletionPolicy Retain, %d days): its roles can no longer log in; a tenant created with the same name before then adopts the data, after that StorageRegion %s purges it",
+			schema, s.spec.Region, until.UTC().Format(time.RFC3339), s.spec.RetainDays, region.Name))
+	default:
 		if err == nil {
 			err = r.purge(ctx, s, region)
 		}
@@ -243,7 +283,35 @@ func (r *TenantReconciler) finalize(ctx context.Context, s *tenantScope) (ctrl.R
 	if err := r.Patch(ctx, s.tenant, patch); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	forgetTenantMetrics(s.tenant.Name)
 	return ctrl.Result{}, nil
+}
+
+// retain holds the tenant's data for its RetainDays: its roles lose LOGIN
+// at once and the hold is recorded in the region's database, where the
+// StorageRegion's sweep purges it when the hold ends. It returns when the
+// hold ends. A tenant with no schema has nothing to hold: whatever is left
+// of it (its roles) is purged instead.
+func (r *TenantReconciler) retain(ctx context.Context, s *tenantScope, region *analyticsv1alpha1.StorageRegion) (time.Time, error) {
+	store, err := r.regionStore(ctx, region)
+	if err != nil {
+		return time.Time{}, err
+	}
+	deletedAt := s.tenant.DeletionTimestamp.Time
+	hold := time.Duration(s.spec.RetainDays) * 24 * time.Hour
+	if err := store.Retain(ctx, s.tenant.Name, deletedAt, hold); err != nil {
+		return time.Time{}, err
+	}
+	left, err := store.Verify(ctx, s.tenant.Name)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if !left.Schema && !left.Empty() {
+		if err := r.purge(ctx, s, region); err != nil {
+			return time.Time{}, err
+		}
+	}
+	return deletedAt.Add(hold), nil
 }
 
 // purge deletes the tenant's data and role and checks nothing is left.

@@ -138,13 +138,13 @@ func (r *TenantReconciler) reconcileRetention(ctx context.Context, s *tenantScop
 	return ctrl.Result{}, nil
 }
 
-// retentionState reads the retention CronJob: scheduled, suspended with the
-// tenant, or failing (its last run did not succeed and none is running).
+// retentionState reads the retention CronJob: scheduled, or failing (its
+// last run did not succeed and none is running). A suspended tenant's
+// retention runs like any other's: suspending pauses collection, not the
+// deletion the policy promises.
 func retentionState(cj *batchv1.CronJob, spec analyticsv1alpha1.EffectiveTenantSpec) (metav1.ConditionStatus, string, string) {
 	last, ok := cj.Status.LastScheduleTime, cj.Status.LastSuccessfulTime
 	switch {
-	case spec.Suspend:
-		return metav1.ConditionTrue, analyticsv1alpha1.ReasonSuspended, "the tenant is suspended: retention is paused, data is kept"
 	case last != nil && len(cj.Status.Active) == 0 && (ok == nil || ok.Before(last)):
 		return metav1.ConditionFalse, analyticsv1alpha1.ReasonRetentionFailing,
 			fmt.Sprintf("the retention run started %s did not succeed; see the Jobs in namespace %s", last.UTC().Format("2006-01-02T15:04:05Z"), cj.Namespace)

@@ -89,14 +89,26 @@ type AnalyticsTenantSpec struct {
 	// +optional
 	Privacy *PrivacySpec `json:"privacy,omitempty"`
 
-	// Suspend scales ingest to zero and pauses retention. Data is kept.
+	// Suspend scales ingest to zero: no event is collected. Data is kept,
+	// and retention keeps running, so raw events still expire when the
+	// plan's window ends.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
 
 	// DeletionPolicy says what deleting this AnalyticsTenant does to its
-	// stored data: Delete (default) purges it, Retain keeps it.
+	// stored data: Delete (default) purges it; Retain holds it for
+	// RetainDays, with its roles unable to log in, then purges it. A tenant
+	// re-created with the same name within the hold adopts the data.
 	// +optional
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// RetainDays is how long, in days, deletionPolicy Retain holds the
+	// tenant's data after deletion: 1 to 30 (default 30), as the policy
+	// deletes account data within 30 days of closure.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=30
+	RetainDays *int32 `json:"retainDays,omitempty"`
 }
 
 // IngestSpec configures the ingest Deployment.
@@ -197,12 +209,13 @@ type AnalyticsTenantStatus struct {
 	// +optional
 	Ingest *IngestStatus `json:"ingest,omitempty"`
 
-	// Retention is the state of the retention CronJob.
+	// Retention is the state of the retention CronJob, and the oldest raw
+	// event day found in storage.
 	// +optional
 	Retention *RetentionStatus `json:"retention,omitempty"`
 
 	// Conditions: Ready summarises StorageReady, IngestAvailable,
-	// RetentionScheduled and NetworkIsolated.
+	// RetentionScheduled, RetentionCompliant and NetworkIsolated.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -223,6 +236,11 @@ type StorageStatus struct {
 	// own database credentials.
 	// +optional
 	SecretName string `json:"secretName,omitempty"`
+	// AdoptedFrom is when the earlier tenant of the same name, whose
+	// retained data this tenant adopted, was deleted; unset when the tenant
+	// started empty.
+	// +optional
+	AdoptedFrom *metav1.Time `json:"adoptedFrom,omitempty"`
 }
 
 // IngestStatus is the state of the ingest Deployment.
@@ -238,7 +256,8 @@ type IngestStatus struct {
 	Service string `json:"service,omitempty"`
 }
 
-// RetentionStatus is the state of the retention CronJob.
+// RetentionStatus is the state of the retention CronJob, and what of the
+// raw events it is meant to delete is still stored.
 type RetentionStatus struct {
 	// Days is the retention window in force (30 when the spec leaves it unset).
 	Days int32 `json:"days"`
@@ -251,6 +270,13 @@ type RetentionStatus struct {
 	// LastSuccessfulTime is when a retention Job last succeeded.
 	// +optional
 	LastSuccessfulTime *metav1.Time `json:"lastSuccessfulTime,omitempty"`
+	// OldestRawEvent is the start (00:00 UTC) of the oldest UTC day that
+	// still holds raw events in the tenant's storage, read by the operator
+	// from the event partitions; omitted when no raw event is stored.
+	// RetentionCompliant is False when it is more than the grace past the
+	// window.
+	// +optional
+	OldestRawEvent *metav1.Time `json:"oldestRawEvent,omitempty"`
 }
 
 // AnalyticsTenant is one customer's analytics deployment: its ingest

@@ -42,6 +42,13 @@ const (
 	// ConditionRetentionScheduled says the retention CronJob exists with the
 	// tenant's schedule and window.
 	ConditionRetentionScheduled = "RetentionScheduled"
+	// ConditionRetentionCompliant says the privacy policy's retention promise
+	// holds, measured rather than assumed: the operator reads the oldest UTC
+	// day still holding raw events from the tenant's storage, and the
+	// condition is False when that day is more than a grace of two days
+	// (for the daily retention run, which may fail and be retried) past the
+	// plan's window.
+	ConditionRetentionCompliant = "RetentionCompliant"
 	// ConditionNetworkIsolated says the tenant's NetworkPolicies are in place.
 	ConditionNetworkIsolated = "NetworkIsolated"
 	// ConditionReconciling is True while the operator is still converging the
@@ -71,6 +78,13 @@ const (
 	ReasonDeploymentUnavailable = "DeploymentUnavailable"
 	// ReasonRetentionFailing means the last retention Job failed.
 	ReasonRetentionFailing = "RetentionFailing"
+	// ReasonWithinWindow means no raw event is stored past the plan's
+	// window, but for those the grace allows (RetentionCompliant True).
+	ReasonWithinWindow = "WithinWindow"
+	// ReasonRetentionOverdue means raw events older than the plan's window
+	// and the grace are still stored: retention is not deleting them
+	// (RetentionCompliant False).
+	ReasonRetentionOverdue = "RetentionOverdue"
 	// ReasonApplyFailed means the API server refused an object the operator
 	// applied.
 	ReasonApplyFailed = "ApplyFailed"

@@ -42,6 +42,10 @@ const (
 	// DefaultDeletionPolicy purges a deleted tenant's data, as the policy
 	// promises for closed accounts.
 	DefaultDeletionPolicy = DeletionPolicyDelete
+	// DefaultRetainDays, and the most allowed, is the hold of a retained
+	// tenant's data: the policy deletes account data within 30 days of
+	// closure.
+	DefaultRetainDays int32 = 30
 	// DefaultPostgresPort is PostgreSQL's port.
 	DefaultPostgresPort int32 = 5432
 	// DefaultSSLMode checks the server's certificate and host name.
@@ -78,6 +82,8 @@ type EffectiveTenantSpec struct {
 	Domains        []string
 	Suspend        bool
 	DeletionPolicy DeletionPolicy
+	// RetainDays is the hold of deletionPolicy Retain.
+	RetainDays int32
 
 	// Image is the ingest image the tenant asked for; empty means the
 	// operator's default.
@@ -110,6 +116,7 @@ func (s *AnalyticsTenantSpec) Effective() EffectiveTenantSpec {
 		Domains:              make([]string, 0, len(s.Domains)),
 		Suspend:              s.Suspend,
 		DeletionPolicy:       orDefault(s.DeletionPolicy, DefaultDeletionPolicy),
+		RetainDays:           derefOr(s.RetainDays, DefaultRetainDays),
 		Replicas:             DefaultReplicas,
 		Resources:            DefaultIngestResources(),
 		EventsPerMinutePerIP: DefaultEventsPerMinutePerIP,

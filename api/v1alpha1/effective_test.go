@@ -31,6 +31,7 @@ func TestAnalyticsTenantSpecEffective(t *testing.T) {
 		RetentionDays:        30,
 		Domains:              []string{},
 		DeletionPolicy:       DeletionPolicyDelete,
+		RetainDays:           30,
 		Replicas:             2,
 		Resources:            DefaultIngestResources(),
 		EventsPerMinutePerIP: 600,
@@ -118,6 +119,11 @@ func TestAnalyticsTenantSpecEffective(t *testing.T) {
 			name: "a custom allowlist replaces the default",
 			spec: AnalyticsTenantSpec{Privacy: &PrivacySpec{QueryParamAllowlist: []QueryParam{"gclid"}}},
 			want: with(func(e *EffectiveTenantSpec) { e.QueryParamAllowlist = []string{"gclid"} }),
+		},
+		{
+			name: "a shorter hold of retained data is kept",
+			spec: AnalyticsTenantSpec{DeletionPolicy: DeletionPolicyRetain, RetainDays: ptr.To[int32](7)},
+			want: with(func(e *EffectiveTenantSpec) { e.DeletionPolicy = DeletionPolicyRetain; e.RetainDays = 7 }),
 		},
 		{
 			name: "suspend and Retain are kept",

@@ -148,6 +148,16 @@ type StorageRegionStatus struct {
 	// +optional
 	Tenants *int32 `json:"tenants,omitempty"`
 
+	// Retained is how many deleted tenants' schemas the region holds under
+	// deletionPolicy Retain, as of the last check.
+	// +optional
+	Retained *int32 `json:"retained,omitempty"`
+
+	// NextRetainedExpiry is when the first of those holds ends and its
+	// schema and roles are purged; unset when none is held.
+	// +optional
+	NextRetainedExpiry *metav1.Time `json:"nextRetainedExpiry,omitempty"`
+
 	// Conditions: Ready is True when the admin connection works and no other
 	// StorageRegion claims the same region.
 	// +optional
@@ -165,6 +175,7 @@ type StorageRegionStatus struct {
 // +kubebuilder:printcolumn:name="Region",type=string,JSONPath=`.spec.region`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Tenants",type=integer,JSONPath=`.status.tenants`
+// +kubebuilder:printcolumn:name="Retained",type=integer,JSONPath=`.status.retained`,priority=1
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type StorageRegion struct {
@@ -189,3 +200,14 @@ type StorageRegionList struct {
 	// Items are the StorageRegions.
 	Items []StorageRegion `json:"items"`
 }
+
+// Reasons of a StorageRegion's Ready condition when the operator's region
+// policy (its flags) refuses the region; nothing is read or connected to.
+const (
+	// ReasonSecretNotAllowed: adminSecretRef names a Secret outside the
+	// namespace the operator reads admin Secrets from.
+	ReasonSecretNotAllowed = "SecretNotAllowed"
+	// ReasonInsecureConnection: sslMode disable, which the operator was not
+	// started to allow.
+	ReasonInsecureConnection = "InsecureConnection"
+)

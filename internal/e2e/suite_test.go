@@ -141,6 +141,9 @@ func startOperator(t testing.TB, name string) *operator {
 		"--metrics-bind-address=0",
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", probe),
 		"--operator-image=ghcr.io/millimetric/tenant-operator:e2e",
+		// withRegions connects without TLS; the admin Secret is in
+		// systemNamespace, the operator's namespace out of cluster.
+		"--allow-insecure-storage",
 		"--zap-devel=false",
 	}
 	cmd := exec.Command(manager, args...)

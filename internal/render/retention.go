@@ -106,8 +106,10 @@ func RetentionServiceAccount(t Tenant) *corev1.ServiceAccount {
 // RetentionCronJob runs the operator's image in retention mode once a day
 // (RetentionSchedule), with the tenant's effective window and the schema
 // owner's credentials from the storage Secret (StorageSecretName), the only
-// workload that gets them. Runs never overlap, a suspended
-// tenant's are paused, a failed run is retried up to RetentionBackoffLimit
+// workload that gets them. Runs never overlap and are never paused, not
+// even for a suspended tenant: suspending pauses collection, while the
+// policy deletes raw events after the plan's window whatever the account's
+// state. A failed run is retried up to RetentionBackoffLimit
 // times, except when it failed on bad usage (exit code 2), which retrying
 // cannot fix, and evictions do not count as failures. The pods are
 // restricted like ingest's and placed on the region's nodes.
@@ -126,7 +128,7 @@ func RetentionCronJob(t Tenant) *batchv1.CronJob {
 			TimeZone:                   ptr.To(RetentionTimeZone),
 			StartingDeadlineSeconds:    ptr.To(RetentionDeadlineSeconds),
 			ConcurrencyPolicy:          batchv1.ForbidConcurrent,
-			Suspend:                    ptr.To(t.Spec.Suspend),
+			Suspend:                    ptr.To(false),
 			SuccessfulJobsHistoryLimit: ptr.To(RetentionHistoryLimit),
 			FailedJobsHistoryLimit:     ptr.To(RetentionHistoryLimit),
 			JobTemplate: batchv1.JobTemplateSpec{

@@ -105,7 +105,7 @@ func TestRetentionCronJob(t *testing.T) {
 		{"a tenant without a plan keeps 30 days", tenantWith(func(a *v1alpha1.AnalyticsTenant) { a.Spec.RetentionDays = nil }), "30", false},
 		{"a tenant on the 90-day plan keeps 90 days", tenantWith(), "90", false},
 		{"a tenant on the 365-day plan keeps 365 days", tenantWith(func(a *v1alpha1.AnalyticsTenant) { a.Spec.RetentionDays = ptr.To[int32](365) }), "365", false},
-		{"a suspended tenant's retention is paused", tenantWith(suspended), "90", true},
+		{"a suspended tenant's retention keeps running: its raw events still expire", tenantWith(suspended), "90", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

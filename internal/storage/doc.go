@@ -26,7 +26,14 @@ limitations under the License.
 // administrator) to Provision, Purge and Verify tenants. The retention job
 // uses RunRetention with the owner's credentials (ConnectTenant) to roll
 // expired days into aggregates and drop them; the ingest service writes
-// with the ingest role's.
+// with the ingest role's. OldestRawEventDay tells the operator whether raw
+// events outlive the window, from partition bounds.
+//
+// A tenant deleted under deletionPolicy Retain is held (Retain): its roles
+// lose LOGIN and the hold is recorded in the region's database, in
+// OperatorSchema, so it outlives the tenant object. SweepRetained purges the
+// holds that have ended; Adopt gives a held tenant's data to a tenant
+// re-created under its name within the hold.
 //
 // Failures are *Error values whose Reason (see ReasonFor) a controller can
 // show as a condition reason. No error message, String or log line of this

@@ -45,6 +45,28 @@ type Store interface {
 	Verify(ctx context.Context, tenant string) (Leftovers, error)
 	// CountTenants counts the tenant schemas in the region's database.
 	CountTenants(ctx context.Context) (int, error)
+	// OldestRawEventDay is the start (00:00 UTC) of the oldest UTC day, up
+	// to today, whose events partition holds a row: what retention has left
+	// of the tenant's raw events. It is nil when no raw event is stored or
+	// the tenant has no schema. It reads partition sizes and probes at most
+	// a few partitions for one row; it never scans the events.
+	OldestRawEventDay(ctx context.Context, tenant string) (*time.Time, error)
+	// Retain holds a deleted tenant's schema, data and roles for hold (at
+	// most MaxRetainHold) from deletedAt, recorded in the region's database;
+	// both roles lose LOGIN at once and their sessions are ended. A second
+	// Retain keeps the first hold; a tenant with no schema records nothing.
+	Retain(ctx context.Context, tenant string, deletedAt time.Time, hold time.Duration) error
+	// Adopt ends the tenant's hold for a tenant of the same name created
+	// again, and returns when the held one was deleted; nil when it is not
+	// held. Provision, run next, lets its roles log in again. A hold that
+	// has ended, or whose purge has begun, is not given back: ReasonBusy
+	// until the sweep has purged it.
+	Adopt(ctx context.Context, tenant string) (*time.Time, error)
+	// Retained lists the held tenants, the hold ending first first.
+	Retained(ctx context.Context) ([]RetainedTenant, error)
+	// SweepRetained purges every held tenant whose hold ended by now, and
+	// returns those it purged.
+	SweepRetained(ctx context.Context, now time.Time) ([]RetainedTenant, error)
 }
 
 // DefaultConnectionLimit is the connection limit of each of a tenant's
@@ -720,43 +742,15 @@ func (p *Postgres) Purge(ctx context.Context, tenant string) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceTenant, owner)); err != nil {
 			return err
 		}
-		for _, role := range roles {
-			roleID := pgx.Identifier{role}.Sanitize()
-			st, err := readRole(ctx, tx, role)
-			if err != nil {
-				return err
-			}
-			if !st.exists {
-				continue
-			}
-			existing = append(existing, role)
-			if !st.adminMember {
-				// Ending a role's sessions and dropping what it owns or
-				// was granted need its privileges when the administrator
-				// is not a superuser.
-				if _, err := tx.Exec(ctx, `GRANT `+roleID+` TO CURRENT_USER`); err != nil {
-					return err
-				}
-			}
-			if st.login {
-				if _, err := tx.Exec(ctx, `ALTER ROLE `+roleID+` NOLOGIN`); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+		var err error
+		existing, err = lockOut(ctx, tx, roles)
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	if len(existing) > 0 {
-		// Wait up to 5s for each session to end, so they release their locks.
-		_, err := p.pool.Exec(ctx, `
-			SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
-			WHERE usename = ANY($1) AND pid <> pg_backend_pid()`, existing)
-		if err != nil {
-			return wrap(op, err, p.cfg.Password)
-		}
+	if err := p.endSessions(ctx, op, existing); err != nil {
+		return err
 	}
 	return p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceTenant, owner)); err != nil {

@@ -264,3 +264,77 @@ func expireDayOnce(ctx context.Context, conn *pgx.Conn, schema string, day time.
 	})
 	return rolled, events, err
 }
+
+// oldestRawEventTimeout bounds OldestRawEventDay: its statements wait only
+// for a retention run's DROP of a partition, which commits at once, so a
+// longer wait means something is stuck and the caller should retry later.
+const oldestRawEventTimeout = 15 * time.Second
+
+// OldestRawEventDay implements Store, as the region's administrator: a
+// superuser, or a member of the tenant's owner role (Provision makes it one),
+// as Verify counts rows.
+//
+// One statement lists the day partitions (events_YYYYMMDD) up to today, by
+// the Postgres's clock, oldest first, with whether their heap file is empty:
+// a partition never written to has size 0, which skips the future ones
+// Provision and retention make ahead of time and the past days that received
+// nothing, without touching them. Then each partition that has pages is
+// probed, oldest first, with EXISTS (SELECT 1 ...), which stops at the first
+// visible row: normally a single page, more only when the partition's first
+// pages hold rows deleted but not yet vacuumed away. The first that has a row
+// is the answer, so the usual cost is two statements. A partition that
+// retention drops between the two is taken as empty.
+func (p *Postgres) OldestRawEventDay(ctx context.Context, tenant string) (*time.Time, error) {
+	if err := ValidateTenantName(tenant); err != nil {
+		return nil, err
+	}
+	schema := SchemaName(tenant)
+	op := "reading the oldest raw event of " + tenant
+	ctx, cancel := context.WithTimeout(ctx, oldestRawEventTimeout)
+	defer cancel()
+
+	// The size is in the select list, not the WHERE clause, so it is
+	// computed (it takes a brief lock on the partition) only for the
+	// partitions the name filter keeps.
+	rows, err := p.pool.Query(ctx, `
+		SELECT c.relname, COALESCE(pg_relation_size(c.oid), 0) > 0
+		FROM pg_inherits i
+		JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = to_regclass($1) AND c.relname ~ '^events_[0-9]{8}$' AND c.relname <= $2
+		ORDER BY c.relname`,
+		pgx.Identifier{schema, EventsTable}.Sanitize(), PartitionName(p.now()))
+	if err != nil {
+		return nil, wrap(op, err, p.cfg.Password)
+	}
+	type partition struct {
+		name     string
+		hasPages bool
+	}
+	parts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (partition, error) {
+		var part partition
+		err := row.Scan(&part.name, &part.hasPages)
+		return part, err
+	})
+	if err != nil {
+		return nil, wrap(op, err, p.cfg.Password)
+	}
+	for _, part := range parts {
+		day, ok := parsePartitionName(part.name)
+		if !ok || !part.hasPages {
+			continue
+		}
+		var found bool
+		err := p.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+pgx.Identifier{schema, part.name}.Sanitize()+`)`).Scan(&found)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+			continue // dropped by retention since it was listed
+		}
+		if err != nil {
+			return nil, wrap(op, err, p.cfg.Password)
+		}
+		if found {
+			return &day, nil
+		}
+	}
+	return nil, nil
+}

@@ -1,0 +1,154 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
+	"github.com/millimetric/tenant-operator/internal/render"
+)
+
+// retentionGraceDays is how many days past the plan's window the oldest raw
+// event day may be before the tenant is RetentionCompliant=False. A day
+// leaves the window at 00:00 UTC, but retention deletes it only at its next
+// run, once a day at a time between 01:00 and 05:59 UTC spread per tenant:
+// until then it is one day past, as it should be. The second day allows for
+// one run that fails (its Job's retries spent) or does not happen, which
+// the next day's run catches up on. Older than that, retention has missed
+// two runs in a row and the policy's promise is broken.
+const retentionGraceDays = 2
+
+// retentionRecheck is how often a converged tenant's oldest raw event day
+// is read again. Most changes are seen sooner: a retention run ending
+// updates the CronJob's status, whose watch reconciles the tenant at once.
+// The re-check sees the rest: a day ageing past the grace because no run
+// happened at all, the first events of a new tenant, a run by hand. An
+// hour is well inside the two-day grace, and keeps a converged tenant at
+// one reconcile an hour at rest, as the scale target asks.
+const retentionRecheck = time.Hour
+
+// retentionOverdueDays is millimetric_tenant_retention_overdue_days: for an
+// alert on the promise itself rather than on the CronJob.
+var retentionOverdueDays = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	Name: "millimetric_tenant_retention_overdue_days",
+	Help: "Days the tenant's oldest raw event is past its plan's retention window, when that is more than the " +
+		"grace of the daily retention run (RetentionCompliant False); 0 when the tenant is compliant.",
+}, []string{"tenant"})
+
+func init() { metrics.Registry.MustRegister(retentionOverdueDays) }
+
+// forgetTenantMetrics deletes the tenant's series: it is gone, or another
+// instance owns it.
+func forgetTenantMetrics(tenant string) { retentionOverdueDays.DeleteLabelValues(tenant) }
+
+// checkRetentionCompliance reads from the tenant's region the oldest UTC day
+// still holding raw events and judges it against the plan's window. It owns
+// RetentionCompliant and status.retention.oldestRawEvent. It runs only once
+// storage is provisioned; a failed read is a transient failure of the
+// reconcile, which keeps what was last observed.
+func (r *TenantReconciler) checkRetentionCompliance(ctx context.Context, s *tenantScope) (ctrl.Result, error) {
+	oldest, err := s.store.OldestRawEventDay(ctx, s.tenant.Name)
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("reading the oldest raw event of AnalyticsTenant %s in region %s (StorageRegion %s): %w",
+			s.tenant.Name, s.spec.Region, s.region.Name, err)
+	}
+	s.oldestRawEventRead = true
+	if oldest != nil {
+		day := metav1.NewTime(*oldest)
+		s.oldestRawEvent = &day
+	}
+	v := judgeRetention(oldest, r.now(), s.spec.RetentionDays, render.NamespaceName(s.render()))
+	s.set(analyticsv1alpha1.ConditionRetentionCompliant, v.status, v.reason, v.message)
+	retentionOverdueDays.WithLabelValues(s.tenant.Name).Set(float64(v.overdueDays))
+	return ctrl.Result{RequeueAfter: retentionRecheck}, nil
+}
+
+// retentionVerdict is what the oldest raw event day says of the retention
+// promise.
+type retentionVerdict struct {
+	status          metav1.ConditionStatus
+	reason, message string
+	// overdueDays is how many days past the window the oldest raw event
+	// day is when it is past the grace too; else 0.
+	overdueDays int
+}
+
+// judgeRetention judges oldest, the oldest UTC day holding raw events (nil:
+// none), at now against a window of days. As retention keeps them, the raw
+// events of day D are within the window while D >= today - days; they are
+// overdue when D is more than retentionGraceDays before that. Messages
+// change at most once a day, so status is not rewritten more often.
+func judgeRetention(oldest *time.Time, now time.Time, days int32, namespace string) retentionVerdict {
+	if oldest == nil {
+		return retentionVerdict{status: metav1.ConditionTrue, reason: analyticsv1alpha1.ReasonWithinWindow,
+			message: "no raw event is stored"}
+	}
+	keepFrom := utcDay(now).AddDate(0, 0, -int(days))
+	day := utcDay(*oldest)
+	past := int(keepFrom.Sub(day) / (24 * time.Hour))
+	from := day.Format(time.DateOnly)
+	switch {
+	case past <= 0:
+		return retentionVerdict{status: metav1.ConditionTrue, reason: analyticsv1alpha1.ReasonWithinWindow,
+			message: fmt.Sprintf("the oldest raw event is from %s, within the %d-day window", from, days)}
+	case past <= retentionGraceDays:
+		return retentionVerdict{status: metav1.ConditionTrue, reason: analyticsv1alpha1.ReasonWithinWindow,
+			message: fmt.Sprintf("the oldest raw event is from %s, %s past the %d-day window, within the %d-day grace for the daily retention run to delete it",
+				from, dayCount(past), days, retentionGraceDays)}
+	default:
+		return retentionVerdict{status: metav1.ConditionFalse, reason: analyticsv1alpha1.ReasonRetentionOverdue, overdueDays: past,
+			message: fmt.Sprintf("the oldest raw event is from %s, %s past the %d-day window (the grace is %d days): retention is not deleting expired raw events; check CronJob %s/%s and its Jobs (kubectl -n %s get cronjobs,jobs)",
+				from, dayCount(past), days, retentionGraceDays, namespace, render.RetentionName, namespace)}
+	}
+}
+
+// recordRetentionTransition records RetentionCompliant turning False (a
+// Warning) or back to True (a Normal event). It runs after the status
+// saying so was written, so each transition is recorded once.
+func (r *TenantReconciler) recordRetentionTransition(ctx context.Context, tenant *analyticsv1alpha1.AnalyticsTenant, was, now *metav1.Condition) {
+	switch {
+	case now == nil:
+	case now.Status == metav1.ConditionFalse && (was == nil || was.Status != metav1.ConditionFalse):
+		r.event(ctx, tenant, corev1.EventTypeWarning, analyticsv1alpha1.ReasonRetentionOverdue, "CheckRetention", now.Message)
+	case now.Status == metav1.ConditionTrue && was != nil && was.Status == metav1.ConditionFalse:
+		r.event(ctx, tenant, corev1.EventTypeNormal, analyticsv1alpha1.ReasonWithinWindow, "CheckRetention",
+			"raw events are within the plan's window again: "+now.Message)
+	}
+}
+
+// utcDay is 00:00 UTC of t's UTC day.
+func utcDay(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// dayCount is "1 day" or "n days".
+func dayCount(n int) string {
+	if n == 1 {
+		return "1 day"
+	}
+	return fmt.Sprintf("%d days", n)
+}

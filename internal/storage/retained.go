@@ -1,0 +1,426 @@
+/*
+Copyright 2026 Millimetric, Inc.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// MaxRetainHold is the longest hold Retain accepts: the policy deletes
+// account data within 30 days of closure.
+const MaxRetainHold = 30 * 24 * time.Hour
+
+// OperatorSchema is the schema, in each region's database, where the
+// operator keeps its own records (the holds of retained tenants). Its name
+// starts with neither SchemaPrefix nor IngestRolePrefix, so no tenant can
+// have it, and CountTenants does not count it.
+const OperatorSchema = "millimetric_operator"
+
+// operatorRole owns OperatorSchema and its tables: a role that cannot log
+// in, which each region's administrator makes itself a member of. Whichever
+// administrator a region has, a superuser, a CREATEROLE-only one, or a new
+// one after the platform team changed the admin Secret, can then keep the
+// records; a table owned by the first administrator would lock out the next
+// and stop the sweep. Tenant roles are never members.
+const operatorRole = "millimetric_operator"
+
+// retainedTable holds one row per retained tenant.
+const retainedTable = "retained_tenants"
+
+// retainedTableDDL makes the table of holds. purge_started_at is set by the
+// sweep, under the tenant's lock, before it purges: from then on Adopt
+// refuses the tenant, so a purge that runs in several transactions can never
+// purge a tenant that was adopted meanwhile.
+var retainedTableDDL = `CREATE TABLE IF NOT EXISTS ` + pgx.Identifier{OperatorSchema, retainedTable}.Sanitize() + ` (
+	tenant           text PRIMARY KEY,
+	schema           text NOT NULL,
+	deleted_at       timestamptz NOT NULL,
+	expires_at       timestamptz NOT NULL,
+	purge_started_at timestamptz,
+	CHECK (expires_at > deleted_at)
+)`
+
+// RetainedTenant is the hold of a deleted tenant's data under deletionPolicy
+// Retain, as Retained and SweepRetained report it.
+type RetainedTenant struct {
+	// Tenant is the deleted tenant's name.
+	Tenant string
+	// Schema is its schema, SchemaName(Tenant).
+	Schema string
+	// DeletedAt is when the tenant was deleted: the start of the hold.
+	DeletedAt time.Time
+	// ExpiresAt is when the hold ends and the sweep purges the tenant.
+	ExpiresAt time.Time
+}
+
+// Hold is how long the tenant is held.
+func (r RetainedTenant) Hold() time.Duration { return r.ExpiresAt.Sub(r.DeletedAt) }
+
+// Retain implements Store. It records the hold in OperatorSchema, beside
+// the tenant's schema, so it outlives the tenant object, and in the same
+// transaction, under the tenant's lock, forbids both of the tenant's roles to
+// log in; then it ends their sessions. The schema, its data and the roles
+// stay until Adopt or SweepRetained. A second Retain of a held tenant keeps
+// the first hold (its deletedAt and expiry) and re-applies NOLOGIN.
+//
+// A tenant with no schema has no data to hold: Retain records nothing and
+// changes nothing. hold must be positive and at most MaxRetainHold.
+func (p *Postgres) Retain(ctx context.Context, tenant string, deletedAt time.Time, hold time.Duration) error {
+	if err := ValidateTenantName(tenant); err != nil {
+		return err
+	}
+	op := "retain " + tenant
+	if hold <= 0 || hold > MaxRetainHold {
+		return newError(ReasonInvalidConfig, op,
+			fmt.Sprintf("a hold of %s is not allowed: it must be more than 0 and at most %s (30 days)", hold, MaxRetainHold), nil)
+	}
+	if _, err := p.retainedTableReady(ctx, op, true); err != nil {
+		return err
+	}
+	schema := SchemaName(tenant)
+	deletedAt = deletedAt.UTC().Truncate(time.Microsecond)
+	var locked []string
+	err := p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
+		locked = nil
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceTenant, schema)); err != nil {
+			return err
+		}
+		var hasSchema bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&hasSchema); err != nil {
+			return err
+		}
+		if !hasSchema {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO `+pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()+` (tenant, schema, deleted_at, expires_at)
+			VALUES ($1, $2, $3, $4) ON CONFLICT (tenant) DO NOTHING`,
+			tenant, schema, deletedAt, deletedAt.Add(hold)); err != nil {
+			return err
+		}
+		// The ingest role first, as in Purge; both lose LOGIN in this
+		// transaction, so neither can log in once the hold is recorded.
+		var err error
+		locked, err = lockOut(ctx, tx, []string{IngestRoleName(tenant), schema})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return p.endSessions(ctx, op, locked)
+}
+
+// endSessions ends the server sessions of roles, waiting up to 5s for each
+// to end. The roles must already be unable to log in (committed), so that
+// none comes back.
+// lockOut takes LOGIN from those of roles that exist, in the caller's
+// transaction, and returns them. When the administrator is not a
+// superuser it first grants itself each role, which PostgreSQL requires to
+// end a role's sessions and to drop what it owns or was granted.
+func lockOut(ctx context.Context, tx pgx.Tx, roles []string) ([]string, error) {
+	var existing []string
+	for _, role := range roles {
+		st, err := readRole(ctx, tx, role)
+		if err != nil {
+			return nil, err
+		}
+		if !st.exists {
+			continue
+		}
+		existing = append(existing, role)
+		roleID := pgx.Identifier{role}.Sanitize()
+		if !st.adminMember {
+			if _, err := tx.Exec(ctx, `GRANT `+roleID+` TO CURRENT_USER`); err != nil {
+				return nil, err
+			}
+		}
+		if st.login {
+			if _, err := tx.Exec(ctx, `ALTER ROLE `+roleID+` NOLOGIN`); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return existing, nil
+}
+
+// endSessions ends the sessions of roles, waiting up to 5 s for each, so
+// they release their locks.
+func (p *Postgres) endSessions(ctx context.Context, op string, roles []string) error {
+	if len(roles) == 0 {
+		return nil
+	}
+	_, err := p.pool.Exec(ctx, `
+		SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
+		WHERE usename = ANY($1) AND pid <> pg_backend_pid()`, roles)
+	return wrap(op, err, p.cfg.Password)
+}
+
+// Adopt implements Store. Under the tenant's lock it ends the tenant's hold,
+// if it is held, and returns when the held tenant was deleted; nil when it
+// is not held (never retained, adopted already, or purged by the sweep, in
+// which case nothing of it is left). The caller provisions the tenant right
+// after: Provision gives both roles LOGIN back, as it repairs any drift.
+//
+// A hold that has ended (by the store's clock) or whose purge has begun is
+// not given back: Adopt fails with ReasonBusy until the sweep has purged
+// the tenant, and the tenant is then provisioned empty.
+func (p *Postgres) Adopt(ctx context.Context, tenant string) (*time.Time, error) {
+	if err := ValidateTenantName(tenant); err != nil {
+		return nil, err
+	}
+	op := "adopt " + tenant
+	ok, err := p.retainedTableReady(ctx, op, false)
+	if err != nil || !ok {
+		return nil, err
+	}
+	var adopted *time.Time
+	err = p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
+		adopted = nil
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceTenant, SchemaName(tenant))); err != nil {
+			return err
+		}
+		var deletedAt, expiresAt time.Time
+		var purging *time.Time
+		err := tx.QueryRow(ctx, `
+			SELECT deleted_at, expires_at, purge_started_at
+			FROM `+pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()+` WHERE tenant = $1 FOR UPDATE`,
+			tenant).Scan(&deletedAt, &expiresAt, &purging)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if purging != nil || !p.now().Before(expiresAt) {
+			return newError(ReasonBusy, op, fmt.Sprintf(
+				"the hold of the deleted tenant %s ended at %s: its data is being purged, and the tenant is provisioned anew once nothing of it is left",
+				tenant, expiresAt.UTC().Format(time.RFC3339)), nil)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM `+pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()+` WHERE tenant = $1`, tenant); err != nil {
+			return err
+		}
+		deletedAt = deletedAt.UTC()
+		adopted = &deletedAt
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return adopted, nil
+}
+
+// Retained implements Store: the held tenants, the hold ending first
+// first. It writes nothing; a region where nothing was ever retained has no
+// table of holds, and none is made.
+func (p *Postgres) Retained(ctx context.Context) ([]RetainedTenant, error) {
+	op := "list retained tenants"
+	ok, err := p.retainedTableReady(ctx, op, false)
+	if err != nil || !ok {
+		return nil, err
+	}
+	rows, err := p.pool.Query(ctx, `
+		SELECT tenant, schema, deleted_at, expires_at
+		FROM `+pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()+` ORDER BY expires_at, tenant`)
+	if err != nil {
+		return nil, wrap(op, err, p.cfg.Password)
+	}
+	held, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (RetainedTenant, error) {
+		var r RetainedTenant
+		err := row.Scan(&r.Tenant, &r.Schema, &r.DeletedAt, &r.ExpiresAt)
+		r.DeletedAt, r.ExpiresAt = r.DeletedAt.UTC(), r.ExpiresAt.UTC()
+		return r, err
+	})
+	if err != nil {
+		return nil, wrap(op, err, p.cfg.Password)
+	}
+	return held, nil
+}
+
+// SweepRetained implements Store. Each held tenant whose hold has ended by
+// now is purged (Purge, then Verify that nothing is left) and its record
+// removed; a tenant whose schema and roles are gone already only loses its
+// record. It returns the holds it ended, the earliest first. A tenant
+// adopted meanwhile is skipped: the sweep claims each tenant under the
+// tenant's lock before purging it, and Adopt refuses a claimed one.
+//
+// One tenant's failure does not stop the others: the error joins every
+// failure, each naming its tenant, and the holds ended so far are returned
+// with it. A failed tenant stays held and is tried again at the next sweep.
+func (p *Postgres) SweepRetained(ctx context.Context, now time.Time) ([]RetainedTenant, error) {
+	op := "sweep retained tenants"
+	ok, err := p.retainedTableReady(ctx, op, false)
+	if err != nil || !ok {
+		return nil, err
+	}
+	rows, err := p.pool.Query(ctx, `
+		SELECT tenant FROM `+pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()+`
+		WHERE expires_at <= $1 ORDER BY expires_at, tenant`, now)
+	if err != nil {
+		return nil, wrap(op, err, p.cfg.Password)
+	}
+	due, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, wrap(op, err, p.cfg.Password)
+	}
+	var purged []RetainedTenant
+	var errs []error
+	for _, tenant := range due {
+		held, ok, err := p.sweepOne(ctx, tenant, now)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if ok {
+			purged = append(purged, held)
+		}
+	}
+	return purged, errors.Join(errs...)
+}
+
+// sweepOne claims the tenant's ended hold, purges the tenant, checks that
+// nothing of it is left and removes the record. ok is false when the hold
+// was gone (adopted) or had not ended after all.
+func (p *Postgres) sweepOne(ctx context.Context, tenant string, now time.Time) (RetainedTenant, bool, error) {
+	op := "sweep retained tenant " + tenant
+	if err := ValidateTenantName(tenant); err != nil {
+		return RetainedTenant{}, false, newError(ReasonStorageError, op,
+			fmt.Sprintf("%s.%s holds a record of %q, which is not a tenant name; remove it by hand", OperatorSchema, retainedTable, tenant), err)
+	}
+	table := pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()
+	lock := lockKey(lockSpaceTenant, SchemaName(tenant))
+	held := RetainedTenant{Tenant: tenant}
+	claimed := false
+	err := p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lock); err != nil {
+			return err
+		}
+		err := tx.QueryRow(ctx, `
+			UPDATE `+table+` SET purge_started_at = COALESCE(purge_started_at, $2)
+			WHERE tenant = $1 AND expires_at <= $2
+			RETURNING schema, deleted_at, expires_at`, tenant, now).Scan(&held.Schema, &held.DeletedAt, &held.ExpiresAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		claimed = err == nil
+		return err
+	})
+	if err != nil || !claimed {
+		return RetainedTenant{}, false, err
+	}
+	held.DeletedAt, held.ExpiresAt = held.DeletedAt.UTC(), held.ExpiresAt.UTC()
+
+	if err := p.Purge(ctx, tenant); err != nil {
+		return RetainedTenant{}, false, err
+	}
+	left, err := p.Verify(ctx, tenant)
+	if err != nil {
+		return RetainedTenant{}, false, err
+	}
+	if !left.Empty() {
+		return RetainedTenant{}, false, newError(ReasonStorageError, op, "after purging, "+left.String(), nil)
+	}
+	err = p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lock); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE tenant = $1`, tenant)
+		return err
+	})
+	if err != nil {
+		return RetainedTenant{}, false, err
+	}
+	return held, true, nil
+}
+
+// retainedTableReady makes sure the administrator can use the table of
+// holds and says whether it exists. When it exists and the administrator is
+// a member of operatorRole, it only reads the catalog. Otherwise, under a
+// region-wide lock, it makes what is missing: operatorRole (NOLOGIN), the
+// administrator's membership in it, and, when create is set, OperatorSchema
+// and the table, owned by operatorRole and with nothing granted to PUBLIC.
+func (p *Postgres) retainedTableReady(ctx context.Context, op string, create bool) (bool, error) {
+	var exists, member bool
+	err := p.pool.QueryRow(ctx, `
+		SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		               WHERE n.nspname = $1 AND c.relname = $2),
+		       COALESCE((SELECT pg_has_role(current_user, r.oid, 'USAGE') FROM pg_roles r WHERE r.rolname = $3), false)`,
+		OperatorSchema, retainedTable, operatorRole).Scan(&exists, &member)
+	if err != nil {
+		return false, wrap(op, err, p.cfg.Password)
+	}
+	if exists && member {
+		return true, nil
+	}
+	if !exists && !create {
+		return false, nil
+	}
+	roleID, schemaID := pgx.Identifier{operatorRole}.Sanitize(), pgx.Identifier{OperatorSchema}.Sanitize()
+	err = p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceRegion, OperatorSchema)); err != nil {
+			return err
+		}
+		// Roles are the cluster's, shared by every region database on it,
+		// which the region lock does not cover: a concurrent CREATE ROLE
+		// from another database is not an error.
+		if _, err := tx.Exec(ctx, `
+			DO $$ BEGIN
+			  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '`+operatorRole+`') THEN
+			    CREATE ROLE `+roleID+` NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS;
+			  END IF;
+			EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+			END $$`); err != nil {
+			return err
+		}
+		var isMember bool
+		if err := tx.QueryRow(ctx, `SELECT pg_has_role(current_user, $1, 'USAGE')`, operatorRole).Scan(&isMember); err != nil {
+			return err
+		}
+		if !isMember {
+			if _, err := tx.Exec(ctx, `GRANT `+roleID+` TO CURRENT_USER`); err != nil {
+				return err
+			}
+		}
+		if exists {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+schemaID+` AUTHORIZATION `+roleID); err != nil {
+			return err
+		}
+		// As the owner role, so that it owns the table.
+		for _, stmt := range []string{
+			`SET LOCAL ROLE ` + roleID,
+			`REVOKE ALL ON SCHEMA ` + schemaID + ` FROM PUBLIC`,
+			retainedTableDDL,
+			`REVOKE ALL ON TABLE ` + pgx.Identifier{OperatorSchema, retainedTable}.Sanitize() + ` FROM PUBLIC`,
+			`RESET ROLE`,
+		} {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	return true, nil
+}
