@@ -38,6 +38,10 @@ TOOLS := $(CONTROLLER_GEN) $(KUSTOMIZE) $(GOLANGCI_LINT) $(CLUSTER_BINS)
 
 .DEFAULT_GOAL := help
 
+# Targets of a concern of their own (the Helm chart, alerting) live in
+# hack/make/*.mk, each pinning its tools like the ones below.
+-include $(wildcard hack/make/*.mk)
+
 ##@ General
 
 .PHONY: help
