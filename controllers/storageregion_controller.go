@@ -102,7 +102,9 @@ func (r *StorageRegionReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 
+	start := time.Now()
 	check, err := r.check(ctx, region)
+	regionCheckDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		// Not a verdict on the region (the API server failed us): retry.
 		return ctrl.Result{}, err
@@ -177,8 +179,22 @@ type regionHolds struct {
 	err error
 }
 
+// regionCheckDuration is the check's phase of
+// millimetric_reconcile_phase_duration_seconds, the sweep included.
+var regionCheckDuration = phaseTimer(controllerRegion, "check")
+
+// regionReasonsBeforeConnecting are the Ready reasons of a check that stops
+// before it connects to the database: they say nothing of whether the
+// database is up (millimetric_storage_region_database_up). Every other
+// reason but Connected is a failure to connect or log in.
+var regionReasonsBeforeConnecting = []string{
+	analyticsv1alpha1.ReasonDuplicateRegion, analyticsv1alpha1.ReasonSecretNotAllowed,
+	analyticsv1alpha1.ReasonInsecureConnection, analyticsv1alpha1.ReasonSecretMissing,
+}
+
 // check finds out whether the region is usable. An error means the check
-// itself could not be made.
+// itself could not be made. Each return before the connection has a reason
+// in regionReasonsBeforeConnecting.
 func (r *StorageRegionReconciler) check(ctx context.Context, region *analyticsv1alpha1.StorageRegion) (regionCheck, error) {
 	others, err := r.sameRegion(ctx, region)
 	if err != nil {
@@ -374,6 +390,9 @@ func backoff(failingFor time.Duration) time.Duration {
 // stopping to fail, re-checks its region: the tenant and retained counts
 // follow, and a database that went away is noticed by the region as soon as
 // one of its tenants notices, not at the next re-check.
+// While this instance leads, the regions are reported at each scrape from
+// the manager's cache (millimetric_storage_regions and
+// millimetric_storage_region_database_up).
 func (r *StorageRegionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.OpenStore == nil {
 		r.OpenStore = OpenPostgres
@@ -386,8 +405,11 @@ func (r *StorageRegionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		return regionRequests(list.Items)
 	})
+	if err := collectWhileLeading(mgr, &regionGauges.sources, client.Reader(mgr.GetCache())); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
-		Named("storageregion").
+		Named(controllerRegion).
 		For(&analyticsv1alpha1.StorageRegion{}, builder.WithPredicates(
 			predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&analyticsv1alpha1.StorageRegion{}, allRegions, builder.WithPredicates(regionClaimChanged())).

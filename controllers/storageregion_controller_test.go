@@ -239,6 +239,10 @@ func TestARegionIsNotReadyAsSoonAsOneOfItsTenantsLosesItsDatabase(t *testing.T) 
 	// The purge at cleanup needs the database back.
 	t.Cleanup(proxy.Restore)
 	g.Eventually(conditionOf("lost-db", analyticsv1alpha1.ConditionStorageReady), wait, tick).Should(haveStatus(metav1.ConditionTrue))
+	databaseUp := gaugeValue("millimetric_storage_region_database_up", "name", "lost")
+	g.Eventually(databaseUp, wait, tick).Should(BeEquivalentTo(1))
+	failedProvisions := observations("millimetric_provision_duration_seconds", "region", "US", "outcome", "error")
+	failedBefore := failedProvisions()
 
 	// The database goes away; the tenant's next reconcile (here a label
 	// change) finds out, and the region is re-checked at once rather than at
@@ -249,11 +253,17 @@ func TestARegionIsNotReadyAsSoonAsOneOfItsTenantsLosesItsDatabase(t *testing.T) 
 	g.Expect(k8s.Patch(ctx, tenant, patch)).To(Succeed())
 	g.Eventually(conditionOf("lost-db", analyticsv1alpha1.ConditionStorageReady), wait, tick).Should(haveStatus(metav1.ConditionFalse))
 	g.Eventually(readyOf("lost"), 20*time.Second, 100*time.Millisecond).Should(haveReady(metav1.ConditionFalse, analyticsv1alpha1.ReasonConnectionFailed))
+	// The metrics say so too: the database is down, and provisioning failed.
+	g.Eventually(databaseUp, wait, tick).Should(BeZero())
+	g.Expect(gaugeValue("millimetric_storage_regions", "region", "US", "name", "lost", "ready", "False", "reason", "ConnectionFailed")()).
+		To(BeEquivalentTo(1))
+	g.Expect(failedProvisions()).To(BeNumerically(">", failedBefore), "millimetric_provision_duration_seconds{region=US,outcome=error}")
 
 	// Back: the region's backoff re-check finds it, and the tenant follows.
 	proxy.Restore()
 	g.Eventually(readyOf("lost"), 30*time.Second, 100*time.Millisecond).Should(haveReady(metav1.ConditionTrue, analyticsv1alpha1.ReasonConnected))
 	g.Eventually(conditionOf("lost-db", analyticsv1alpha1.ConditionStorageReady), wait, tick).Should(haveStatus(metav1.ConditionTrue))
+	g.Eventually(databaseUp, wait, tick).Should(BeEquivalentTo(1))
 }
 
 func TestARegionWhoseAdminSecretIsOutsideTheAllowedNamespaceIsRefusedWithoutAConnection(t *testing.T) {
@@ -299,6 +309,12 @@ func TestARegionWhoseAdminSecretIsOutsideTheAllowedNamespaceIsRefusedWithoutACon
 		HaveField("Message", ContainSubstring(`namespace "default"`)),
 		HaveField("Message", ContainSubstring(systemNamespace))))
 	g.Consistently(dialled.Load, 2*time.Second, 100*time.Millisecond).Should(BeZero(), "the operator connected for a region it refuses")
+	// Refused, its database is not known to be down: it has no
+	// database_up series, only its Ready reason.
+	g.Eventually(gaugeValue("millimetric_storage_regions", "region", "US", "name", "elsewhere", "ready", "False", "reason", "SecretNotAllowed"),
+		wait, tick).Should(BeEquivalentTo(1))
+	_, up := gauge("millimetric_storage_region_database_up", "name", "elsewhere")()
+	g.Expect(up).To(BeFalse(), "a region refused before any connection is reported as a database up or down")
 }
 
 // regionClock is the clock of the suite's StorageRegion reconciler: the real

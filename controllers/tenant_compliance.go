@@ -21,11 +21,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
 	"github.com/millimetric/tenant-operator/internal/render"
@@ -50,20 +48,6 @@ const retentionGraceDays = 2
 // one reconcile an hour at rest, as the scale target asks.
 const retentionRecheck = time.Hour
 
-// retentionOverdueDays is millimetric_tenant_retention_overdue_days: for an
-// alert on the promise itself rather than on the CronJob.
-var retentionOverdueDays = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-	Name: "millimetric_tenant_retention_overdue_days",
-	Help: "Days the tenant's oldest raw event is past its plan's retention window, when that is more than the " +
-		"grace of the daily retention run (RetentionCompliant False); 0 when the tenant is compliant.",
-}, []string{"tenant"})
-
-func init() { metrics.Registry.MustRegister(retentionOverdueDays) }
-
-// forgetTenantMetrics deletes the tenant's series: it is gone, or another
-// instance owns it.
-func forgetTenantMetrics(tenant string) { retentionOverdueDays.DeleteLabelValues(tenant) }
-
 // checkRetentionCompliance reads from the tenant's region the oldest UTC day
 // still holding raw events and judges it against the plan's window. It owns
 // RetentionCompliant and status.retention.oldestRawEvent. It runs only once
@@ -83,6 +67,11 @@ func (r *TenantReconciler) checkRetentionCompliance(ctx context.Context, s *tena
 	v := judgeRetention(oldest, r.now(), s.spec.RetentionDays, render.NamespaceName(s.render()))
 	s.set(analyticsv1alpha1.ConditionRetentionCompliant, v.status, v.reason, v.message)
 	retentionOverdueDays.WithLabelValues(s.tenant.Name).Set(float64(v.overdueDays))
+	age := 0.0
+	if oldest != nil {
+		age = max(r.now().Sub(*oldest).Seconds(), 0)
+	}
+	oldestRawEventAge.WithLabelValues(s.tenant.Name).Set(age)
 	return ctrl.Result{RequeueAfter: retentionRecheck}, nil
 }
 

@@ -88,16 +88,16 @@ func (s *oldestDayStore) OldestRawEventDay(context.Context, string) (*time.Time,
 	return s.oldest, nil
 }
 
-// overdueGauge reads the tenant's millimetric_tenant_retention_overdue_days
-// from the registry the manager serves; ok is false when it has no series.
-func overdueGauge(t testing.TB, tenant string) (value float64, ok bool) {
+// tenantGauge reads the tenant's series of a per-tenant gauge from the
+// registry the manager serves; ok is false when it has none.
+func tenantGauge(t testing.TB, name, tenant string) (value float64, ok bool) {
 	t.Helper()
 	families, err := metrics.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() != "millimetric_tenant_retention_overdue_days" {
+		if f.GetName() != name {
 			continue
 		}
 		for _, m := range f.GetMetric() {
@@ -187,9 +187,12 @@ func TestRetentionCompliantTurnsFalseOnceWithAWarningAndBackWithANormalEvent(t *
 			if step.status == metav1.ConditionFalse {
 				g.Expect(ready.Reason).To(Equal(analyticsv1alpha1.ReasonRetentionOverdue))
 			}
-			value, ok := overdueGauge(t, "clocked")
+			value, ok := tenantGauge(t, "millimetric_tenant_retention_overdue_days", "clocked")
 			g.Expect(ok).To(BeTrue())
 			g.Expect(value).To(Equal(step.overdue))
+			age, ok := tenantGauge(t, "millimetric_tenant_oldest_raw_event_age_seconds", "clocked")
+			g.Expect(ok).To(BeTrue())
+			g.Expect(age).To(Equal(step.now.Sub(step.oldest).Seconds()), "the age of the oldest raw event day by the reconciler's clock")
 
 			if step.event == "" {
 				g.Expect(recorder.Events).To(BeEmpty())
@@ -200,12 +203,14 @@ func TestRetentionCompliantTurnsFalseOnceWithAWarningAndBackWithANormalEvent(t *
 		})
 	}
 
-	t.Run("the tenant's series goes with the tenant", func(t *testing.T) {
+	t.Run("the tenant's series go with the tenant", func(t *testing.T) {
 		g := NewWithT(t)
 		g.Expect(c.Delete(ctx, tenant)).To(Succeed())
 		_, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(tenant)})
 		g.Expect(err).NotTo(HaveOccurred())
-		_, ok := overdueGauge(t, "clocked")
-		g.Expect(ok).To(BeFalse(), "the series of a deleted tenant is still served")
+		for _, name := range []string{"millimetric_tenant_retention_overdue_days", "millimetric_tenant_oldest_raw_event_age_seconds"} {
+			_, ok := tenantGauge(t, name, "clocked")
+			g.Expect(ok).To(BeFalse(), "the %s series of a deleted tenant is still served", name)
+		}
 	})
 }

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
@@ -97,7 +98,30 @@ var errStop = errors.New("waiting")
 
 // phase is one step of a reconcile. It applies what it owns, records what
 // it observed in the scope, and returns errStop to end the chain.
-type phase func(ctx context.Context, s *tenantScope) (ctrl.Result, error)
+type phase func(r *TenantReconciler, ctx context.Context, s *tenantScope) (ctrl.Result, error)
+
+// tenantPhase is a phase with its name, the phase label of
+// millimetric_reconcile_phase_duration_seconds.
+type tenantPhase struct {
+	name     string
+	run      phase
+	duration prometheus.Observer
+}
+
+func newTenantPhase(name string, run phase) tenantPhase {
+	return tenantPhase{name: name, run: run, duration: phaseTimer(controllerTenant, name)}
+}
+
+// tenantPhases are the phases of a reconcile, in order.
+var tenantPhases = []tenantPhase{
+	newTenantPhase("region", (*TenantReconciler).resolveRegion),
+	newTenantPhase("namespace", (*TenantReconciler).reconcileNamespace),
+	newTenantPhase("storage", (*TenantReconciler).reconcileStorage),
+	newTenantPhase("workloads", (*TenantReconciler).reconcileWorkloads),
+	newTenantPhase("network", (*TenantReconciler).reconcileNetwork),
+	newTenantPhase("retention", (*TenantReconciler).reconcileRetention),
+	newTenantPhase("compliance", (*TenantReconciler).checkRetentionCompliance),
+}
 
 // Reconcile brings one tenant to its desired state.
 func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -130,9 +154,11 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 
 	var result ctrl.Result
 	var err error
-	for _, p := range []phase{r.resolveRegion, r.reconcileNamespace, r.reconcileStorage, r.reconcileWorkloads, r.reconcileNetwork, r.reconcileRetention, r.checkRetentionCompliance} {
+	for _, p := range tenantPhases {
 		var res ctrl.Result
-		res, err = p(ctx, s)
+		start := time.Now()
+		res, err = p.run(r, ctx, s)
+		p.duration.Observe(time.Since(start).Seconds())
 		result = earliest(result, res)
 		if err != nil {
 			break
@@ -174,7 +200,9 @@ func (r *TenantReconciler) now() time.Time {
 
 // SetupWithManager registers the reconciler and its watches: the tenant,
 // every kind it owns (owner references), and StorageRegions (a region
-// becoming Ready releases the tenants waiting on it).
+// becoming Ready releases the tenants waiting on it). While this instance
+// leads, its tenants are counted at each scrape from the manager's cache
+// (millimetric_tenants).
 func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.OpenStore == nil {
 		r.OpenStore = OpenPostgres
@@ -189,6 +217,9 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.stores.close()
 		return nil
 	})); err != nil {
+		return err
+	}
+	if err := collectWhileLeading(mgr, &tenantGauges.sources, tenantSource{cache: mgr.GetCache(), selector: r.TenantSelector}); err != nil {
 		return err
 	}
 
@@ -216,7 +247,7 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		workers = 1
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
-		Named("analyticstenant").
+		Named(controllerTenant).
 		For(&analyticsv1alpha1.AnalyticsTenant{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{})))
 	for _, kind := range OwnedObjects() {

@@ -610,6 +610,15 @@ func BenchmarkNoOpReconcile(b *testing.B) {
 	makeIngestAvailable(b, "tenant-bench")
 	NewWithT(b).Eventually(conditionOf("bench", analyticsv1alpha1.ConditionReady), wait, tick).Should(haveStatus(metav1.ConditionTrue))
 	req := ctrl.Request{NamespacedName: client.ObjectKey{Name: "bench"}}
+	// Once the reconciler's cache has that status too: a reconcile reading
+	// the status from before would write it again.
+	NewWithT(b).Eventually(func() *metav1.Condition {
+		cached := &analyticsv1alpha1.AnalyticsTenant{}
+		if err := tenants.Get(context.Background(), req.NamespacedName, cached); err != nil {
+			return nil
+		}
+		return meta.FindStatusCondition(cached.Status.Conditions, analyticsv1alpha1.ConditionReady)
+	}, wait, tick).Should(haveStatus(metav1.ConditionTrue))
 	before := writes.count()
 	b.ReportAllocs()
 	for b.Loop() {

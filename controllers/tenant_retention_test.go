@@ -150,6 +150,8 @@ func TestRawEventsOlderThanTheWindowMakeATenantNonCompliantUntilRetentionDeletes
 			HaveField("Type", corev1.EventTypeWarning), HaveField("Reason", analyticsv1alpha1.ReasonRetentionOverdue),
 			HaveField("Note", ContainSubstring("10 days past the 30-day window")))))
 		g.Expect(retentionOverdueDays()).To(HaveKeyWithValue("overdue", BeEquivalentTo(10)))
+		g.Expect(gaugeValue("millimetric_tenant_oldest_raw_event_age_seconds", "tenant", "overdue")()).To(
+			BeNumerically("~", time.Since(dayAgo(40)).Seconds(), time.Hour.Seconds()), "the age of the day 40 days ago")
 	})
 
 	t.Run("once retention has run, it is compliant and Ready again, with the day 10 days ago as its oldest", func(t *testing.T) {
@@ -159,12 +161,13 @@ func TestRawEventsOlderThanTheWindowMakeATenantNonCompliantUntilRetentionDeletes
 		g.Expect(sum.PartitionsDropped).To(Equal(1))
 		// Play the CronJob controller: a run that succeeded updates the
 		// CronJob's status, whose watch reconciles the tenant.
+		ranAt := metav1.NewTime(time.Now().Truncate(time.Second))
 		g.Eventually(func() error {
 			cj := get(&batchv1.CronJob{}, ns, render.RetentionName)()
 			if cj == nil {
 				return context.DeadlineExceeded
 			}
-			ran := metav1.Now()
+			ran := ranAt
 			cj.Status.LastScheduleTime, cj.Status.LastSuccessfulTime = &ran, &ran
 			return k8s.Status().Update(ctx, cj)
 		}, wait, tick).Should(Succeed())
@@ -176,6 +179,10 @@ func TestRawEventsOlderThanTheWindowMakeATenantNonCompliantUntilRetentionDeletes
 		g.Eventually(eventsAbout("overdue"), wait, tick).Should(ContainElement(And(
 			HaveField("Type", corev1.EventTypeNormal), HaveField("Reason", analyticsv1alpha1.ReasonWithinWindow))))
 		g.Expect(retentionOverdueDays()).To(HaveKeyWithValue("overdue", BeZero()))
+		g.Expect(gaugeValue("millimetric_tenant_oldest_raw_event_age_seconds", "tenant", "overdue")()).To(
+			BeNumerically("~", time.Since(dayAgo(10)).Seconds(), time.Hour.Seconds()), "the age of the day 10 days ago")
+		g.Eventually(gaugeValue("millimetric_tenant_retention_last_success_timestamp_seconds", "tenant", "overdue"), wait, tick).Should(
+			BeEquivalentTo(ranAt.Unix()), "the CronJob's last successful run")
 		warnings := func() []eventsv1.Event {
 			var out []eventsv1.Event
 			for _, e := range eventsAbout("overdue")() {
@@ -207,8 +214,9 @@ func TestRawEventsOlderThanTheWindowMakeATenantNonCompliantUntilRetentionDeletes
 		}, time.Second, 200*time.Millisecond).Should(BeZero())
 	})
 
-	t.Run("the tenant's series goes with the tenant", func(t *testing.T) {
+	t.Run("the tenant's series go with the tenant", func(t *testing.T) {
 		deleteTenant(t, tenant)
 		NewWithT(t).Eventually(retentionOverdueDays, wait, tick).ShouldNot(HaveKey("overdue"))
+		NewWithT(t).Eventually(func() []string { return tenantSeries("overdue") }, wait, tick).Should(BeEmpty())
 	})
 }

@@ -157,11 +157,13 @@ func (r *TenantReconciler) reconcileStorage(ctx context.Context, s *tenantScope)
 				storage.SchemaName(s.tenant.Name), deletedAt.UTC().Format(time.RFC3339)))
 		}
 	}
+	start := time.Now()
 	roles, err := store.Provision(ctx, s.tenant.Name, storage.ProvisionOptions{
 		ExistingPassword:       ownerPassword,
 		ExistingIngestPassword: ingestPassword,
 		IngestConnectionLimit:  storage.IngestConnections(ingestMaxPods(s.spec)),
 	})
+	observeOutcome(provisionDuration, s.spec.Region, start, err)
 	if err != nil {
 		return r.storageFailed(s, err)
 	}
@@ -320,10 +322,18 @@ func (r *TenantReconciler) purge(ctx context.Context, s *tenantScope, region *an
 	if err != nil {
 		return err
 	}
-	if err := store.Purge(ctx, s.tenant.Name); err != nil {
+	start := time.Now()
+	err = purgeAndVerify(ctx, store, s.tenant.Name)
+	observeOutcome(purgeDuration, s.spec.Region, start, err)
+	return err
+}
+
+// purgeAndVerify is the purge in the region's database, timed by purge.
+func purgeAndVerify(ctx context.Context, store RegionStore, tenant string) error {
+	if err := store.Purge(ctx, tenant); err != nil {
 		return err
 	}
-	left, err := store.Verify(ctx, s.tenant.Name)
+	left, err := store.Verify(ctx, tenant)
 	if err != nil {
 		return err
 	}

@@ -133,6 +133,11 @@ func (r *TenantReconciler) reconcileRetention(ctx context.Context, s *tenantScop
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	s.cronJob = cj
+	if ok := cj.Status.LastSuccessfulTime; ok != nil {
+		retentionLastSuccess.WithLabelValues(s.tenant.Name).Set(float64(ok.Unix()))
+	} else {
+		retentionLastSuccess.DeleteLabelValues(s.tenant.Name)
+	}
 	status, reason, msg := retentionState(cj, s.spec)
 	s.set(analyticsv1alpha1.ConditionRetentionScheduled, status, reason, msg)
 	return ctrl.Result{}, nil
