@@ -244,17 +244,10 @@ func TestPodSecurityRestrictedAdmitsEveryPodAndTheRetentionJobDoesItsWork(t *tes
 		}
 
 		// Raw events 40 and 10 days old, written as the tenant itself.
-		creds := storage.Credentials{Host: string(secret.Data["host"]), Database: string(secret.Data["database"]),
-			SSLMode: string(secret.Data["sslmode"]), Schema: string(secret.Data["schema"]),
-			Username: string(secret.Data["username"]), Password: string(secret.Data["password"])}
-		_, err := fmt.Sscan(string(secret.Data["port"]), &creds.Port)
-		g.Expect(err).NotTo(HaveOccurred())
-		conn, err := storage.ConnectTenant(ctx, creds)
-		g.Expect(err).NotTo(HaveOccurred())
-		defer func() { _ = conn.Close(ctx) }()
+		conn, creds := ownerConn(t, ns)
 		now := time.Now().UTC()
 		old, recent := now.AddDate(0, 0, -40), now.AddDate(0, 0, -10)
-		_, err = storage.EnsureDayPartitions(ctx, conn, creds.Schema, old, recent)
+		_, err := storage.EnsureDayPartitions(ctx, conn, creds.Schema, old, recent)
 		g.Expect(err).NotTo(HaveOccurred())
 		for _, at := range []time.Time{old, old, recent} {
 			_, err := conn.Exec(ctx, `INSERT INTO `+creds.Schema+`.events (received_at, anonymous_id, event_name, url_path, country)

@@ -34,7 +34,6 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -126,16 +125,7 @@ func TestTheIngestServiceAsRenderedWritesIntoItsTenantsRegionAndRetentionCountsI
 
 	// The events are moved 40 days back, as the tenant's owner, so the
 	// retention run finds them past the 30-day window.
-	owner := &corev1.Secret{}
-	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.StorageSecretName}, owner)).To(Succeed())
-	creds := storage.Credentials{Host: string(owner.Data["host"]), Database: string(owner.Data["database"]),
-		SSLMode: string(owner.Data["sslmode"]), Schema: string(owner.Data["schema"]),
-		Username: string(owner.Data["username"]), Password: string(owner.Data["password"])}
-	_, err = fmt.Sscan(string(owner.Data["port"]), &creds.Port)
-	g.Expect(err).NotTo(HaveOccurred())
-	conn, err := storage.ConnectTenant(ctx, creds)
-	g.Expect(err).NotTo(HaveOccurred())
-	defer func() { _ = conn.Close(ctx) }()
+	conn, _ := ownerConn(t, ns)
 	old := time.Now().UTC().AddDate(0, 0, -40)
 	_, err = storage.EnsureDayPartitions(ctx, conn, schema, old, old)
 	g.Expect(err).NotTo(HaveOccurred())
