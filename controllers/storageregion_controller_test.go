@@ -360,17 +360,30 @@ func usStatus() *analyticsv1alpha1.StorageRegionStatus {
 	return &sr.Status
 }
 
+// provisionedInUS provisions tenant directly in the US database, as the
+// tenant reconciler would, and purges it after the test; it returns the
+// store, for the test to retain the tenant as the finalizer would.
+func provisionedInUS(t *testing.T, tenant string) *storage.Postgres {
+	t.Helper()
+	ctx := context.Background()
+	store, err := storage.Open(ctx, pg.AdminConfig("US"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	if _, err := store.Provision(ctx, tenant, storage.ProvisionOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Purge(ctx, tenant) })
+	return store
+}
+
 func TestARegionPurgesARetainedTenantWhenItsHoldEnds(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	withRegions(t)
-	store, err := storage.Open(ctx, pg.AdminConfig("US"))
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(store.Close)
 	const tenant = "region-swept"
-	_, err = store.Provision(ctx, tenant, storage.ProvisionOptions{})
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = store.Purge(ctx, tenant) })
+	store := provisionedInUS(t, tenant)
 
 	// What the tenant finalizer does for deletionPolicy Retain, retainDays 3.
 	hold := 3 * 24 * time.Hour
@@ -405,13 +418,8 @@ func TestARegionIsCheckedAgainWhenItsNextHoldEnds(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	withRegions(t)
-	store, err := storage.Open(ctx, pg.AdminConfig("US"))
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(store.Close)
 	const tenant = "region-ends-soon"
-	_, err = store.Provision(ctx, tenant, storage.ProvisionOptions{})
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = store.Purge(ctx, tenant) })
+	store := provisionedInUS(t, tenant)
 
 	// A 3-day hold that ends in 4 seconds: the check that sees it comes back
 	// then, not after the 5-minute re-check interval.
@@ -431,13 +439,8 @@ func TestARegionWhoseSweepFailsStaysReadyAndSaysWhy(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	withRegions(t)
-	store, err := storage.Open(ctx, pg.AdminConfig("US"))
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(store.Close)
 	const tenant = "region-sweep-fails"
-	_, err = store.Provision(ctx, tenant, storage.ProvisionOptions{})
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = store.Purge(ctx, tenant) })
+	store := provisionedInUS(t, tenant)
 	g.Expect(store.Retain(ctx, tenant, time.Now(), 3*24*time.Hour)).To(Succeed())
 
 	// A hold that ended, written by hand with a name no tenant can have:
