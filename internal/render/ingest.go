@@ -21,6 +21,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strconv"
@@ -102,19 +103,52 @@ func sortedCopy(s []string) []string {
 // independent of map order. It changes exactly when a key or a value does.
 func ConfigHash(cm *corev1.ConfigMap) string {
 	h := sha256.New()
-	write := func(kind string, key string, value []byte) {
-		// Length prefixes make the encoding unambiguous.
-		h.Write(fmt.Appendf(nil, "%s %d:%s %d:", kind, len(key), key, len(value)))
-		h.Write(value)
-		h.Write([]byte{'\n'})
-	}
 	for _, k := range slices.Sorted(maps.Keys(cm.Data)) {
-		write("data", k, []byte(cm.Data[k]))
+		writeEntry(h, "data", k, []byte(cm.Data[k]))
 	}
 	for _, k := range slices.Sorted(maps.Keys(cm.BinaryData)) {
-		write("binaryData", k, cm.BinaryData[k])
+		writeEntry(h, "binaryData", k, cm.BinaryData[k])
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// CredentialsHash is the SHA-256, in hex, of a credentials Secret's data,
+// independent of map order: it changes exactly when a key or a value does
+// (a new password, another host, a new CA). The password is one input
+// among the others and cannot be recovered from it. Empty for a nil
+// Secret.
+func CredentialsHash(secret *corev1.Secret) string {
+	if secret == nil {
+		return ""
+	}
+	h := sha256.New()
+	for _, k := range slices.Sorted(maps.Keys(secret.Data)) {
+		writeEntry(h, "data", k, secret.Data[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// writeEntry writes one key and value to a hash; length prefixes make the
+// encoding unambiguous.
+func writeEntry(h io.Writer, kind, key string, value []byte) {
+	_, _ = h.Write(fmt.Appendf(nil, "%s %d:%s %d:", kind, len(key), key, len(value)))
+	_, _ = h.Write(value)
+	_, _ = h.Write([]byte{'\n'})
+}
+
+// podAnnotations are the annotations of a pod template: the given hashes,
+// those that are known.
+func podAnnotations(kv ...string) map[string]string {
+	a := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			a[kv[i]] = kv[i+1]
+		}
+	}
+	if len(a) == 0 {
+		return nil
+	}
+	return a
 }
 
 // ingestReplicas is the Deployment's replicas: none while suspended, left
@@ -145,7 +179,8 @@ func IngestImage(t Tenant) string {
 // nodes when it has placement, reading the ingest role's credentials from
 // the ingest Secret (IngestSecretName) and never the owner's. The pod
 // template carries the ConfigMap's hash so a configuration change rolls the
-// pods. Rolling updates never take a pod away before its replacement is
+// pods, and the ingest Secret's (CredentialsHash) so new credentials do.
+// Rolling updates never take a pod away before its replacement is
 // ready.
 func IngestDeployment(t Tenant) *appsv1.Deployment {
 	selector := selectorLabels(t, ComponentIngest)
@@ -188,7 +223,9 @@ func IngestDeployment(t Tenant) *appsv1.Deployment {
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{
 					Labels:      componentLabels(t, ComponentIngest),
-					Annotations: map[string]string{AnnotationConfigHash: ConfigHash(IngestConfigMap(t))},
+					Annotations: podAnnotations(
+						AnnotationConfigHash, ConfigHash(IngestConfigMap(t)),
+						AnnotationCredentialsHash, t.IngestCredentialsHash),
 				},
 				Spec: corev1.PodSpec{
 					ServiceAccountName:           IngestName,

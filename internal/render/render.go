@@ -58,6 +58,16 @@ const (
 	// AnnotationConfigHash on the ingest pod template is ConfigHash of the
 	// ingest ConfigMap, so a configuration change rolls the pods.
 	AnnotationConfigHash = "analytics.millimetric.ai/config-hash"
+	// AnnotationCredentialsHash on the ingest and retention pod templates
+	// is CredentialsHash of the Secret the pods read their credentials
+	// from, so new credentials roll ingest and reach the next retention
+	// Job. A hash of the whole Secret, never the password itself.
+	AnnotationCredentialsHash = "analytics.millimetric.ai/credentials-hash"
+	// AnnotationAppliedIntent on every child is a hash of what the
+	// operator last applied to it (the controllers' applier): a changed
+	// intent is sent even when the object already holds every wanted
+	// field, so fields no longer wanted are given up.
+	AnnotationAppliedIntent = "analytics.millimetric.ai/applied-intent"
 )
 
 // Names of the objects in a tenant namespace.
@@ -192,6 +202,12 @@ type Tenant struct {
 	// only says whether the key is there; the certificate itself stays in
 	// the Secrets.
 	StorageCA bool
+	// StorageCredentialsHash and IngestCredentialsHash are CredentialsHash
+	// of the storage and the ingest Secret in force: the retention and the
+	// ingest pod templates carry them. Empty while the Secret does not
+	// exist; the annotation is then left out.
+	StorageCredentialsHash string
+	IngestCredentialsHash  string
 }
 
 // NamespaceName is the tenant's namespace: the prefix and the tenant's name.

@@ -116,7 +116,9 @@ func RetentionServiceAccount(t Tenant) *corev1.ServiceAccount {
 //
 // The region's CA certificate, when the storage Secret has one, is mounted
 // from an optional volume at StorageCADir; PGSSLROOTCERT points at it only
-// when Tenant.StorageCA says it is there.
+// when Tenant.StorageCA says it is there. The pod template carries the
+// storage Secret's CredentialsHash, so the next Job after new credentials
+// is visibly made from a new template.
 func RetentionCronJob(t Tenant) *batchv1.CronJob {
 	labels := componentLabels(t, ComponentRetention)
 	nodeSelector, tolerations := placement(t)
@@ -154,7 +156,10 @@ func RetentionCronJob(t Tenant) *batchv1.CronJob {
 						},
 					}},
 					Template: corev1.PodTemplateSpec{
-						ObjectMeta: metav1.ObjectMeta{Labels: componentLabels(t, ComponentRetention)},
+						ObjectMeta: metav1.ObjectMeta{
+							Labels:      componentLabels(t, ComponentRetention),
+							Annotations: podAnnotations(AnnotationCredentialsHash, t.StorageCredentialsHash),
+						},
 						Spec: corev1.PodSpec{
 							// Never, as a pod failure policy requires: the
 							// Job makes a new pod for each retry.
