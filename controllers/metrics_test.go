@@ -51,7 +51,7 @@ var operatorMetrics = []string{
 }
 
 // tenantPhases are the phases of the tenant reconciler, in order.
-var tenantPhases = []string{"region", "namespace", "storage", "workloads", "network", "retention", "compliance"}
+var tenantPhases = []string{"region", "namespace", "isolation", "storage", "workloads", "retention", "compliance"}
 
 // sample is one series as gathered: a gauge's value, or a histogram's
 // sample count.

@@ -29,7 +29,11 @@ import (
 // regionStores keeps one open store (connection pool) per StorageRegion, so
 // reconciles share connections instead of dialling the database each time.
 // A store is replaced when the region's connection settings or admin
-// credentials change.
+// credentials change (at the next get, which the StorageRegion watch brings
+// at once), and closed when its StorageRegion goes (drop). The lock guards
+// the map only: dialling and closing, which wait on the network, happen
+// outside it, so one region's slow database never stalls another's
+// reconciles.
 type regionStores struct {
 	open OpenStoreFunc
 
@@ -50,29 +54,54 @@ func newRegionStores(open OpenStoreFunc) *regionStores {
 func (r *regionStores) get(ctx context.Context, region string, cfg storage.AdminConfig) (RegionStore, error) {
 	fp := fingerprint(cfg)
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if p, ok := r.stores[region]; ok {
-		if p.fingerprint == fp {
-			return p.store, nil
-		}
-		p.store.Close()
-		delete(r.stores, region)
+	p, ok := r.stores[region]
+	r.mu.Unlock()
+	if ok && p.fingerprint == fp {
+		return p.store, nil
 	}
+
 	store, err := r.open(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
+	r.mu.Lock()
+	current, ok := r.stores[region]
+	if ok && current.fingerprint == fp {
+		// Another reconcile opened the same meanwhile: use that one.
+		r.mu.Unlock()
+		store.Close()
+		return current.store, nil
+	}
 	r.stores[region] = pooledStore{fingerprint: fp, store: store}
+	r.mu.Unlock()
+	if ok {
+		// Replaced: settings or credentials changed. A reconcile still
+		// using it fails and retries with the new one.
+		current.store.Close()
+	}
 	return store, nil
+}
+
+// drop closes the store of the named region, if one is open: its
+// StorageRegion was deleted or changed. The next get opens a new one.
+func (r *regionStores) drop(region string) {
+	r.mu.Lock()
+	p, ok := r.stores[region]
+	delete(r.stores, region)
+	r.mu.Unlock()
+	if ok {
+		p.store.Close()
+	}
 }
 
 // close closes every store; for the manager's shutdown.
 func (r *regionStores) close() {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	for name, p := range r.stores {
+	stores := r.stores
+	r.stores = map[string]pooledStore{}
+	r.mu.Unlock()
+	for _, p := range stores {
 		p.store.Close()
-		delete(r.stores, name)
 	}
 }
 

@@ -54,6 +54,10 @@ const retentionRecheck = time.Hour
 // storage is provisioned; a failed read is a transient failure of the
 // reconcile, which keeps what was last observed.
 func (r *TenantReconciler) checkRetentionCompliance(ctx context.Context, s *tenantScope) (ctrl.Result, error) {
+	if s.store == nil {
+		// Storage could not be provisioned now; StorageReady says why.
+		return ctrl.Result{}, nil
+	}
 	oldest, err := s.store.OldestRawEventDay(ctx, s.tenant.Name)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("reading the oldest raw event of AnalyticsTenant %s in region %s (StorageRegion %s): %w",

@@ -18,7 +18,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -33,11 +32,13 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -91,13 +92,11 @@ type TenantReconciler struct {
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch;create;patch;delete
 
-// errStop ends the phase chain: the tenant waits on something outside it
-// (its region), recorded in a condition, and is retried after the phase's
-// result says.
-var errStop = errors.New("waiting")
-
-// phase is one step of a reconcile. It applies what it owns, records what
-// it observed in the scope, and returns errStop to end the chain.
+// phase is one step of a reconcile. It applies what it owns and records
+// what it observed in the scope. A part that cannot be done now (its region
+// or its database is unavailable) is a condition, not an error: the phases
+// after it still run. An error is a failure of this reconcile (the API
+// server refused a write) and ends it, to be retried.
 type phase func(r *TenantReconciler, ctx context.Context, s *tenantScope) (ctrl.Result, error)
 
 // tenantPhase is a phase with its name, the phase label of
@@ -112,13 +111,17 @@ func newTenantPhase(name string, run phase) tenantPhase {
 	return tenantPhase{name: name, run: run, duration: phaseTimer(controllerTenant, name)}
 }
 
-// tenantPhases are the phases of a reconcile, in order.
+// tenantPhases are the phases of a reconcile, in order: isolation before
+// anything runs in the namespace, then storage, then what uses it. Only
+// what needs the database waits for it: the namespace, its NetworkPolicies
+// and quota, and the workloads of a provisioned tenant are kept and
+// repaired whatever state the database is in.
 var tenantPhases = []tenantPhase{
 	newTenantPhase("region", (*TenantReconciler).resolveRegion),
 	newTenantPhase("namespace", (*TenantReconciler).reconcileNamespace),
+	newTenantPhase("isolation", (*TenantReconciler).reconcileIsolation),
 	newTenantPhase("storage", (*TenantReconciler).reconcileStorage),
 	newTenantPhase("workloads", (*TenantReconciler).reconcileWorkloads),
-	newTenantPhase("network", (*TenantReconciler).reconcileNetwork),
 	newTenantPhase("retention", (*TenantReconciler).reconcileRetention),
 	newTenantPhase("compliance", (*TenantReconciler).checkRetentionCompliance),
 }
@@ -144,9 +147,7 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 	if !controllerutil.ContainsFinalizer(tenant, analyticsv1alpha1.TenantFinalizer) {
 		// Before anything is provisioned, so nothing can outlive the tenant.
-		patch := client.MergeFrom(tenant.DeepCopy())
-		controllerutil.AddFinalizer(tenant, analyticsv1alpha1.TenantFinalizer)
-		if err := r.Patch(ctx, tenant, patch); err != nil {
+		if err := r.patchFinalizers(ctx, tenant, controllerutil.AddFinalizer); err != nil {
 			return ctrl.Result{}, fmt.Errorf("adding the finalizer to AnalyticsTenant %s: %w", tenant.Name, err)
 		}
 		s.original = tenant.DeepCopy()
@@ -164,9 +165,6 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 			break
 		}
 	}
-	if errors.Is(err, errStop) {
-		err = nil
-	}
 	if statusErr := r.updateStatus(ctx, s, err); statusErr != nil && err == nil {
 		err = statusErr
 	}
@@ -174,6 +172,17 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		return ctrl.Result{}, err
 	}
 	return result, nil
+}
+
+// patchFinalizers adds or removes our finalizer. A merge patch replaces the
+// whole list, so it carries the resourceVersion the change was made on: a
+// tenant whose finalizers changed since it was read (another controller's
+// added, a cache behind) makes the patch fail with a conflict and the
+// reconcile retry on a fresh read, instead of dropping the other entries.
+func (r *TenantReconciler) patchFinalizers(ctx context.Context, tenant *analyticsv1alpha1.AnalyticsTenant, change func(client.Object, string) bool) error {
+	patch := client.MergeFromWithOptions(tenant.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	change(tenant, analyticsv1alpha1.TenantFinalizer)
+	return r.Patch(ctx, tenant, patch)
 }
 
 // earliest combines two results: the sooner requeue wins.
@@ -253,8 +262,16 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	for _, kind := range OwnedObjects() {
 		b = b.Owns(kind)
 	}
+	// A deleted StorageRegion's pool is closed at once, whatever its
+	// tenants do: none of them reconciling would leave it open for good.
+	closePool := handler.Funcs{
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			r.stores.drop(e.Object.GetName())
+		},
+	}
 	return b.
 		Watches(&analyticsv1alpha1.StorageRegion{}, tenantsInRegion).
+		Watches(&analyticsv1alpha1.StorageRegion{}, closePool).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
 }

@@ -21,6 +21,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
@@ -36,8 +37,13 @@ type tenantScope struct {
 	spec     analyticsv1alpha1.EffectiveTenantSpec
 	settings render.Settings
 
-	// region is the StorageRegion serving the tenant, once resolved.
+	// region is the StorageRegion serving the tenant, once resolved, or
+	// the one last known while the region is unavailable (nil when none
+	// is): placement and egress are rendered from it.
 	region *analyticsv1alpha1.StorageRegion
+	// regionUnavailable says the region cannot be used now: nothing is
+	// provisioned or dialled.
+	regionUnavailable bool
 	// conditions are the conditions the phases that ran decided.
 	conditions map[string]metav1.Condition
 
@@ -48,7 +54,14 @@ type tenantScope struct {
 	// store is the region's storage, once the tenant is provisioned in it.
 	store RegionStore
 	// storageCA is whether the tenant's credentials carry a private CA.
-	storageCA  bool
+	storageCA bool
+	// storageSecret and ingestSecret are the credentials Secrets in force:
+	// as this reconcile applied them, or as cached when storage could not
+	// be provisioned now; nil when there is none.
+	storageSecret *corev1.Secret
+	ingestSecret  *corev1.Secret
+	// credentialsRead is whether storageSecret and ingestSecret are known.
+	credentialsRead bool
 	deployment *appsv1.Deployment
 	cronJob    *batchv1.CronJob
 	// oldestRawEventRead is whether this reconcile read the oldest raw
@@ -69,7 +82,11 @@ func newTenantScope(tenant *analyticsv1alpha1.AnalyticsTenant, settings render.S
 
 // render is the builders' view of the tenant; valid once region is set.
 func (s *tenantScope) render() render.Tenant {
-	return render.Tenant{Object: s.tenant, Spec: s.spec, Region: s.region, Settings: s.settings, StorageCA: s.storageCA}
+	return render.Tenant{
+		Object: s.tenant, Spec: s.spec, Region: s.region, Settings: s.settings, StorageCA: s.storageCA,
+		StorageCredentialsHash: render.CredentialsHash(s.storageSecret),
+		IngestCredentialsHash:  render.CredentialsHash(s.ingestSecret),
+	}
 }
 
 // set records a condition decided by a phase.

@@ -59,8 +59,13 @@ type regionUnavailable struct {
 func (e *regionUnavailable) Error() string { return e.msg }
 
 // findRegion returns the one Ready StorageRegion of the region, or a
-// *regionUnavailable saying what is wrong.
-func (r *TenantReconciler) findRegion(ctx context.Context, region analyticsv1alpha1.Region) (*analyticsv1alpha1.StorageRegion, error) {
+// *regionUnavailable saying what is wrong. With that error it still returns
+// the StorageRegion the tenant's objects are rendered with (placement,
+// egress), when one is known: the only claim of the region, Ready or not,
+// or, among duplicate claims, the one named prefer (the tenant's
+// status.storage.regionRef), so a second StorageRegion appearing does not
+// move a running tenant's pods or cut its egress.
+func (r *TenantReconciler) findRegion(ctx context.Context, region analyticsv1alpha1.Region, prefer string) (*analyticsv1alpha1.StorageRegion, error) {
 	claims, err := regionClaims(ctx, r, region)
 	if err != nil {
 		return nil, err
@@ -71,29 +76,40 @@ func (r *TenantReconciler) findRegion(ctx context.Context, region analyticsv1alp
 	case 1:
 	default:
 		names := make([]string, 0, len(claims))
-		for _, c := range claims {
+		var known *analyticsv1alpha1.StorageRegion
+		for i, c := range claims {
 			names = append(names, c.Name)
+			if c.Name == prefer {
+				known = &claims[i]
+			}
 		}
-		return nil, &regionUnavailable{msg: fmt.Sprintf("StorageRegions %s all claim region %s: delete all but one", strings.Join(names, ", "), region)}
+		return known, &regionUnavailable{msg: fmt.Sprintf("StorageRegions %s all claim region %s: delete all but one", strings.Join(names, ", "), region)}
 	}
 	sr := &claims[0]
 	ready := meta.FindStatusCondition(sr.Status.Conditions, analyticsv1alpha1.ConditionReady)
 	switch {
 	case ready == nil:
-		return nil, &regionUnavailable{msg: fmt.Sprintf("waiting for StorageRegion %s serving region %s to be checked", sr.Name, region), pending: true}
+		return sr, &regionUnavailable{msg: fmt.Sprintf("waiting for StorageRegion %s serving region %s to be checked", sr.Name, region), pending: true}
 	case ready.Status != metav1.ConditionTrue:
-		return nil, &regionUnavailable{msg: fmt.Sprintf("StorageRegion %s serving region %s is not Ready (%s: %s)", sr.Name, region, ready.Reason, ready.Message)}
+		return sr, &regionUnavailable{msg: fmt.Sprintf("StorageRegion %s serving region %s is not Ready (%s: %s)", sr.Name, region, ready.Reason, ready.Message)}
 	}
 	return sr, nil
 }
 
-// resolveRegion finds the StorageRegion serving the tenant. It owns
-// StorageReady while the region is unavailable, and then ends the chain:
-// nothing can be placed or provisioned without the region.
+// resolveRegion finds the StorageRegion serving the tenant. While the
+// region is unavailable it owns StorageReady, and the chain goes on with
+// the StorageRegion last known, if any: the namespace and its isolation do
+// not wait for storage.
 func (r *TenantReconciler) resolveRegion(ctx context.Context, s *tenantScope) (ctrl.Result, error) {
-	region, err := r.findRegion(ctx, s.spec.Region)
+	prefer := ""
+	if st := s.original.Status.Storage; st != nil {
+		prefer = st.RegionRef
+	}
+	region, err := r.findRegion(ctx, s.spec.Region, prefer)
+	s.region = region
 	var unavailable *regionUnavailable
 	if errors.As(err, &unavailable) {
+		s.regionUnavailable = true
 		reason := analyticsv1alpha1.ReasonRegionUnavailable
 		if unavailable.pending {
 			reason = analyticsv1alpha1.ReasonProgressing
@@ -101,13 +117,9 @@ func (r *TenantReconciler) resolveRegion(ctx context.Context, s *tenantScope) (c
 		s.set(analyticsv1alpha1.ConditionStorageReady, metav1.ConditionFalse, reason, unavailable.msg)
 		// A region appearing or becoming Ready triggers a reconcile through
 		// the StorageRegion watch; the backoff is the safety net.
-		return ctrl.Result{RequeueAfter: failingBackoff(s.failingSince(analyticsv1alpha1.ConditionStorageReady))}, errStop
+		return ctrl.Result{RequeueAfter: failingBackoff(s.failingSince(analyticsv1alpha1.ConditionStorageReady))}, nil
 	}
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	s.region = region
-	return ctrl.Result{}, nil
+	return ctrl.Result{}, err
 }
 
 // reconcileNamespace applies the tenant's namespace, which everything else
@@ -121,6 +133,10 @@ func (r *TenantReconciler) reconcileNamespace(ctx context.Context, s *tenantScop
 // and applies the two Secrets with their credentials: the schema owner's
 // (for retention) and the ingest role's (for ingest). It owns StorageReady.
 func (r *TenantReconciler) reconcileStorage(ctx context.Context, s *tenantScope) (ctrl.Result, error) {
+	if s.regionUnavailable {
+		// resolveRegion said why; nothing is dialled.
+		return ctrl.Result{}, nil
+	}
 	t := s.render()
 	store, err := r.regionStore(ctx, s.region)
 	if err != nil {
@@ -169,7 +185,9 @@ func (r *TenantReconciler) reconcileStorage(ctx context.Context, s *tenantScope)
 	}
 	s.storageCA = len(roles.Owner.CACert) > 0
 	t = s.render()
-	for _, secret := range []*corev1.Secret{render.StorageSecret(t, roles.Owner), render.IngestSecret(t, roles.Ingest)} {
+	s.storageSecret, s.ingestSecret = render.StorageSecret(t, roles.Owner), render.IngestSecret(t, roles.Ingest)
+	s.credentialsRead = true
+	for _, secret := range []*corev1.Secret{s.storageSecret, s.ingestSecret} {
 		if err := r.apply.apply(ctx, secret); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -223,7 +241,7 @@ func (r *TenantReconciler) storageFailed(s *tenantScope, err error) (ctrl.Result
 	}
 	msg := fmt.Sprintf("provisioning in region %s (StorageRegion %s) failed: %v", s.spec.Region, s.region.Name, err)
 	s.set(analyticsv1alpha1.ConditionStorageReady, metav1.ConditionFalse, reason, msg)
-	return ctrl.Result{RequeueAfter: failingBackoff(s.failingSince(analyticsv1alpha1.ConditionStorageReady))}, errStop
+	return ctrl.Result{RequeueAfter: failingBackoff(s.failingSince(analyticsv1alpha1.ConditionStorageReady))}, nil
 }
 
 // regionStore returns the open store of a StorageRegion.
@@ -249,7 +267,7 @@ func (r *TenantReconciler) finalize(ctx context.Context, s *tenantScope) (ctrl.R
 	}
 	schema := storage.SchemaName(s.tenant.Name)
 	retain := s.spec.DeletionPolicy == analyticsv1alpha1.DeletionPolicyRetain
-	region, err := r.findRegion(ctx, s.spec.Region)
+	region, err := r.findRegion(ctx, s.spec.Region, "")
 	var unavailable *regionUnavailable
 	switch {
 	case errors.As(err, &unavailable) && !r.wasProvisioned(ctx, s):
@@ -280,9 +298,7 @@ func (r *TenantReconciler) finalize(ctx context.Context, s *tenantScope) (ctrl.R
 		r.event(ctx, s.tenant, corev1.EventTypeNormal, eventPurged, "Delete",
 			fmt.Sprintf("purged schema %s, its data and its roles from region %s (StorageRegion %s)", schema, s.spec.Region, region.Name))
 	}
-	patch := client.MergeFrom(s.tenant.DeepCopy())
-	controllerutil.RemoveFinalizer(s.tenant, analyticsv1alpha1.TenantFinalizer)
-	if err := r.Patch(ctx, s.tenant, patch); err != nil {
+	if err := r.patchFinalizers(ctx, s.tenant, controllerutil.RemoveFinalizer); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	forgetTenantMetrics(s.tenant.Name)
@@ -345,14 +361,20 @@ func purgeAndVerify(ctx context.Context, store RegionStore, tenant string) error
 
 // wasProvisioned says whether the tenant may have storage: its status names
 // a schema, or one of its credentials Secrets exists. When in doubt it says
-// yes, so no data is ever left behind unpurged.
+// yes, so no data is ever left behind unpurged: a Secret the cache does not
+// have (not synced yet, or behind a write) is looked for in the API server
+// before the answer is no.
 func (r *TenantReconciler) wasProvisioned(ctx context.Context, s *tenantScope) bool {
 	if st := s.tenant.Status.Storage; st != nil && st.Schema != "" {
 		return true
 	}
 	ns := render.NamespaceName(s.render())
 	for _, name := range []string{render.StorageSecretName, render.IngestSecretName} {
-		err := r.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &corev1.Secret{})
+		key := types.NamespacedName{Namespace: ns, Name: name}
+		err := r.Get(ctx, key, &corev1.Secret{})
+		if apierrors.IsNotFound(err) && r.APIReader != nil {
+			err = r.APIReader.Get(ctx, key, &corev1.Secret{})
+		}
 		if !apierrors.IsNotFound(err) {
 			return true
 		}

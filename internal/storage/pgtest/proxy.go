@@ -34,6 +34,8 @@ type Proxy struct {
 	mu    sync.Mutex
 	up    bool
 	conns []net.Conn
+	// open counts the client connections through the proxy not closed yet.
+	open int
 }
 
 // NewProxy starts a proxy to the server's port on 127.0.0.1; it stops when
@@ -65,9 +67,14 @@ func (s *Server) NewProxy(t testing.TB) *Proxy {
 				continue
 			}
 			p.conns = append(p.conns, in, out)
+			p.open++
 			p.mu.Unlock()
-			go func() { _, _ = io.Copy(out, in); _ = out.Close() }()
-			go func() { _, _ = io.Copy(in, out); _ = in.Close() }()
+			// The connection is over when both directions are.
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() { defer wg.Done(); _, _ = io.Copy(out, in); _ = out.Close() }()
+			go func() { defer wg.Done(); _, _ = io.Copy(in, out); _ = in.Close() }()
+			go func() { wg.Wait(); p.mu.Lock(); p.open--; p.mu.Unlock() }()
 		}
 	}()
 	return p
@@ -90,4 +97,12 @@ func (p *Proxy) Restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.up = true
+}
+
+// Open is the number of connections through the proxy that neither end has
+// closed yet: a client's pool holding connections shows here.
+func (p *Proxy) Open() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.open
 }
