@@ -62,8 +62,8 @@ type tenantScope struct {
 	ingestSecret  *corev1.Secret
 	// credentialsRead is whether storageSecret and ingestSecret are known.
 	credentialsRead bool
-	deployment *appsv1.Deployment
-	cronJob    *batchv1.CronJob
+	deployment      *appsv1.Deployment
+	cronJob         *batchv1.CronJob
 	// oldestRawEventRead is whether this reconcile read the oldest raw
 	// event day, and oldestRawEvent is that day (nil: no raw event).
 	oldestRawEventRead bool

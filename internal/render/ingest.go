@@ -222,7 +222,7 @@ func IngestDeployment(t Tenant) *appsv1.Deployment {
 			},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{
-					Labels:      componentLabels(t, ComponentIngest),
+					Labels: componentLabels(t, ComponentIngest),
 					Annotations: podAnnotations(
 						AnnotationConfigHash, ConfigHash(IngestConfigMap(t)),
 						AnnotationCredentialsHash, t.IngestCredentialsHash),
