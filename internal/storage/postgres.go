@@ -432,6 +432,11 @@ func (p *Postgres) Provision(ctx context.Context, tenant string, opts ProvisionO
 		if err := migrate(ctx, tx, owner, target); err != nil {
 			return err
 		}
+		if target == SchemaVersion() {
+			if err := restoreTables(ctx, tx, owner); err != nil {
+				return err
+			}
+		}
 		today := utcDay(p.now())
 		if _, err := EnsureDayPartitions(ctx, tx, owner, today, today.AddDate(0, 0, FuturePartitionDays)); err != nil {
 			return err
@@ -670,15 +675,59 @@ func (p *Postgres) passwordWorks(ctx context.Context, role, password string) boo
 //
 // ACL changes on the database rewrite its one pg_database row, and two
 // transactions doing that at once fail with "tuple concurrently updated":
-// a region-wide advisory lock makes them take turns. It is taken last (after
-// the tenant's lock) and held only until commit.
+// a region-wide advisory lock makes them take turns. Only they take it: the
+// ACLs are read first without it, and only when one must change is the lock
+// taken (after the tenant's lock, held until commit) and the ACLs read again
+// under it. A converged tenant's provisioning, the common case, so never
+// waits on another tenant's.
 func hardenDatabase(ctx context.Context, tx pgx.Tx, roles ...string) error {
+	acl, err := readDatabaseACL(ctx, tx, roles)
+	if err != nil || !acl.needsChange(roles) {
+		return err
+	}
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceRegion, "database")); err != nil {
 		return err
 	}
-	var db string
-	var publicHasDB, publicCreatesInPublic bool
-	var withConnect []string
+	if acl, err = readDatabaseACL(ctx, tx, roles); err != nil {
+		return err
+	}
+	dbID := pgx.Identifier{acl.db}.Sanitize()
+	// If the administrator neither owns the database nor is a superuser,
+	// PostgreSQL answers these with a warning, not an error: tenants then
+	// keep PUBLIC's CONNECT, and isolation still holds inside the database.
+	if acl.publicHasDB {
+		if _, err := tx.Exec(ctx, `REVOKE ALL ON DATABASE `+dbID+` FROM PUBLIC`); err != nil {
+			return err
+		}
+	}
+	if acl.publicCreatesInPublic {
+		if _, err := tx.Exec(ctx, `REVOKE CREATE ON SCHEMA public FROM PUBLIC`); err != nil {
+			return err
+		}
+	}
+	if missing := acl.missingConnect(roles); len(missing) > 0 {
+		ids := make([]string, len(missing))
+		for i, role := range missing {
+			ids[i] = pgx.Identifier{role}.Sanitize()
+		}
+		if _, err := tx.Exec(ctx, `GRANT CONNECT ON DATABASE `+dbID+` TO `+strings.Join(ids, ", ")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// databaseACL is what hardenDatabase reads of the database's privileges.
+type databaseACL struct {
+	db                    string
+	publicHasDB           bool
+	publicCreatesInPublic bool
+	// withConnect are those of the roles asked about that may connect.
+	withConnect []string
+}
+
+func readDatabaseACL(ctx context.Context, tx pgx.Tx, roles []string) (databaseACL, error) {
+	var a databaseACL
 	err := tx.QueryRow(ctx, `
 		SELECT d.datname,
 		       EXISTS (SELECT 1 FROM aclexplode(COALESCE(d.datacl, acldefault('d', d.datdba))) a WHERE a.grantee = 0),
@@ -689,36 +738,24 @@ func hardenDatabase(ctx context.Context, tx pgx.Tx, roles ...string) error {
 		                                WHERE a.grantee = 0 AND a.privilege_type = 'CREATE')
 		                 FROM pg_namespace n WHERE n.nspname = 'public'), false)
 		FROM pg_database d WHERE d.datname = current_database()`, roles).Scan(
-		&db, &publicHasDB, &withConnect, &publicCreatesInPublic)
-	if err != nil {
-		return err
-	}
-	dbID := pgx.Identifier{db}.Sanitize()
-	// If the administrator neither owns the database nor is a superuser,
-	// PostgreSQL answers these with a warning, not an error: tenants then
-	// keep PUBLIC's CONNECT, and isolation still holds inside the database.
-	if publicHasDB {
-		if _, err := tx.Exec(ctx, `REVOKE ALL ON DATABASE `+dbID+` FROM PUBLIC`); err != nil {
-			return err
-		}
-	}
-	if publicCreatesInPublic {
-		if _, err := tx.Exec(ctx, `REVOKE CREATE ON SCHEMA public FROM PUBLIC`); err != nil {
-			return err
-		}
-	}
+		&a.db, &a.publicHasDB, &a.withConnect, &a.publicCreatesInPublic)
+	return a, err
+}
+
+// missingConnect are the roles that may not connect yet.
+func (a databaseACL) missingConnect(roles []string) []string {
 	var missing []string
 	for _, role := range roles {
-		if !slices.Contains(withConnect, role) {
-			missing = append(missing, pgx.Identifier{role}.Sanitize())
+		if !slices.Contains(a.withConnect, role) {
+			missing = append(missing, role)
 		}
 	}
-	if len(missing) > 0 {
-		if _, err := tx.Exec(ctx, `GRANT CONNECT ON DATABASE `+dbID+` TO `+strings.Join(missing, ", ")); err != nil {
-			return err
-		}
-	}
-	return nil
+	return missing
+}
+
+// needsChange says whether hardenDatabase has anything to change.
+func (a databaseACL) needsChange(roles []string) bool {
+	return a.publicHasDB || a.publicCreatesInPublic || len(a.missingConnect(roles)) > 0
 }
 
 // Purge implements Store. It first forbids both roles to log in and ends

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -216,6 +217,53 @@ func migrate(ctx context.Context, tx pgx.Tx, schema string, target int) error {
 		}
 	}
 	return nil
+}
+
+// schemaTables are the tables the migrations make, which restoreTables
+// puts back when one is missing.
+var schemaTables = []string{EventsTable, "daily_aggregates", "rollup_ledger", SaltsTable}
+
+// restoreTables makes again, empty and as the migrations made it, each
+// table of a schema at the current version that is missing: dropped by
+// hand, say. What it held is gone, but ingest and retention work again (a
+// lost salts table is made again by the next salt; events gets its
+// partitions next). Its statements are every migration's statements on that
+// table, in order. It runs in Provision's transaction, as the tenant role.
+func restoreTables(ctx context.Context, tx pgx.Tx, schema string) error {
+	s := pgx.Identifier{schema}.Sanitize()
+	for _, table := range schemaTables {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, s+"."+table).Scan(&exists); err != nil {
+			return err
+		}
+		if exists {
+			continue
+		}
+		for _, m := range migrations {
+			for _, stmt := range m.sql(schema) {
+				if !statementOn(stmt, s, table) {
+					continue
+				}
+				if _, err := tx.Exec(ctx, stmt); err != nil {
+					return fmt.Errorf("restoring table %s.%s: %w", schema, table, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// statementOn says whether a migration statement is on table: the
+// migrations name every table schema-qualified, followed by a space, a
+// column's dot or a line break.
+func statementOn(stmt, schema, table string) bool {
+	name := schema + "." + table
+	for _, next := range []string{" ", ".", "\n"} {
+		if strings.Contains(stmt, name+next) {
+			return true
+		}
+	}
+	return false
 }
 
 // schemaVersionOf reads the version of schema from its schema_version table.
