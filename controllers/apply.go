@@ -18,11 +18,7 @@ package controllers
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"reflect"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -37,24 +33,26 @@ import (
 // apply of the whole intent with render.FieldOwner and forced ownership,
 // sent only when needed, so a converged tenant costs no write request.
 //
-// When a write is needed. The intent (the desired object, without status)
-// is hashed, and the hash goes with it as render.AnnotationAppliedIntent.
-// A write is sent when the cached object does not hold every field of the
-// intent, that annotation included: when the object is missing, when a
-// field of ours was changed or removed by someone else (drift), and when
-// the intent changed since the last apply (the hash did), even if every
-// field now wanted is already there. The write is always the whole intent,
-// so server-side apply gives up what we set before and no longer send: a
-// nodeSelector, a toleration or a limit removed from the spec, replicas
-// left to the autoscaler. A subset check alone, without the hash, sends
-// nothing when fields are only removed, and they then stay for good.
+// When a write is needed: when what we applied last, and still own, is not
+// what we want now. Server-side apply records in the child's managed fields
+// exactly which fields each manager owns; extracted for our manager
+// (appliedBy) they are our last intent minus whatever someone else changed
+// or removed since, as an update of a field takes it over. So a write goes
+// out when the child is missing, when a field of ours was changed or
+// removed by someone else (drift), and when our intent changed, fields we
+// no longer want included. The write is always the whole intent, so the
+// server gives up what we set before and no longer send: a nodeSelector, a
+// toleration or a limit removed from the spec, replicas left to the
+// autoscaler.
 //
-// Why a hash and not the alternatives: the managed fields of our field
-// manager would say the same, but the cache strips them (they are much of
-// an object's size, at 10,000 tenants); a server-side dry run would cost a
-// request per object per reconcile, the very cost at rest this avoids. The
-// hash costs one annotation per object. An object applied before the
-// annotation existed is written once more, with it.
+// The comparison is of hashes (intentHash): the cache's transform
+// (slimChild) hashes each child's applied projection when the child enters
+// the cache, keeps the hash in annotationAppliedHash and drops the rest of
+// the spec, so the cache holds a few hundred bytes per child instead of the
+// whole object. A child read some other way (no such annotation) is hashed
+// here from its own managed fields. A server-side dry run would have told
+// the same at the cost of a request per child per reconcile, the cost at
+// rest this avoids.
 type applier struct {
 	client client.Client
 	scheme *runtime.Scheme
@@ -86,9 +84,6 @@ func (a applier) apply(ctx context.Context, desired client.Object, before ...bef
 	if err != nil {
 		return fmt.Errorf("hashing %s %s: %w", gvk.Kind, desired.GetName(), err)
 	}
-	if err := unstructured.SetNestedField(want, intent, "metadata", "annotations", render.AnnotationAppliedIntent); err != nil {
-		return err
-	}
 
 	live, err := a.scheme.New(gvk)
 	if err != nil {
@@ -101,11 +96,11 @@ func (a applier) apply(ctx context.Context, desired client.Object, before ...bef
 	case err != nil:
 		return fmt.Errorf("reading %s %s: %w", gvk.Kind, objectName(desired), err)
 	default:
-		have, err := runtime.DefaultUnstructuredConverter.ToUnstructured(liveObj)
-		if err != nil {
-			return err
+		applied, cached := liveObj.GetAnnotations()[annotationAppliedHash]
+		if !cached {
+			applied = appliedHash(liveObj)
 		}
-		if subset(want, have) {
+		if applied == intent {
 			return nil
 		}
 	}
@@ -125,17 +120,6 @@ func (a applier) apply(ctx context.Context, desired client.Object, before ...bef
 	return nil
 }
 
-// intentHash is the SHA-256 of an object's intent, in hex: JSON encodes map
-// keys sorted, so equal intents hash equal.
-func intentHash(want map[string]any) (string, error) {
-	b, err := json.Marshal(want)
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:16]), nil
-}
-
 // remove deletes obj if the cache still has it, so that an object no longer
 // wanted costs no request once it is gone.
 func (a applier) remove(ctx context.Context, obj client.Object) error {
@@ -153,63 +137,4 @@ func objectName(o client.Object) string {
 		return o.GetName()
 	}
 	return o.GetNamespace() + "/" + o.GetName()
-}
-
-// subset reports whether have holds every value want sets. Empty maps,
-// empty lists and nulls in want express no opinion; lists must have the
-// same length and match element by element (the API server keeps their
-// order); numbers compare by value.
-func subset(want, have any) bool {
-	switch w := want.(type) {
-	case nil:
-		return true
-	case map[string]any:
-		if len(w) == 0 {
-			return true
-		}
-		h, ok := have.(map[string]any)
-		if !ok {
-			return false
-		}
-		for k, wv := range w {
-			if !subset(wv, h[k]) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		if len(w) == 0 {
-			return true
-		}
-		h, ok := have.([]any)
-		if !ok || len(h) != len(w) {
-			return false
-		}
-		for i := range w {
-			if !subset(w[i], h[i]) {
-				return false
-			}
-		}
-		return true
-	default:
-		if wn, ok := number(want); ok {
-			hn, ok := number(have)
-			return ok && wn == hn
-		}
-		return reflect.DeepEqual(want, have)
-	}
-}
-
-func number(v any) (float64, bool) {
-	switch n := v.(type) {
-	case int64:
-		return float64(n), true
-	case int32:
-		return float64(n), true
-	case int:
-		return float64(n), true
-	case float64:
-		return n, true
-	}
-	return 0, false
 }

@@ -75,14 +75,21 @@ func regionClaims(ctx context.Context, c client.Reader, region analyticsv1alpha1
 	return claims, nil
 }
 
-// adminConfig reads the region's admin Secret through an uncached reader (the
-// operator does not watch or cache Secrets cluster-wide) and returns how to
-// connect as the region's administrator.
-func adminConfig(ctx context.Context, reader client.Reader, region *analyticsv1alpha1.StorageRegion) (storage.AdminConfig, error) {
+// adminConfig reads the region's admin Secret and returns how to connect as
+// the region's administrator. It reads the cache, which holds the Secrets
+// of the one namespace admin Secrets may be in (CacheOptions), so a
+// reconcile costs no request; a Secret the cache does not have (just
+// created, not seen yet) is looked for once in the API server (uncached)
+// before it is called missing.
+func adminConfig(ctx context.Context, cached, uncached client.Reader, region *analyticsv1alpha1.StorageRegion) (storage.AdminConfig, error) {
 	pg := region.Spec.Postgres.Effective()
 	ref := types.NamespacedName{Namespace: pg.AdminSecretRef.Namespace, Name: pg.AdminSecretRef.Name}
 	secret := &corev1.Secret{}
-	if err := reader.Get(ctx, ref, secret); err != nil {
+	err := cached.Get(ctx, ref, secret)
+	if apierrors.IsNotFound(err) && uncached != nil {
+		err = uncached.Get(ctx, ref, secret)
+	}
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return storage.AdminConfig{}, &secretMissingError{fmt.Sprintf("admin Secret %s not found: create it with keys %q and %q", ref, AdminSecretUsernameKey, AdminSecretPasswordKey)}
 		}

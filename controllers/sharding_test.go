@@ -22,9 +22,11 @@ import (
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -35,8 +37,8 @@ import (
 
 // startShard runs an operator instance that owns the tenants labelled
 // shard=name and stamps its ingest image with the name, so a test can tell
-// which instance applied a Deployment.
-func startShard(t *testing.T, name string) {
+// which instance applied a Deployment. It returns the instance's cache.
+func startShard(t *testing.T, name string) client.Reader {
 	t.Helper()
 	selector, err := labels.Parse(shardLabel + "=" + name)
 	if err != nil {
@@ -45,7 +47,7 @@ func startShard(t *testing.T, name string) {
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache:   controllers.CacheOptions(selector),
+		Cache:   controllers.CacheOptions(selector, systemNamespace),
 		// Several instances run in one test process here, as they would in
 		// several pods; only their metric names would collide.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
@@ -67,6 +69,7 @@ func startShard(t *testing.T, name string) {
 	done := make(chan struct{})
 	go func() { _ = mgr.Start(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
+	return mgr.GetCache()
 }
 
 func TestTwoInstancesWithDisjointTenantSelectorsNeverTouchEachOthersTenants(t *testing.T) {
@@ -74,8 +77,8 @@ func TestTwoInstancesWithDisjointTenantSelectorsNeverTouchEachOthersTenants(t *t
 	withRegions(t)
 	// Instances first: cleanups run last-first, so the tenants' deletion
 	// (which needs their instance to purge them) runs while both still run.
-	startShard(t, "a")
-	startShard(t, "b")
+	cacheA := startShard(t, "a")
+	cacheB := startShard(t, "b")
 	newTenant(t, "shard-a", analyticsv1alpha1.AnalyticsTenantSpec{}, shardLabel, "a")
 	newTenant(t, "shard-b", analyticsv1alpha1.AnalyticsTenantSpec{}, shardLabel, "b")
 
@@ -95,4 +98,23 @@ func TestTwoInstancesWithDisjointTenantSelectorsNeverTouchEachOthersTenants(t *t
 	// tenants only).
 	g.Consistently(image("shard-a"), 2*wait/10, tick).Should(Equal("registry.example.com/ingest:a"))
 	g.Consistently(image("shard-b"), 2*wait/10, tick).Should(Equal("registry.example.com/ingest:b"))
+
+	// Each instance caches only its own shard's children.
+	cachedDeployments := func(c client.Reader) func() []string {
+		return func() []string {
+			list := &appsv1.DeploymentList{}
+			if err := c.List(context.Background(), list); err != nil {
+				return []string{err.Error()}
+			}
+			var namespaces []string
+			for _, d := range list.Items {
+				namespaces = append(namespaces, d.Namespace)
+			}
+			return namespaces
+		}
+	}
+	g.Expect(cachedDeployments(cacheA)()).To(ConsistOf("tenant-shard-a"))
+	g.Expect(cachedDeployments(cacheB)()).To(ConsistOf("tenant-shard-b"))
+	namespace := &corev1.Namespace{}
+	g.Expect(cacheA.Get(context.Background(), client.ObjectKey{Name: "tenant-shard-b"}, namespace)).NotTo(Succeed())
 }

@@ -212,7 +212,7 @@ func (r *StorageRegionReconciler) check(ctx context.Context, region *analyticsv1
 	if refused := r.Policy.admit(region); refused != nil {
 		return regionCheck{reason: refused.reason, message: refused.msg, tenants: -1}, nil
 	}
-	cfg, err := adminConfig(ctx, r.APIReader, region)
+	cfg, err := adminConfig(ctx, r.Client, r.APIReader, region)
 	var missing *secretMissingError
 	if errors.As(err, &missing) {
 		return regionCheck{reason: analyticsv1alpha1.ReasonSecretMissing, message: missing.Error(), tenants: -1}, nil

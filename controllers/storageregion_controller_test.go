@@ -235,7 +235,7 @@ func TestARegionIsNotReadyAsSoonAsOneOfItsTenantsLosesItsDatabase(t *testing.T) 
 	adminSecret(t, "lost-admin", map[string]string{"username": pg.AdminUser, "password": pg.AdminPassword})
 	storageRegion(t, "lost", analyticsv1alpha1.RegionUS, proxy.Port, "lost-admin")
 	g.Eventually(readyOf("lost"), 20*time.Second, 100*time.Millisecond).Should(haveReady(metav1.ConditionTrue, analyticsv1alpha1.ReasonConnected))
-	tenant := newTenant(t, "lost-db", analyticsv1alpha1.AnalyticsTenantSpec{Region: analyticsv1alpha1.RegionUS})
+	newTenant(t, "lost-db", analyticsv1alpha1.AnalyticsTenantSpec{Region: analyticsv1alpha1.RegionUS})
 	// The purge at cleanup needs the database back.
 	t.Cleanup(proxy.Restore)
 	g.Eventually(conditionOf("lost-db", analyticsv1alpha1.ConditionStorageReady), wait, tick).Should(haveStatus(metav1.ConditionTrue))
@@ -244,13 +244,16 @@ func TestARegionIsNotReadyAsSoonAsOneOfItsTenantsLosesItsDatabase(t *testing.T) 
 	failedProvisions := observations("millimetric_provision_duration_seconds", "region", "US", "outcome", "error")
 	failedBefore := failedProvisions()
 
-	// The database goes away; the tenant's next reconcile (here a label
-	// change) finds out, and the region is re-checked at once rather than at
-	// its next check in five minutes.
+	// The database goes away; the tenant's next reconcile that needs it
+	// (here a spec change: a converged tenant at rest does not dial its
+	// database) finds out, and the region is re-checked at once rather
+	// than at its next check in five minutes.
 	proxy.Cut()
-	patch := client.MergeFrom(tenant.DeepCopy())
-	tenant.Labels = map[string]string{"touched": "yes"}
-	g.Expect(k8s.Patch(ctx, tenant, patch)).To(Succeed())
+	g.Eventually(func() error {
+		fresh := getTenant("lost-db")
+		fresh.Spec.Ingest = &analyticsv1alpha1.IngestSpec{Autoscaling: &analyticsv1alpha1.AutoscalingSpec{MaxReplicas: 30}}
+		return k8s.Update(ctx, fresh)
+	}, wait, tick).Should(Succeed())
 	g.Eventually(conditionOf("lost-db", analyticsv1alpha1.ConditionStorageReady), wait, tick).Should(haveStatus(metav1.ConditionFalse))
 	g.Eventually(readyOf("lost"), 20*time.Second, 100*time.Millisecond).Should(haveReady(metav1.ConditionFalse, analyticsv1alpha1.ReasonConnectionFailed))
 	// The metrics say so too: the database is down, and provisioning failed.
@@ -331,14 +334,13 @@ func (c *movedClock) move(t testing.TB, d time.Duration) {
 	t.Cleanup(func() { c.offset.Add(-int64(d)) })
 }
 
-// recheckUS annotates withRegions' StorageRegion us, which has it checked
-// at once.
-func recheckUS(t testing.TB) {
+// recheck annotates a StorageRegion, which has it checked at once.
+func recheck(t testing.TB, name string) {
 	t.Helper()
 	ctx := context.Background()
 	NewWithT(t).Eventually(func() error {
 		sr := &analyticsv1alpha1.StorageRegion{}
-		if err := k8s.Get(ctx, client.ObjectKey{Name: "us"}, sr); err != nil {
+		if err := k8s.Get(ctx, client.ObjectKey{Name: name}, sr); err != nil {
 			return err
 		}
 		patch := client.MergeFrom(sr.DeepCopy())
@@ -389,7 +391,7 @@ func TestARegionPurgesARetainedTenantWhenItsHoldEnds(t *testing.T) {
 	hold := 3 * 24 * time.Hour
 	deletedAt := time.Now().UTC().Truncate(time.Second)
 	g.Expect(store.Retain(ctx, tenant, deletedAt, hold)).To(Succeed())
-	recheckUS(t)
+	recheck(t, "us")
 	g.Eventually(usStatus, wait, tick).Should(And(
 		HaveField("Retained", HaveValue(BeNumerically(">=", 1))),
 		HaveField("NextRetainedExpiry", HaveValue(HaveField("Time", BeTemporally("<=", deletedAt.Add(hold)))))))
@@ -399,7 +401,7 @@ func TestARegionPurgesARetainedTenantWhenItsHoldEnds(t *testing.T) {
 
 	// Four days later the hold has ended: the next check purges the tenant.
 	regionClock.move(t, 4*24*time.Hour)
-	recheckUS(t)
+	recheck(t, "us")
 	g.Eventually(eventsAbout("us"), wait, tick).Should(ContainElement(And(
 		HaveField("Type", corev1.EventTypeNormal),
 		HaveField("Reason", "Purged"),
@@ -425,7 +427,7 @@ func TestARegionIsCheckedAgainWhenItsNextHoldEnds(t *testing.T) {
 	// then, not after the 5-minute re-check interval.
 	hold := 3 * 24 * time.Hour
 	g.Expect(store.Retain(ctx, tenant, time.Now().Add(4*time.Second-hold), hold)).To(Succeed())
-	recheckUS(t)
+	recheck(t, "us")
 	g.Eventually(usStatus, wait, tick).Should(HaveField("Retained", HaveValue(BeNumerically(">=", 1))))
 	g.Eventually(eventsAbout("us"), 20*time.Second, tick).Should(ContainElement(And(
 		HaveField("Reason", "Purged"),
@@ -454,7 +456,7 @@ func TestARegionWhoseSweepFailsStaysReadyAndSaysWhy(t *testing.T) {
 		_, _ = conn.Exec(ctx, `DELETE FROM `+storage.OperatorSchema+`.retained_tenants WHERE tenant = 'Not_A_Tenant'`)
 	})
 
-	recheckUS(t)
+	recheck(t, "us")
 	g.Eventually(eventsAbout("us"), wait, tick).Should(ContainElement(And(
 		HaveField("Type", corev1.EventTypeWarning),
 		HaveField("Reason", "SweepFailed"),

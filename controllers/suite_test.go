@@ -38,6 +38,7 @@ import (
 	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
 	"github.com/millimetric/tenant-operator/controllers"
 	"github.com/millimetric/tenant-operator/internal/render"
+	"github.com/millimetric/tenant-operator/internal/storage"
 	"github.com/millimetric/tenant-operator/internal/storage/pgtest"
 	"github.com/millimetric/tenant-operator/internal/testenv"
 )
@@ -108,7 +109,7 @@ func runSuite(m *testing.M) int {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache:   controllers.CacheOptions(unsharded),
+		Cache:   controllers.CacheOptions(unsharded, systemNamespace),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -123,6 +124,8 @@ func runSuite(m *testing.M) int {
 		TenantSelector:          unsharded,
 		MaxConcurrentReconciles: 4,
 		Policy:                  controllers.RegionPolicy{AllowedSecretNamespace: systemNamespace, AllowInsecure: true},
+		Now:                     tenantClock.now,
+		OpenStore:               storeCalls.open,
 	}
 	if err := tenants.SetupWithManager(mgr); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -217,4 +220,45 @@ func (c *countingStatus) Patch(ctx context.Context, obj client.Object, patch cli
 func (c *countingStatus) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.SubResourceApplyOption) error {
 	c.n.Add(1)
 	return c.SubResourceWriter.Apply(ctx, obj, opts...)
+}
+
+// tenantClock is the clock of the suite's tenant reconciler, which a test
+// moves to make a storage verification due.
+var tenantClock movedClock
+
+// storeCalls counts the suite's tenant reconciler's calls to its regions'
+// databases that every reconcile could make: provisioning, adoption, the
+// oldest raw event. The stores are real; only the calls are counted.
+var storeCalls countingStores
+
+type countingStores struct{ n atomic.Int64 }
+
+func (c *countingStores) count() int64 { return c.n.Load() }
+
+func (c *countingStores) open(ctx context.Context, cfg storage.AdminConfig) (controllers.RegionStore, error) {
+	store, err := controllers.OpenPostgres(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &countedStore{RegionStore: store, n: &c.n}, nil
+}
+
+type countedStore struct {
+	controllers.RegionStore
+	n *atomic.Int64
+}
+
+func (s *countedStore) Provision(ctx context.Context, tenant string, opts storage.ProvisionOptions) (storage.Provisioned, error) {
+	s.n.Add(1)
+	return s.RegionStore.Provision(ctx, tenant, opts)
+}
+
+func (s *countedStore) Adopt(ctx context.Context, tenant string) (*time.Time, error) {
+	s.n.Add(1)
+	return s.RegionStore.Adopt(ctx, tenant)
+}
+
+func (s *countedStore) OldestRawEventDay(ctx context.Context, tenant string) (*time.Time, error) {
+	s.n.Add(1)
+	return s.RegionStore.OldestRawEventDay(ctx, tenant)
 }

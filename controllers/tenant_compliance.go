@@ -22,6 +22,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -58,6 +59,11 @@ func (r *TenantReconciler) checkRetentionCompliance(ctx context.Context, s *tena
 		// Storage could not be provisioned now; StorageReady says why.
 		return ctrl.Result{}, nil
 	}
+	if wait := r.retentionCheckDue(s); wait > 0 {
+		// Read less than retentionRecheck ago, and nothing it depends on
+		// changed since: what status says still stands.
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
 	oldest, err := s.store.OldestRawEventDay(ctx, s.tenant.Name)
 	if err != nil {
 		return ctrl.Result{}, fmt.Errorf("reading the oldest raw event of AnalyticsTenant %s in region %s (StorageRegion %s): %w",
@@ -76,7 +82,33 @@ func (r *TenantReconciler) checkRetentionCompliance(ctx context.Context, s *tena
 		age = max(r.now().Sub(*oldest).Seconds(), 0)
 	}
 	oldestRawEventAge.WithLabelValues(s.tenant.Name).Set(age)
+	r.retentionChecked.Store(s.tenant.Name, r.now())
 	return ctrl.Result{RequeueAfter: retentionRecheck}, nil
+}
+
+// retentionCheckDue is how long until the tenant's oldest raw event day is
+// to be read again, 0 when it is due now: never read by this instance, read
+// retentionRecheck ago, or something it depends on changed since status
+// recorded it (the spec, a retention run, the condition missing).
+func (r *TenantReconciler) retentionCheckDue(s *tenantScope) time.Duration {
+	last, ok := r.retentionChecked.Load(s.tenant.Name)
+	st := s.original.Status
+	if !ok || st.ObservedGeneration != s.tenant.Generation || st.Retention == nil ||
+		meta.FindStatusCondition(st.Conditions, analyticsv1alpha1.ConditionRetentionCompliant) == nil {
+		return 0
+	}
+	if cj := s.cronJob; cj != nil && (!timesEqual(cj.Status.LastScheduleTime, st.Retention.LastScheduleTime) ||
+		!timesEqual(cj.Status.LastSuccessfulTime, st.Retention.LastSuccessfulTime)) {
+		return 0
+	}
+	return max(last.(time.Time).Add(retentionRecheck).Sub(r.now()), 0)
+}
+
+func timesEqual(a, b *metav1.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(b)
 }
 
 // retentionVerdict is what the oldest raw event day says of the retention

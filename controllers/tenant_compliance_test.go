@@ -22,6 +22,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -134,6 +135,8 @@ func TestRetentionCompliantTurnsFalseOnceWithAWarningAndBackWithANormalEvent(t *
 	r := &TenantReconciler{Client: c, Recorder: recorder, Settings: render.DefaultSettings(), Now: func() time.Time { return now }}
 	region := &analyticsv1alpha1.StorageRegion{ObjectMeta: metav1.ObjectMeta{Name: "eu"}}
 	t.Cleanup(func() { forgetTenantMetrics("clocked") })
+	// When retention last ran, once it has.
+	var lastRun *metav1.Time
 
 	for _, step := range []struct {
 		name       string
@@ -144,19 +147,22 @@ func TestRetentionCompliantTurnsFalseOnceWithAWarningAndBackWithANormalEvent(t *
 		event      string
 		noWrite    bool
 		oldestSeen time.Time
+		// ran is whether a retention run ended just before (the CronJob's
+		// status says so), which has the day read again at once.
+		ran bool
 	}{
 		{"on the window's last day the tenant is compliant", oldest.AddDate(0, 0, 30).Add(3 * time.Hour), oldest,
-			metav1.ConditionTrue, 0, "", false, oldest},
+			metav1.ConditionTrue, 0, "", false, oldest, false},
 		{"two days past the window it is still within the grace", oldest.AddDate(0, 0, 32).Add(7 * time.Hour), oldest,
-			metav1.ConditionTrue, 0, "", false, oldest},
+			metav1.ConditionTrue, 0, "", false, oldest, false},
 		{"three days past it is overdue, with a warning", oldest.AddDate(0, 0, 33), oldest,
-			metav1.ConditionFalse, 3, "Warning RetentionOverdue the oldest raw event is from 2026-04-01, 3 days past the 30-day window", false, oldest},
+			metav1.ConditionFalse, 3, "Warning RetentionOverdue the oldest raw event is from 2026-04-01, 3 days past the 30-day window", false, oldest, false},
 		{"a day later it is still overdue, with no second warning", oldest.AddDate(0, 0, 34), oldest,
-			metav1.ConditionFalse, 4, "", false, oldest},
+			metav1.ConditionFalse, 4, "", false, oldest, false},
 		{"once retention has run it is compliant again, with a normal event", oldest.AddDate(0, 0, 34), oldest.AddDate(0, 0, 20),
-			metav1.ConditionTrue, 0, "Normal WithinWindow raw events are within the plan's window again: the oldest raw event is from 2026-04-21", false, oldest.AddDate(0, 0, 20)},
+			metav1.ConditionTrue, 0, "Normal WithinWindow raw events are within the plan's window again: the oldest raw event is from 2026-04-21", false, oldest.AddDate(0, 0, 20), true},
 		{"a reconcile later the same day writes nothing and records nothing", oldest.AddDate(0, 0, 34).Add(5 * time.Hour), oldest.AddDate(0, 0, 20),
-			metav1.ConditionTrue, 0, "", true, oldest.AddDate(0, 0, 20)},
+			metav1.ConditionTrue, 0, "", true, oldest.AddDate(0, 0, 20), false},
 	} {
 		t.Run(step.name, func(t *testing.T) {
 			g := NewWithT(t)
@@ -165,6 +171,12 @@ func TestRetentionCompliantTurnsFalseOnceWithAWarningAndBackWithANormalEvent(t *
 			g.Expect(c.Get(ctx, client.ObjectKeyFromObject(tenant), current)).To(Succeed())
 			s := newTenantScope(current, r.Settings)
 			s.region, s.store = region, store
+			if step.ran {
+				lastRun = &metav1.Time{Time: now}
+			}
+			if lastRun != nil {
+				s.cronJob = &batchv1.CronJob{Status: batchv1.CronJobStatus{LastScheduleTime: lastRun, LastSuccessfulTime: lastRun}}
+			}
 
 			res, err := r.checkRetentionCompliance(ctx, s)
 			g.Expect(err).NotTo(HaveOccurred())

@@ -19,6 +19,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,6 +80,9 @@ type TenantReconciler struct {
 
 	stores *regionStores
 	apply  applier
+	// retentionChecked is when this instance last read each tenant's
+	// oldest raw event day (name to time.Time).
+	retentionChecked sync.Map
 }
 
 // +kubebuilder:rbac:groups=analytics.millimetric.ai,resources=analyticstenants,verbs=get;list;watch;patch;update
@@ -132,6 +136,7 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if err := r.Get(ctx, req.NamespacedName, tenant); err != nil {
 		if apierrors.IsNotFound(err) {
 			forgetTenantMetrics(req.Name)
+			r.retentionChecked.Delete(req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -219,6 +224,13 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Scheme == nil {
 		r.Scheme = mgr.GetScheme()
 	}
+	if r.TenantSelector != nil && r.Settings.ShardLabels == nil {
+		// On every child, so CacheOptions' shard selector finds them.
+		reqs, _ := r.TenantSelector.Requirements()
+		for _, req := range reqs {
+			r.Settings.ShardLabels = append(r.Settings.ShardLabels, req.Key())
+		}
+	}
 	r.stores = newRegionStores(r.OpenStore)
 	r.apply = applier{client: r.Client, scheme: r.Scheme}
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
@@ -260,7 +272,7 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&analyticsv1alpha1.AnalyticsTenant{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{})))
 	for _, kind := range OwnedObjects() {
-		b = b.Owns(kind)
+		b = b.Owns(kind, builder.WithPredicates(childChanged()))
 	}
 	// A deleted StorageRegion's pool is closed at once, whatever its
 	// tenants do: none of them reconciling would leave it open for good.
@@ -270,7 +282,7 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		},
 	}
 	return b.
-		Watches(&analyticsv1alpha1.StorageRegion{}, tenantsInRegion).
+		Watches(&analyticsv1alpha1.StorageRegion{}, tenantsInRegion, builder.WithPredicates(regionReadinessChanged())).
 		Watches(&analyticsv1alpha1.StorageRegion{}, closePool).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)

@@ -45,6 +45,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
+	"github.com/millimetric/tenant-operator/controllers"
 	"github.com/millimetric/tenant-operator/internal/render"
 	"github.com/millimetric/tenant-operator/internal/storage"
 )
@@ -183,6 +184,9 @@ func TestATenantBecomesItsWholeDeploymentAndIsReadyOnceIngestIsAvailable(t *test
 	got := getTenant("whole")
 	g.Expect(got.Status.ObservedGeneration).To(Equal(got.Generation))
 	g.Expect(got.Status.Namespace).To(Equal(ns))
+	g.Expect(got.Status.Storage.Fingerprint).NotTo(BeEmpty())
+	g.Expect(got.Status.Storage.VerifiedAt).NotTo(BeNil())
+	got.Status.Storage.Fingerprint, got.Status.Storage.VerifiedAt = "", nil
 	g.Expect(got.Status.Storage).To(Equal(&analyticsv1alpha1.StorageStatus{Region: "EU", RegionRef: "eu", Schema: "tenant_whole", SecretName: render.StorageSecretName}))
 	g.Expect(got.Status.Retention.Days).To(BeEquivalentTo(90))
 	g.Expect(got.Status.Retention.Schedule).To(Equal(render.RetentionSchedule("whole")))
@@ -324,7 +328,9 @@ func TestATenantBecomesItsWholeDeploymentAndIsReadyOnceIngestIsAvailable(t *test
 		g := NewWithT(t)
 		// The event the ingest role inserted above is the tenant's first
 		// raw event: the next reconcile records its day, and is the last
-		// to write once the cache it reads has seen that.
+		// to write once the cache it reads has seen that. (Read at once,
+		// rather than at the next hourly check.)
+		controllers.ForgetRetentionCheck(tenants, "whole")
 		_, err := tenants.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKey{Name: "whole"}})
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(getTenant("whole").Status.Retention.OldestRawEvent).To(HaveField("Time",

@@ -48,6 +48,10 @@ type tenantScope struct {
 	conditions map[string]metav1.Condition
 
 	schema string
+	// fingerprint and verifiedAt are what status.storage records of the
+	// last provisioning, once storage is known to be converged.
+	fingerprint string
+	verifiedAt  *metav1.Time
 	// adoptedFrom is when the earlier tenant of the same name, whose
 	// retained data this reconcile adopted, was deleted.
 	adoptedFrom *metav1.Time
@@ -84,8 +88,8 @@ func newTenantScope(tenant *analyticsv1alpha1.AnalyticsTenant, settings render.S
 func (s *tenantScope) render() render.Tenant {
 	return render.Tenant{
 		Object: s.tenant, Spec: s.spec, Region: s.region, Settings: s.settings, StorageCA: s.storageCA,
-		StorageCredentialsHash: render.CredentialsHash(s.storageSecret),
-		IngestCredentialsHash:  render.CredentialsHash(s.ingestSecret),
+		StorageCredentialsHash: credentialsHash(s.storageSecret),
+		IngestCredentialsHash:  credentialsHash(s.ingestSecret),
 	}
 }
 
@@ -109,4 +113,16 @@ func (s *tenantScope) failingSince(condType string) time.Time {
 		}
 	}
 	return time.Now()
+}
+
+// credentialsHash is render.CredentialsHash of a credentials Secret, as
+// rendered or as cached: the cache keeps only the hash (slimChild).
+func credentialsHash(secret *corev1.Secret) string {
+	if secret == nil {
+		return ""
+	}
+	if h, ok := secret.Annotations[render.AnnotationCredentialsHash]; ok {
+		return h
+	}
+	return render.CredentialsHash(secret)
 }

@@ -53,6 +53,10 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, s *tenantScope, rec
 	if old := s.original.Status.Storage; old != nil {
 		status.Storage.Schema, status.Storage.SecretName = old.Schema, old.SecretName
 		status.Storage.AdoptedFrom = old.AdoptedFrom
+		status.Storage.Fingerprint, status.Storage.VerifiedAt = old.Fingerprint, old.VerifiedAt
+	}
+	if s.fingerprint != "" {
+		status.Storage.Fingerprint, status.Storage.VerifiedAt = s.fingerprint, s.verifiedAt
 	}
 	if s.adoptedFrom != nil {
 		status.Storage.AdoptedFrom = s.adoptedFrom

@@ -238,7 +238,11 @@ func TestWithItsDatabaseDownATenantsNamespaceIsStillKeptAndIsolated(t *testing.T
 	makeIngestAvailable(t, ns)
 	g.Eventually(conditionOf("db-down", analyticsv1alpha1.ConditionReady), wait, tick).Should(haveStatus(metav1.ConditionTrue))
 
+	// A converged tenant at rest does not dial its database: the region's
+	// next check finds it gone (asked for now rather than in five minutes).
 	proxy.Cut()
+	recheck(t, "down")
+	g.Eventually(readyOf("down"), wait, tick).Should(haveReady(metav1.ConditionFalse, analyticsv1alpha1.ReasonConnectionFailed))
 	for _, obj := range []client.Object{
 		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.NetworkPolicyDefaultDeny}},
 		&corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.ResourceQuotaName}},

@@ -316,7 +316,7 @@ func (r *TenantReconciler) reconcileRetention(ctx context.Context, s *tenantScop
 	} else {
 		retentionLastSuccess.DeleteLabelValues(s.tenant.Name)
 	}
-	status, reason, msg := retentionState(cj, s.spec)
+	status, reason, msg := retentionState(cj, s.spec, render.RetentionSchedule(s.tenant.Name))
 	s.set(analyticsv1alpha1.ConditionRetentionScheduled, status, reason, msg)
 	return ctrl.Result{}, nil
 }
@@ -325,7 +325,7 @@ func (r *TenantReconciler) reconcileRetention(ctx context.Context, s *tenantScop
 // last run did not succeed and none is running). A suspended tenant's
 // retention runs like any other's: suspending pauses collection, not the
 // deletion the policy promises.
-func retentionState(cj *batchv1.CronJob, spec analyticsv1alpha1.EffectiveTenantSpec) (metav1.ConditionStatus, string, string) {
+func retentionState(cj *batchv1.CronJob, spec analyticsv1alpha1.EffectiveTenantSpec, schedule string) (metav1.ConditionStatus, string, string) {
 	last, ok := cj.Status.LastScheduleTime, cj.Status.LastSuccessfulTime
 	switch {
 	case last != nil && len(cj.Status.Active) == 0 && (ok == nil || ok.Before(last)):
@@ -333,6 +333,6 @@ func retentionState(cj *batchv1.CronJob, spec analyticsv1alpha1.EffectiveTenantS
 			fmt.Sprintf("the retention run started %s did not succeed; see the Jobs in namespace %s", last.UTC().Format("2006-01-02T15:04:05Z"), cj.Namespace)
 	default:
 		return metav1.ConditionTrue, analyticsv1alpha1.ReasonReconciled,
-			fmt.Sprintf("raw events older than %d days are rolled up and deleted daily at %q UTC", spec.RetentionDays, cj.Spec.Schedule)
+			fmt.Sprintf("raw events older than %d days are rolled up and deleted daily at %q UTC", spec.RetentionDays, schedule)
 	}
 }

@@ -241,6 +241,16 @@ type StorageStatus struct {
 	// started empty.
 	// +optional
 	AdoptedFrom *metav1.Time `json:"adoptedFrom,omitempty"`
+	// Fingerprint identifies what was last provisioned in the database (the
+	// schema version, the roles' options, the region and the credentials
+	// in force), and VerifiedAt is when. While both are current a reconcile
+	// makes no round trip to the database; a changed fingerprint, and every
+	// few hours (jittered per tenant) a verification, provision again,
+	// which repairs whatever drifted there.
+	// +optional
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// +optional
+	VerifiedAt *metav1.Time `json:"verifiedAt,omitempty"`
 }
 
 // IngestStatus is the state of the ingest Deployment.

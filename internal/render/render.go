@@ -63,11 +63,6 @@ const (
 	// from, so new credentials roll ingest and reach the next retention
 	// Job. A hash of the whole Secret, never the password itself.
 	AnnotationCredentialsHash = "analytics.millimetric.ai/credentials-hash"
-	// AnnotationAppliedIntent on every child is a hash of what the
-	// operator last applied to it (the controllers' applier): a changed
-	// intent is sent even when the object already holds every wanted
-	// field, so fields no longer wanted are given up.
-	AnnotationAppliedIntent = "analytics.millimetric.ai/applied-intent"
 )
 
 // Names of the objects in a tenant namespace.
@@ -143,6 +138,11 @@ type Settings struct {
 	// choose the address its rate limit, location and visitor hash are
 	// computed from. Empty: ingest uses every peer's own address.
 	IngestTrustedProxies []string
+	// ShardLabels are the label keys an operator instance's tenant selector
+	// (--tenant-selector) tests. Every child carries the tenant's values of
+	// them, so an instance can select, watch and cache only its own shard's
+	// children.
+	ShardLabels []string
 }
 
 // ParseTrustedProxies parses the --ingest-trusted-proxies list as the
@@ -220,14 +220,21 @@ func NamespaceName(t Tenant) string {
 }
 
 // Labels are the labels on every object of the tenant: the tenant, its
-// region, and the standard managed-by and name labels.
+// region, the standard managed-by and name labels, and the tenant's shard
+// labels (Settings.ShardLabels) it has.
 func Labels(t Tenant) map[string]string {
-	return map[string]string{
+	l := map[string]string{
 		LabelTenant:    t.Object.Name,
 		LabelRegion:    string(t.Spec.Region),
 		LabelManagedBy: ManagedBy,
 		LabelName:      AppName,
 	}
+	for _, k := range t.Settings.ShardLabels {
+		if v, ok := t.Object.Labels[k]; ok {
+			l[k] = v
+		}
+	}
+	return l
 }
 
 // componentLabels are Labels and the component's label.
