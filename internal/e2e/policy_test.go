@@ -73,6 +73,9 @@ func conditionOf(name, conditionType string) string {
 	return string(c.Status) + "/" + c.Reason
 }
 
+// nudgeKey is the label and annotation nudge sets.
+const nudgeKey = "e2e.millimetric.ai/nudge"
+
 // nudge makes the operator look at an object again now, as any change to
 // it does.
 func nudge(t testing.TB, obj client.Object) {
@@ -92,7 +95,7 @@ func nudge(t testing.TB, obj client.Object) {
 		if lbl == nil {
 			lbl = map[string]string{}
 		}
-		ann["e2e.millimetric.ai/nudge"], lbl["e2e.millimetric.ai/nudge"] = stamp, stamp
+		ann[nudgeKey], lbl[nudgeKey] = stamp, stamp
 		obj.SetAnnotations(ann)
 		obj.SetLabels(lbl)
 		return k8s.Update(ctx, obj)
