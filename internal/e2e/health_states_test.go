@@ -101,32 +101,6 @@ func regionReady(name string) string {
 	return string(c.Status) + "/" + c.Reason
 }
 
-// updateTenant changes a tenant's spec, retrying on conflicts.
-func updateTenant(t testing.TB, name string, change func(*analyticsv1alpha1.AnalyticsTenantSpec)) {
-	t.Helper()
-	NewWithT(t).Eventually(func() error {
-		tenant := &analyticsv1alpha1.AnalyticsTenant{}
-		if err := k8s.Get(context.Background(), client.ObjectKey{Name: name}, tenant); err != nil {
-			return err
-		}
-		change(&tenant.Spec)
-		return k8s.Update(context.Background(), tenant)
-	}, wait, tick).Should(Succeed())
-}
-
-// updateRegion changes a StorageRegion's spec, retrying on conflicts.
-func updateRegion(t testing.TB, name string, change func(*analyticsv1alpha1.StorageRegionSpec)) {
-	t.Helper()
-	NewWithT(t).Eventually(func() error {
-		sr := &analyticsv1alpha1.StorageRegion{}
-		if err := k8s.Get(context.Background(), client.ObjectKey{Name: name}, sr); err != nil {
-			return err
-		}
-		change(&sr.Spec)
-		return k8s.Update(context.Background(), sr)
-	}, wait, tick).Should(Succeed())
-}
-
 // TestATenantAndItsRegionGoThroughTheStatesTheHealthChecksRead walks an
 // AnalyticsTenant and the StorageRegions through the states the Argo CD
 // health checks and kstatus tell apart, each as the operator writes it:
@@ -189,10 +163,10 @@ func TestATenantAndItsRegionGoThroughTheStatesTheHealthChecksRead(t *testing.T) 
 
 	// Edited while no operator runs: the new generation is not observed.
 	second.stop(syscall.SIGTERM)
-	updateTenant(t, name, func(s *analyticsv1alpha1.AnalyticsTenantSpec) { s.Ingest.Replicas = ptr.To[int32](2) })
+	update(t, tenant, func(tn *analyticsv1alpha1.AnalyticsTenant) { tn.Spec.Ingest.Replicas = ptr.To[int32](2) })
 	captureHealth(t, tenant, "spec-not-observed.yaml")
-	updateRegion(t, "us", func(s *analyticsv1alpha1.StorageRegionSpec) {
-		s.Egress = &analyticsv1alpha1.EgressSpec{To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "127.0.0.1/32"}}}}
+	update(t, us, func(sr *analyticsv1alpha1.StorageRegion) {
+		sr.Spec.Egress = &analyticsv1alpha1.EgressSpec{To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "127.0.0.1/32"}}}}
 	})
 	captureHealth(t, us, "spec-not-observed.yaml")
 
@@ -217,12 +191,12 @@ func TestATenantAndItsRegionGoThroughTheStatesTheHealthChecksRead(t *testing.T) 
 	nudge(t, tenant)
 	g.Eventually(func() bool { return isReady(name) }, wait, tick).Should(BeTrue())
 
-	updateTenant(t, name, func(s *analyticsv1alpha1.AnalyticsTenantSpec) { s.Suspend = true })
+	update(t, tenant, func(tn *analyticsv1alpha1.AnalyticsTenant) { tn.Spec.Suspend = true })
 	g.Eventually(func() string { return conditionOf(name, analyticsv1alpha1.ConditionIngestAvailable) }, wait, tick).
 		Should(Equal("True/" + analyticsv1alpha1.ReasonSuspended))
 	g.Eventually(func() bool { return isReady(name) }, wait, tick).Should(BeTrue())
 	captureHealth(t, tenant, "suspended.yaml")
-	updateTenant(t, name, func(s *analyticsv1alpha1.AnalyticsTenantSpec) { s.Suspend = false })
+	update(t, tenant, func(tn *analyticsv1alpha1.AnalyticsTenant) { tn.Spec.Suspend = false })
 	g.Eventually(func() bool { return isReady(name) }, wait, tick).Should(BeTrue())
 
 	// Region us' admin Secret with a password the database refuses.
@@ -232,7 +206,7 @@ func TestATenantAndItsRegionGoThroughTheStatesTheHealthChecksRead(t *testing.T) 
 	t.Cleanup(func() { _ = k8s.Delete(ctx, wrong) })
 	// Run while operator c still does: the region's spec back, Ready again.
 	t.Cleanup(func() { withRegions(t) })
-	updateRegion(t, "us", func(s *analyticsv1alpha1.StorageRegionSpec) { s.Postgres.AdminSecretRef.Name = wrong.Name })
+	update(t, us, func(sr *analyticsv1alpha1.StorageRegion) { sr.Spec.Postgres.AdminSecretRef.Name = wrong.Name })
 	g.Eventually(func() string { return regionReady("us") }, wait, tick).Should(Equal("False/" + analyticsv1alpha1.ReasonAuthenticationFailed))
 	captureHealth(t, us, "authentication-failed.yaml")
 	withRegions(t)
