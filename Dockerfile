@@ -1,7 +1,13 @@
-# Build the manager and ingest binaries: static, no cgo.
-FROM golang:1.26 AS builder
+# Build the manager and ingest binaries: static, no cgo. The builder runs on
+# the build machine's platform and cross-compiles for the target's
+# (`docker buildx build --platform linux/arm64,linux/amd64 ...`), so no
+# emulated Go toolchain is needed.
+FROM --platform=$BUILDPLATFORM golang:1.26 AS builder
 ARG TARGETOS
 ARG TARGETARCH
+# The version `manager --version` and `ingest --version` print; the
+# Makefile's docker-build passes `git describe`.
+ARG VERSION=dev
 
 WORKDIR /workspace
 # Cache the module downloads in their own layer.
@@ -13,8 +19,11 @@ COPY api/ api/
 COPY controllers/ controllers/
 COPY internal/ internal/
 
-RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath -ldflags '-s -w' -o manager ./cmd
-RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath -ldflags '-s -w' -o ingest ./cmd/ingest
+ENV CGO_ENABLED=0
+RUN GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath \
+      -ldflags "-s -w -X github.com/millimetric/tenant-operator/internal/version.Version=${VERSION}" -o manager ./cmd
+RUN GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath \
+      -ldflags "-s -w -X github.com/millimetric/tenant-operator/internal/version.Version=${VERSION}" -o ingest ./cmd/ingest
 
 # The ingest service every tenant's Deployment runs (the operator's
 # --ingest-image): `docker build --target ingest -t ghcr.io/millimetric/ingest:TAG .`

@@ -9,6 +9,12 @@
 IMG ?= ghcr.io/millimetric/tenant-operator:dev
 INGEST_IMG ?= ghcr.io/millimetric/ingest:dev
 
+# The version stamped into the binaries (`manager --version`, `ingest
+# --version`): the nearest tag, the commit, and -dirty for uncommitted
+# changes; "dev" outside a git checkout.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+VERSION_LDFLAGS := -X github.com/millimetric/tenant-operator/internal/version.Version=$(VERSION)
+
 BIN := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
 # envtest looks for etcd and kube-apiserver here.
@@ -103,18 +109,18 @@ bench-retention: ## Time dropping expired day partitions against DELETE of the s
 ##@ Build
 
 .PHONY: build
-build: generate ## Build the manager and ingest binaries.
-	$(GO) build -o $(BIN)/manager ./cmd
-	$(GO) build -o $(BIN)/ingest ./cmd/ingest
+build: generate ## Build the manager and ingest binaries, stamped with VERSION.
+	$(GO) build -ldflags '$(VERSION_LDFLAGS)' -o $(BIN)/manager ./cmd
+	$(GO) build -ldflags '$(VERSION_LDFLAGS)' -o $(BIN)/ingest ./cmd/ingest
 
 .PHONY: run-kubeconfig
 run-kubeconfig: manifests generate ## Run the manager against the cluster in your kubeconfig.
 	$(GO) run ./cmd
 
 .PHONY: docker-build
-docker-build: ## Build the manager and ingest images (needs a Docker engine).
-	docker build --target manager -t $(IMG) .
-	docker build --target ingest -t $(INGEST_IMG) .
+docker-build: ## Build the manager and ingest images, stamped with VERSION (needs a Docker engine).
+	docker build --build-arg VERSION=$(VERSION) --target manager -t $(IMG) .
+	docker build --build-arg VERSION=$(VERSION) --target ingest -t $(INGEST_IMG) .
 
 ##@ Local
 

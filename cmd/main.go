@@ -21,6 +21,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"os/signal"
 	"strings"
@@ -41,6 +42,7 @@ import (
 	"github.com/millimetric/tenant-operator/controllers"
 	"github.com/millimetric/tenant-operator/internal/render"
 	"github.com/millimetric/tenant-operator/internal/retention"
+	"github.com/millimetric/tenant-operator/internal/version"
 )
 
 func main() {
@@ -91,9 +93,14 @@ func run() int {
 		"Accept StorageRegions with sslMode disable, which send passwords and events in clear text; for local development only.")
 	flag.StringVar(&tenantSelector, "tenant-selector", "", "Label selector of the AnalyticsTenants this instance reconciles (sharding); empty means all.")
 	flag.IntVar(&maxConcurrentReconciles, "max-concurrent-reconciles", 4, "How many tenants are reconciled at once.")
+	showVersion := flag.Bool("version", false, "Print the version and exit.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if *showVersion {
+		fmt.Print(version.Line("manager"))
+		return 0
+	}
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")

@@ -21,14 +21,22 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/millimetric/tenant-operator/internal/ingest/app"
+	"github.com/millimetric/tenant-operator/internal/version"
 )
 
 func main() {
+	// Before app.Main, whose flags would refuse it and which needs a
+	// configuration and credentials.
+	if version.Requested(os.Args[1:]) {
+		fmt.Print(version.Line("ingest"))
+		os.Exit(app.ExitOK)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	code := app.Main(ctx, os.Args[1:], os.Getenv, os.Stderr)
 	stop()

@@ -2,10 +2,13 @@
 # A local PostgreSQL 15 for development, in .run/postgres, run as the
 # `postgres` OS user (the server refuses to run as root).
 #
-# Usage: hack/local/postgres.sh up|down|status|env|psql [psql args...]
+# Usage: hack/local/postgres.sh up|stop|down|status|env|psql [psql args...]
 #
 #   up    initialise (first time) and start the server, create the databases
 #         events_eu and events_us; nothing changes when it is already up
+#   stop  stop the server and keep its data, password and certificates
+#         (`up` starts it again as it was); the e2e suite stops it so to see
+#         the operator notice a region's database going away
 #   down  stop the server and delete .run/postgres
 #   status exit 0 when the server is running, 1 when not
 #   env   print shell exports: LOCAL_PG_HOST, LOCAL_PG_PORT, LOCAL_PG_USER,
@@ -191,6 +194,16 @@ up() {
   log "ready in $((SECONDS - start))s: ${PG_SUPERUSER}@${PG_HOST}:${PG_PORT}, databases ${DATABASES[*]}, TLS on"
 }
 
+stop() {
+  if ! running; then
+    log "not running"
+    return 0
+  fi
+  log "stopping the server (data kept in ${DATA_DIR#"${ROOT}/"}; '$0 up' starts it again)"
+  # fast: connected clients are disconnected, as when a database goes away.
+  pg_ctl stop -m fast -w -t 60 >/dev/null || die "pg_ctl stop failed (log: ${LOG_FILE#"${ROOT}/"})"
+}
+
 down() {
   local start=${SECONDS}
   if [[ -f "${DATA_DIR}/postmaster.pid" ]]; then
@@ -217,9 +230,10 @@ EOF
 
 case "${1:-}" in
   up) up ;;
+  stop) stop ;;
   down) down ;;
   status) running ;;
   env) env_exports ;;
   psql) shift; running || die "not running: $0 up"; admin_psql -d postgres "$@" ;;
-  *) echo "usage: $0 up|down|status|env|psql [psql args...]" >&2; exit 2 ;;
+  *) echo "usage: $0 up|stop|down|status|env|psql [psql args...]" >&2; exit 2 ;;
 esac

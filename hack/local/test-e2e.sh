@@ -5,6 +5,12 @@
 # they are not up and removed afterwards (PostgreSQL only if this script
 # started it); E2E_KEEP=1 leaves them running.
 #
+# The operators run as the Helm chart's ServiceAccount with only the chart's
+# RBAC (internal/e2e renders it with bin/helm). E2E_CHART=<dir> takes the
+# chart from a copy instead of dist/chart: a copy with a rule removed shows
+# which scenario needs it. E2E_CAPTURE_HEALTH=1 makes the health walk write
+# the objects it meets into internal/health/testdata.
+#
 # Usage: hack/local/test-e2e.sh [go test flags...]
 set -euo pipefail
 
@@ -14,6 +20,8 @@ export CLUSTER_NAME="${E2E_CLUSTER_NAME:-millimetric-e2e}"
 LOG_DIR="${ROOT}/.run/e2e-logs"
 
 log() { printf '>> e2e: %s\n' "$*" >&2; }
+
+[[ -x "${BIN}/helm" ]] || { echo "!! e2e: no ${BIN}/helm: run 'make tools' (or make test-e2e)" >&2; exit 1; }
 
 started=${SECONDS}
 pg_was_up=0
@@ -51,6 +59,7 @@ log "running the suite (operator logs in ${LOG_DIR#"${ROOT}/"}); setup took $((S
 cd "${ROOT}"
 E2E_MANAGER="${BIN}/manager" \
   E2E_INGEST="${BIN}/ingest" \
+  E2E_HELM="${BIN}/helm" \
   E2E_PG_HOST="${LOCAL_PG_HOST}" E2E_PG_PORT="${LOCAL_PG_PORT}" \
   E2E_PG_USER="${LOCAL_PG_USER}" E2E_PG_PASSWORD_FILE="${LOCAL_PG_PASSWORD_FILE}" \
   E2E_LOG_DIR="${LOG_DIR}" \

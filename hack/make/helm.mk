@@ -7,9 +7,12 @@ HELM_TOOLS_DEPS := hack/tools/helm/go.mod hack/tools/helm/go.sum
 CHART := dist/chart
 
 # `make tools` builds helm too, and `make test` needs it: internal/chart
-# renders the chart with it.
+# renders the chart with it. So does `make test-e2e`.
 tools: $(HELM)
 test: $(HELM)
+# The e2e suite renders the chart's RBAC to run the operator with, and
+# installs the chart.
+test-e2e: $(HELM)
 # verify regenerates the chart's copies of the CRDs and RBAC after
 # `manifests` and fails when they differ from what is committed; tidy keeps
 # helm's pinning module tidy too.

@@ -20,12 +20,22 @@ limitations under the License.
 // needs real controllers, such as Deployments becoming available, CronJobs
 // firing Jobs, namespaces being garbage-collected and Pod Security admission.
 //
+// The operators run as the Helm chart's ServiceAccount, with exactly the
+// chart's RBAC installed and a kubeconfig that impersonates that account
+// (impersonation_test.go), so a rule the operator needs and the chart lacks
+// fails a scenario.
+//
 // The tests are behind the e2e build tag; `make test-e2e` brings up the
 // cluster and the database, builds the manager, and runs them with:
 //
-//	KUBECONFIG         the local cluster
+//	KUBECONFIG         the local cluster (as its admin)
 //	E2E_MANAGER        the manager binary
+//	E2E_INGEST         the ingest binary
+//	E2E_HELM           the pinned helm binary
+//	E2E_CHART          the chart to take the RBAC from and install; default dist/chart
 //	E2E_PG_HOST, E2E_PG_PORT, E2E_PG_USER, E2E_PG_PASSWORD_FILE
 //	                   the local PostgreSQL's superuser
-//	E2E_LOG_DIR        where the operators' logs go
+//	E2E_LOG_DIR        where the operators' logs (and their kubeconfig) go
+//	E2E_CAPTURE_HEALTH 1: the health walk writes the objects it meets into
+//	                   internal/health/testdata
 package e2e

@@ -73,15 +73,28 @@ func conditionOf(name, conditionType string) string {
 	return string(c.Status) + "/" + c.Reason
 }
 
-// nudge makes the operator look at an object again now, as any change to
-// it does.
-func nudge(t testing.TB, obj client.Object) {
+// nudgeKey is the label and annotation nudge sets.
+const nudgeKey = "e2e.millimetric.ai/nudge"
+
+// update changes obj on the API server: read afresh, changed, written,
+// again until no conflict with the operator's own writes stops it.
+func update[T client.Object](t testing.TB, obj T, change func(T)) {
 	t.Helper()
 	ctx := context.Background()
 	NewWithT(t).Eventually(func() error {
 		if err := k8s.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
 			return err
 		}
+		change(obj)
+		return k8s.Update(ctx, obj)
+	}, wait, tick).Should(Succeed())
+}
+
+// nudge makes the operator look at an object again now, as any change to
+// it does.
+func nudge(t testing.TB, obj client.Object) {
+	t.Helper()
+	update(t, obj, func(obj client.Object) {
 		// Tenants are reconciled on label changes, StorageRegions on
 		// annotation changes: set both.
 		stamp := strconv.FormatInt(time.Now().UnixNano(), 10)
@@ -92,11 +105,10 @@ func nudge(t testing.TB, obj client.Object) {
 		if lbl == nil {
 			lbl = map[string]string{}
 		}
-		ann["e2e.millimetric.ai/nudge"], lbl["e2e.millimetric.ai/nudge"] = stamp, stamp
+		ann[nudgeKey], lbl[nudgeKey] = stamp, stamp
 		obj.SetAnnotations(ann)
 		obj.SetLabels(lbl)
-		return k8s.Update(ctx, obj)
-	}, wait, tick).Should(Succeed())
+	})
 }
 
 func TestASuspendedTenantsRawEventsStillExpireAndTheOperatorSeesIt(t *testing.T) {

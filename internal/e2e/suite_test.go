@@ -60,6 +60,12 @@ const (
 	systemNamespace = "millimetric-system"
 	// leaseName is the leader election Lease every operator here competes for.
 	leaseName = "tenant-operator-e2e"
+	// chartRelease is the release name the chart's RBAC is rendered for; the
+	// operators here run as its ServiceAccount.
+	chartRelease = "e2e"
+	// repoRoot is the repository, from this package's directory (go test's
+	// working directory).
+	repoRoot = "../.."
 )
 
 var (
@@ -67,6 +73,12 @@ var (
 	scheme  = runtime.NewScheme()
 	manager string
 	logDir  string
+	// helm is the pinned helm binary (E2E_HELM), chartDir the chart
+	// (E2E_CHART, else dist/chart).
+	helm, chartDir string
+	// operatorKubeconfig is the local cluster's kubeconfig impersonating the
+	// chart's ServiceAccount: every operator here runs with it.
+	operatorKubeconfig string
 	// admin reaches the local PostgreSQL as its superuser, per region.
 	admin = map[analyticsv1alpha1.Region]storage.AdminConfig{}
 )
@@ -97,6 +109,15 @@ func setUp() error {
 	if logDir = os.Getenv("E2E_LOG_DIR"); logDir == "" {
 		logDir = os.TempDir()
 	}
+	if helm = os.Getenv("E2E_HELM"); helm == "" {
+		return fmt.Errorf("E2E_HELM must name the helm binary")
+	}
+	if chartDir = os.Getenv("E2E_CHART"); chartDir == "" {
+		chartDir = filepath.Join(repoRoot, "dist", "chart")
+	}
+	if err := runAsTheChartsServiceAccount(); err != nil {
+		return err
+	}
 	port, err := strconv.Atoi(os.Getenv("E2E_PG_PORT"))
 	if err != nil {
 		return fmt.Errorf("E2E_PG_PORT: %w", err)
@@ -124,9 +145,11 @@ type operator struct {
 }
 
 // startOperator runs the manager against the local cluster with leader
-// election, as a Deployment's replica would run, and stops it (SIGTERM)
-// after the test unless the test killed it.
-func startOperator(t testing.TB, name string) *operator {
+// election, as a Deployment's replica would run: as the chart's
+// ServiceAccount, with only the chart's RBAC (operatorKubeconfig). It stops
+// it (SIGTERM) after the test unless the test killed it. extraArgs come
+// after the defaults, so they override them (the last of a flag wins).
+func startOperator(t testing.TB, name string, extraArgs ...string) *operator {
 	t.Helper()
 	probe := freePort(t)
 	logPath := filepath.Join(logDir, fmt.Sprintf("%s-%s.log", strings.ReplaceAll(t.Name(), "/", "_"), name))
@@ -146,8 +169,8 @@ func startOperator(t testing.TB, name string) *operator {
 		"--allow-insecure-storage",
 		"--zap-devel=false",
 	}
-	cmd := exec.Command(manager, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+os.Getenv("KUBECONFIG"))
+	cmd := exec.Command(manager, append(args, extraArgs...)...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+operatorKubeconfig)
 	cmd.Stdout, cmd.Stderr = out, out
 	// Its own process group, so that a kill reaches it all; killed with the
 	// test binary too if that dies without running cleanups (a timeout).

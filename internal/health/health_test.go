@@ -16,13 +16,16 @@ limitations under the License.
 
 // Package health_test tests the Argo CD health checks the chart ships
 // (dist/chart/files/health/*.lua): each script runs as Argo CD runs it,
-// against objects shaped like the ones the operator writes, and its verdict
-// is set beside kstatus' (Flux, cli-utils) for the same object. The table of
-// both is testdata/health-table.md, which the README includes; regenerate it
+// against objects the operator wrote on the local cluster (captured by
+// internal/e2e with E2E_CAPTURE_HEALTH=1) or, for states the e2e suite
+// cannot produce, written by hand in the same shape; its verdict is set
+// beside kstatus' (Flux, cli-utils) for the same object. The table of both
+// is testdata/health-table.md, which the README includes; regenerate it
 // with UPDATE_GOLDEN=1 go test ./internal/health/.
 package health_test
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"sort"
@@ -67,7 +70,7 @@ var tenantCases = []healthCase{
 		name:    "a tenant whose ingest pods are starting is Progressing",
 		fixture: "analyticstenant/ingest-starting.yaml",
 		argo:    "Progressing", kstatus: status.InProgressStatus,
-		message: "Ready is False (DeploymentUnavailable): IngestAvailable: 1 of 3 ingest pods are available",
+		message: "Ready is False (DeploymentUnavailable): IngestAvailable: 0 of 1 ingest pods are available",
 	},
 	{
 		name:    "a tenant whose database is busy is Progressing: the operator retries",
@@ -88,7 +91,7 @@ var tenantCases = []healthCase{
 		message: "Waiting for the operator to apply generation 2; Ready is False (ApplyFailed): applying Deployment tenant-stark/ingest",
 	},
 	{
-		name:    "a tenant being deleted is Progressing while its data is purged",
+		name:    "a tenant being deleted is Progressing while its purge waits for its region's database",
 		fixture: "analyticstenant/deleting.yaml",
 		argo:    "Progressing", kstatus: status.TerminatingStatus,
 		message: "Being deleted",
@@ -106,10 +109,10 @@ var tenantCases = []healthCase{
 		message: "Suspended (spec.suspend): ingest is scaled to zero; data is kept and retention keeps running",
 	},
 	{
-		name:    "a tenant with no StorageRegion for its region is Degraded",
+		name:    "a tenant whose region's database is down is Degraded",
 		fixture: "analyticstenant/region-unavailable.yaml",
 		argo:    "Degraded", kstatus: status.InProgressStatus,
-		message: "Ready is False (RegionUnavailable): StorageReady: no StorageRegion serves region US",
+		message: "Ready is False (RegionUnavailable): StorageReady: StorageRegion eu serving region EU is not Ready (ConnectionFailed",
 	},
 	{
 		name:    "a tenant its region's database refuses to provision is Degraded",
@@ -127,7 +130,7 @@ var tenantCases = []healthCase{
 		name:    "a tenant storing raw events past its window is Degraded",
 		fixture: "analyticstenant/retention-overdue.yaml",
 		argo:    "Degraded", kstatus: status.InProgressStatus,
-		message: "Ready is False (RetentionOverdue): RetentionCompliant: the oldest raw event is from 2026-10-19, 11 days past the 30-day window",
+		message: "Ready is False (RetentionOverdue): RetentionCompliant: the oldest raw event is from 2026-10-20, 10 days past the 30-day window",
 	},
 	{
 		name:    "a tenant the operator stopped reconciling is Degraded even for a transient reason",
@@ -155,13 +158,13 @@ var regionCases = []healthCase{
 		name:    "a region whose administrator can log in is Healthy",
 		fixture: "storageregion/connected.yaml",
 		argo:    "Healthy", kstatus: status.CurrentStatus,
-		message: `the administrator can log in to database "events" at pg.eu-west-1.internal:5432`,
+		message: `the administrator can log in to database "events_eu" at 127.0.0.1:55432`,
 	},
 	{
 		name:    "a region whose database refuses connections is Degraded",
 		fixture: "storageregion/connection-failed.yaml",
 		argo:    "Degraded", kstatus: status.InProgressStatus,
-		message: "Ready is False (ConnectionFailed): database \"events\" at pg.us-east-1.internal:5432",
+		message: "Ready is False (ConnectionFailed): database \"events_eu\" at 127.0.0.1:55432",
 	},
 	{
 		name:    "a region whose admin password is refused is Degraded",
@@ -179,8 +182,8 @@ var regionCases = []healthCase{
 
 func TestArgoCDHealthChecksAndKstatusAgreeOnEveryStateTheOperatorReports(t *testing.T) {
 	rows := []string{
-		"| kind | case | Ready | Argo CD health (Lua) | kstatus |",
-		"| --- | --- | --- | --- | --- |",
+		"| kind | case | object | Ready | Argo CD health (Lua) | kstatus |",
+		"| --- | --- | --- | --- | --- | --- |",
 	}
 	for _, kind := range []struct {
 		name   string
@@ -213,7 +216,7 @@ func TestArgoCDHealthChecksAndKstatusAgreeOnEveryStateTheOperatorReports(t *test
 				}
 			})
 			rows = append(rows, "| "+strings.Join([]string{
-				kind.name, c.name, readySummary(obj), got.status, kres.Status.String(),
+				kind.name, c.name, fixtureSource(t, c.fixture), readySummary(obj), got.status, kres.Status.String(),
 			}, " | ")+" |")
 		}
 	}
@@ -237,6 +240,40 @@ func TestEveryFixtureIsACase(t *testing.T) {
 		if rel := strings.TrimPrefix(f, "testdata/"); !used[rel] {
 			t.Errorf("%s is in testdata but no case uses it", f)
 		}
+	}
+}
+
+// fixtureSource says where a fixture came from, by its first line:
+// "captured" from the local cluster by internal/e2e, or "hand-written".
+func fixtureSource(t *testing.T, fixture string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", fixture))
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case bytes.HasPrefix(data, []byte("# Captured from the local cluster")):
+		return "captured"
+	case bytes.HasPrefix(data, []byte("# Hand-written")):
+		return "hand-written"
+	}
+	t.Fatalf("%s says neither that it was captured nor that it was written by hand", fixture)
+	return ""
+}
+
+// TestTheREADMEShowsTheHealthTable keeps the README's table of the health
+// checks' verdicts the one this package computes.
+func TestTheREADMEShowsTheHealthTable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := os.ReadFile(goldenTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(readme, table) {
+		t.Errorf("README.md does not show %s as it is; copy it into the README's health check section", goldenTable)
 	}
 }
 
