@@ -40,6 +40,7 @@ import (
 
 	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
 	"github.com/millimetric/tenant-operator/controllers"
+	"github.com/millimetric/tenant-operator/internal/memlimit"
 	"github.com/millimetric/tenant-operator/internal/render"
 	"github.com/millimetric/tenant-operator/internal/retention"
 	"github.com/millimetric/tenant-operator/internal/version"
@@ -104,6 +105,9 @@ func run() int {
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
+	if soft := memlimit.Set(); soft > 0 {
+		log.Info("Go memory limit set from the container's", "bytes", soft, "fraction", memlimit.Fraction)
+	}
 
 	proxies, err := render.ParseTrustedProxies(trustedProxies)
 	if err != nil {
