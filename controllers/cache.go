@@ -97,9 +97,10 @@ func slimDeclared(obj any) (any, error) {
 
 // slimChild replaces a child as it enters the cache with what a reconcile
 // reads of it: its name, owner references (which map its events to the
-// tenant), generation and deletion, and in annotationAppliedHash the hash
-// of what the operator applied to it and still owns (computed here, from
-// the managed fields, which are then dropped with the spec). Besides that:
+// tenant), generation and deletion (not even its UID or resourceVersion),
+// and in annotationAppliedHash the hash of what the operator applied to it
+// and still owns (computed here, from the managed fields, which are then
+// dropped with the spec). Besides that:
 // the Deployment's replicas and rollout status, the CronJob's run times,
 // and from a credentials Secret its password (passed back to provisioning),
 // whether it holds a CA, and its render.CredentialsHash in
@@ -116,8 +117,6 @@ func slimChild(obj any) (any, error) {
 	m := metav1.ObjectMeta{
 		Name:              o.GetName(),
 		Namespace:         o.GetNamespace(),
-		UID:               o.GetUID(),
-		ResourceVersion:   o.GetResourceVersion(),
 		Generation:        o.GetGeneration(),
 		DeletionTimestamp: o.GetDeletionTimestamp(),
 		OwnerReferences:   o.GetOwnerReferences(),
