@@ -36,9 +36,3 @@ func PatchFinalizers(r *TenantReconciler, ctx context.Context, tenant *analytics
 func WasProvisioned(r *TenantReconciler, ctx context.Context, tenant *analyticsv1alpha1.AnalyticsTenant) bool {
 	return r.wasProvisioned(ctx, newTenantScope(tenant, r.Settings))
 }
-
-// ForgetRetentionCheck makes the tenant's oldest raw event day due to be
-// read at its next reconcile, as it is an hour after the last read.
-func ForgetRetentionCheck(r *TenantReconciler, tenant string) {
-	r.retentionChecked.Delete(tenant)
-}

@@ -113,3 +113,14 @@ func readiness(sr *analyticsv1alpha1.StorageRegion) string {
 	}
 	return string(c.Status) + "/" + c.Reason
 }
+
+// reconcileRequested passes a tenant's update that sets a new value of its
+// ReconcileRequestedAnnotation.
+func reconcileRequested() predicate.Funcs {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			key := analyticsv1alpha1.ReconcileRequestedAnnotation
+			return e.ObjectOld.GetAnnotations()[key] != e.ObjectNew.GetAnnotations()[key]
+		},
+	}
+}

@@ -88,12 +88,13 @@ func (r *TenantReconciler) checkRetentionCompliance(ctx context.Context, s *tena
 
 // retentionCheckDue is how long until the tenant's oldest raw event day is
 // to be read again, 0 when it is due now: never read by this instance, read
-// retentionRecheck ago, or something it depends on changed since status
-// recorded it (the spec, a retention run, the condition missing).
+// retentionRecheck ago, a full reconcile requested, or something it depends
+// on changed since status recorded it (the spec, a retention run, the
+// condition missing).
 func (r *TenantReconciler) retentionCheckDue(s *tenantScope) time.Duration {
 	last, ok := r.retentionChecked.Load(s.tenant.Name)
 	st := s.original.Status
-	if !ok || st.ObservedGeneration != s.tenant.Generation || st.Retention == nil ||
+	if !ok || s.requested != "" || st.ObservedGeneration != s.tenant.Generation || st.Retention == nil ||
 		meta.FindStatusCondition(st.Conditions, analyticsv1alpha1.ConditionRetentionCompliant) == nil {
 		return 0
 	}

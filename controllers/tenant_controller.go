@@ -270,7 +270,7 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named(controllerTenant).
 		For(&analyticsv1alpha1.AnalyticsTenant{}, builder.WithPredicates(predicate.Or(
-			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{})))
+			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, reconcileRequested())))
 	for _, kind := range OwnedObjects() {
 		b = b.Owns(kind, builder.WithPredicates(childChanged()))
 	}

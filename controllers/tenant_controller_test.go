@@ -45,7 +45,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
-	"github.com/millimetric/tenant-operator/controllers"
 	"github.com/millimetric/tenant-operator/internal/render"
 	"github.com/millimetric/tenant-operator/internal/storage"
 )
@@ -328,9 +327,16 @@ func TestATenantBecomesItsWholeDeploymentAndIsReadyOnceIngestIsAvailable(t *test
 		g := NewWithT(t)
 		// The event the ingest role inserted above is the tenant's first
 		// raw event: the next reconcile records its day, and is the last
-		// to write once the cache it reads has seen that. (Read at once,
-		// rather than at the next hourly check.)
-		controllers.ForgetRetentionCheck(tenants, "whole")
+		// to write once the cache it reads has seen that. (Read at once
+		// when asked, rather than at the next hourly check.)
+		requestReconcile(t, "whole")
+		g.Eventually(func() string {
+			cached := &analyticsv1alpha1.AnalyticsTenant{}
+			if err := tenants.Get(ctx, client.ObjectKey{Name: "whole"}, cached); err != nil {
+				return ""
+			}
+			return cached.Status.LastHandledReconcileAt
+		}, wait, tick).ShouldNot(BeEmpty())
 		_, err := tenants.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKey{Name: "whole"}})
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(getTenant("whole").Status.Retention.OldestRawEvent).To(HaveField("Time",

@@ -34,7 +34,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
-	"github.com/millimetric/tenant-operator/controllers"
 	"github.com/millimetric/tenant-operator/internal/render"
 	"github.com/millimetric/tenant-operator/internal/storage"
 )
@@ -87,6 +86,22 @@ func nudge(t testing.TB, name string) {
 	}, wait, tick).Should(Succeed())
 }
 
+// requestReconcile asks for a full reconcile of the tenant now, as a user
+// does with analytics.millimetric.ai/reconcile-requested-at.
+func requestReconcile(t testing.TB, name string) {
+	t.Helper()
+	stamp := time.Now().Format(time.RFC3339Nano)
+	NewWithT(t).Eventually(func() error {
+		tenant := getTenant(name)
+		if tenant.Annotations == nil {
+			tenant.Annotations = map[string]string{}
+		}
+		tenant.Annotations[analyticsv1alpha1.ReconcileRequestedAnnotation] = stamp
+		return k8s.Update(context.Background(), tenant)
+	}, wait, tick).Should(Succeed())
+	NewWithT(t).Eventually(func() string { return getTenant(name).Status.LastHandledReconcileAt }, wait, tick).Should(Equal(stamp))
+}
+
 // ownerConn logs in with the tenant's owner credentials from its Secret, as
 // the retention CronJob does.
 func ownerConn(t testing.TB, ns string) *pgx.Conn {
@@ -137,9 +152,8 @@ func TestRawEventsOlderThanTheWindowMakeATenantNonCompliantUntilRetentionDeletes
 			VALUES ($1, 'pageview', '/'), ($1, 'pageview', '/pricing')`, dayAgo(age).Add(13*time.Hour))
 		g.Expect(err).NotTo(HaveOccurred())
 	}
-	// Found at the next hourly check, which the test does not wait for.
-	controllers.ForgetRetentionCheck(tenants, "overdue")
-	nudge(t, "overdue")
+	// Found at the next hourly check, or at once when asked.
+	requestReconcile(t, "overdue")
 
 	t.Run("raw events 40 days old on a 30-day plan turn it RetentionOverdue and not Ready, with a warning", func(t *testing.T) {
 		g := NewWithT(t)

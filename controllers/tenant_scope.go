@@ -36,6 +36,9 @@ type tenantScope struct {
 	tenant   *analyticsv1alpha1.AnalyticsTenant
 	spec     analyticsv1alpha1.EffectiveTenantSpec
 	settings render.Settings
+	// requested is the value of the tenant's ReconcileRequestedAnnotation
+	// when it asks for a full reconcile not handled yet, else "".
+	requested string
 
 	// region is the StorageRegion serving the tenant, once resolved, or
 	// the one last known while the region is unavailable (nil when none
@@ -75,7 +78,12 @@ type tenantScope struct {
 }
 
 func newTenantScope(tenant *analyticsv1alpha1.AnalyticsTenant, settings render.Settings) *tenantScope {
+	requested := tenant.Annotations[analyticsv1alpha1.ReconcileRequestedAnnotation]
+	if requested == tenant.Status.LastHandledReconcileAt {
+		requested = ""
+	}
 	return &tenantScope{
+		requested:  requested,
 		original:   tenant.DeepCopy(),
 		tenant:     tenant,
 		spec:       tenant.Spec.Effective(),

@@ -113,6 +113,9 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, s *tenantScope, rec
 	} else {
 		meta.SetStatusCondition(&status.Conditions, summarize(status.Conditions, s.tenant.Generation))
 		status.ObservedGeneration = s.tenant.Generation
+		if s.requested != "" {
+			status.LastHandledReconcileAt = s.requested
+		}
 	}
 	if ready := meta.FindStatusCondition(status.Conditions, analyticsv1alpha1.ConditionReady); ready.Status == metav1.ConditionTrue {
 		meta.RemoveStatusCondition(&status.Conditions, analyticsv1alpha1.ConditionReconciling)

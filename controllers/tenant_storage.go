@@ -259,11 +259,12 @@ func storageFingerprint(s *tenantScope) string {
 }
 
 // storageConverged says whether the tenant's storage is known to be as
-// wanted: its status records the same fingerprint, both Secrets exist, and
-// the last verification is recent. due is then when the next one is.
+// wanted: its status records the same fingerprint, both Secrets exist, the
+// last verification is recent and no full reconcile is requested. due is
+// then when the next verification is.
 func (r *TenantReconciler) storageConverged(s *tenantScope) (due time.Duration, converged bool) {
 	st := s.original.Status.Storage
-	if st == nil || st.Schema == "" || st.VerifiedAt == nil || s.storageSecret == nil || s.ingestSecret == nil ||
+	if s.requested != "" || st == nil || st.Schema == "" || st.VerifiedAt == nil || s.storageSecret == nil || s.ingestSecret == nil ||
 		st.Fingerprint != storageFingerprint(s) {
 		return 0, false
 	}

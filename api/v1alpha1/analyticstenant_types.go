@@ -35,6 +35,16 @@ const (
 	GeoPrecisionCity GeoPrecision = "City"
 )
 
+// ReconcileRequestedAnnotation on an AnalyticsTenant asks for a full
+// reconcile now, whatever is cached: storage is provisioned again (which
+// repairs what drifted in the database) and the oldest raw event day is
+// read again, instead of at their next periodic check. Any new value asks
+// once; status.lastHandledReconcileAt records the last value handled. As
+// Flux's reconcile.fluxcd.io/requestedAt:
+//
+//	kubectl annotate analyticstenant acme --overwrite analytics.millimetric.ai/reconcile-requested-at="$(date +%s)"
+const ReconcileRequestedAnnotation = "analytics.millimetric.ai/reconcile-requested-at"
+
 // DeletionPolicy is what happens to a tenant's stored data when its
 // AnalyticsTenant is deleted.
 // +kubebuilder:validation:Enum=Delete;Retain
@@ -196,6 +206,11 @@ type AnalyticsTenantStatus struct {
 	// ObservedGeneration is the generation last reconciled successfully.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// LastHandledReconcileAt is the value of the
+	// analytics.millimetric.ai/reconcile-requested-at annotation the last
+	// full reconcile handled.
+	// +optional
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 
 	// Namespace holds the tenant's workloads.
 	// +optional

@@ -106,6 +106,8 @@ func nudge(t testing.TB, obj client.Object) {
 			lbl = map[string]string{}
 		}
 		ann[nudgeKey], lbl[nudgeKey] = stamp, stamp
+		// And a tenant does all its checks now, not at their next period.
+		ann[analyticsv1alpha1.ReconcileRequestedAnnotation] = stamp
 		obj.SetAnnotations(ann)
 		obj.SetLabels(lbl)
 	})
