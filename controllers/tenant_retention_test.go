@@ -72,20 +72,6 @@ func oldestRawEventOf(name string) func() *time.Time {
 	}
 }
 
-// nudge changes a label of the tenant, which makes the operator reconcile
-// it at once rather than at its next re-check.
-func nudge(t testing.TB, name string) {
-	t.Helper()
-	NewWithT(t).Eventually(func() error {
-		tenant := getTenant(name)
-		if tenant.Labels == nil {
-			tenant.Labels = map[string]string{}
-		}
-		tenant.Labels["test-nudge"] = time.Now().Format("150405.000000")
-		return k8s.Update(context.Background(), tenant)
-	}, wait, tick).Should(Succeed())
-}
-
 // requestReconcile asks for a full reconcile of the tenant now, as a user
 // does with analytics.millimetric.ai/reconcile-requested-at.
 func requestReconcile(t testing.TB, name string) {
