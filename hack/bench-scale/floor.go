@@ -44,11 +44,12 @@ const (
 // would make (the same internal/render builders), with server-side apply
 // straight through the API server, until every ingest Deployment is
 // available; then deletes their namespaces. It returns both times.
-func (b *bench) floor(ctx context.Context) (ready, deleted time.Duration, err error) {
+func (b *bench) floor(ctx context.Context) (ready, deleted time.Duration, writes int, err error) {
 	namespaces := make([]string, b.c.n)
 	for i := range namespaces {
 		namespaces[i] = render.DefaultNamespacePrefix + fmt.Sprintf("%s%05d", floorPrefix, i)
 	}
+	writes = len(b.floorObjects(floorPrefix+"00000", 0))
 	start := time.Now()
 	if err := parallel(ctx, b.c.workers, b.c.n, func(ctx context.Context, i int) error {
 		for _, obj := range b.floorObjects(fmt.Sprintf("%s%05d", floorPrefix, i), i) {
@@ -58,7 +59,7 @@ func (b *bench) floor(ctx context.Context) (ready, deleted time.Duration, err er
 		}
 		return nil
 	}); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	var last time.Time
 	err = waitFor(ctx, fmt.Sprintf("the floor's %d Deployments to be available", b.c.n), convergeTimeout(b.c.n), func() (bool, string) {
@@ -68,7 +69,7 @@ func (b *bench) floor(ctx context.Context) (ready, deleted time.Duration, err er
 		return available == b.c.n, fmt.Sprintf("%d of %d available; not yet: %s", available, b.c.n, waiting)
 	})
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	ready = last.Sub(start)
 	logf("floor: available in %s; deleting its namespaces", secs(ready))
@@ -76,10 +77,10 @@ func (b *bench) floor(ctx context.Context) (ready, deleted time.Duration, err er
 	if err := parallel(ctx, 8, b.c.n, func(ctx context.Context, i int) error {
 		return client.IgnoreNotFound(b.k8s.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespaces[i]}}))
 	}); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	deleted, err = b.waitGone(ctx, "floor namespaces", namespaces, true, start)
-	return ready, deleted, err
+	return ready, deleted, writes, err
 }
 
 // floorObjects are what the operator applies for a tenant, in the order

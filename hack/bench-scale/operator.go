@@ -113,7 +113,7 @@ func runOperatorBench(ctx context.Context, c config) (err error) {
 	// The floor first, on the cluster alone, then gone before the operator
 	// starts, so neither shares the cluster with the other.
 	logf("floor: applying the child objects of %d tenants straight through the API server (%d workers)", c.n, c.workers)
-	floorReady, floorDeleted, err := b.floor(ctx)
+	floorReady, floorDeleted, floorWrites, err := b.floor(ctx)
 	if err != nil {
 		return fmt.Errorf("floor: %w", err)
 	}
@@ -166,7 +166,7 @@ func runOperatorBench(ctx context.Context, c config) (err error) {
 	cpu := converged.cpu() - empty.cpu()
 	b.table.add("operator CPU per tenant converged", fmt.Sprintf("%.1f ms (%.0f s in all)", 1000*cpu/float64(c.n), cpu), "")
 	b.table.add("writes / reads to converge, per tenant", fmt.Sprintf("%.1f / %.1f",
-		(converged.writes()-empty.writes())/float64(c.n), (converged.reads()-empty.reads())/float64(c.n)), "")
+		(converged.writes()-empty.writes())/float64(c.n), (converged.reads()-empty.reads())/float64(c.n)), fmt.Sprintf("%d / 0", floorWrites))
 
 	logf("operator: converged in %s; settling for %s, then at rest for %s", secs(toReady), c.settle, c.window)
 	if err := sleep(ctx, c.settle); err != nil {
@@ -197,6 +197,7 @@ func runOperatorBench(ctx context.Context, c config) (err error) {
 			perMin(rest.reconciles("storageregion")-restStart.reconciles("storageregion"), w),
 			perMin(rest.provisions()-restStart.provisions(), w)), "")
 	b.table.add("at rest, CPU", fmt.Sprintf("%.1f%% of a core", 100*(rest.cpu()-restStart.cpu())/w.Seconds()), "")
+	b.table.note("Machine load (1-minute load average) at the end of the at-rest window: %s.", loadAverage())
 
 	if err := b.specChanges(ctx, names); err != nil {
 		return err

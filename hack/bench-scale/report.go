@@ -93,6 +93,16 @@ func memTotal() string {
 	return "memory unknown"
 }
 
+// loadAverage is the 1-minute load average: what else the machine was
+// doing shows in it.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Fields(string(b))[0]
+}
+
 // quantile is the q-quantile of ds (nearest rank); 0 when ds is empty.
 func quantile(ds []time.Duration, q float64) time.Duration {
 	if len(ds) == 0 {

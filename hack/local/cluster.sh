@@ -230,7 +230,7 @@ up() {
 
   log "adding ${CLUSTER_NODES} fake nodes"
   apply_nodes
-  wait_for "the fake nodes to be Ready" 120 kubectl wait --for=condition=Ready node -l type=kwok --timeout=1s
+  wait_for "the fake nodes to be Ready" 300 kubectl wait --for=condition=Ready node -l type=kwok --timeout=30s
   # The controller-manager creates the default ServiceAccount of a namespace;
   # its existence shows the controllers are running.
   wait_for "kube-controller-manager (default ServiceAccount)" 60 kubectl -n default get serviceaccount default
