@@ -126,7 +126,7 @@ func runPGBench(ctx context.Context, c config) (err error) {
 	}
 	tenth := max(1, c.n/10)
 	p.table.add("provision a new tenant: wall per tenant / p50 / p99 of one call",
-		fmt.Sprintf("%s / %s / %s", ms(wall/time.Duration(c.n)), ms(quantile(first, 0.5)), ms(quantile(first, 0.99))))
+		p.latencies(wall, first))
 	p.table.add("provision a new tenant, p50: the first tenth / the last tenth",
 		fmt.Sprintf("%s / %s", ms(quantile(first[:tenth], 0.5)), ms(quantile(first[len(first)-tenth:], 0.5))))
 	p.table.add("as provisioned (today and 7 days ahead): relations in pg_class / per tenant / database size",
@@ -134,16 +134,17 @@ func runPGBench(ctx context.Context, c config) (err error) {
 
 	// A reconcile of a converged tenant provisions again, with the
 	// passwords it has.
-	again, wall, err := p.each(ctx, "provisioning again", func(ctx context.Context, i int) error {
+	reprovision := func(ctx context.Context, i int) error {
 		_, err := st.Provision(ctx, p.names[i], storage.ProvisionOptions{
 			ExistingPassword: p.creds[i].Owner.Password, ExistingIngestPassword: p.creds[i].Ingest.Password})
 		return err
-	})
+	}
+	again, wall, err := p.each(ctx, "provisioning again", reprovision)
 	if err != nil {
 		return err
 	}
 	p.table.add("provision a converged tenant (what every reconcile does today): wall per tenant / p50 / p99",
-		fmt.Sprintf("%s / %s / %s", ms(wall/time.Duration(c.n)), ms(quantile(again, 0.5)), ms(quantile(again, 0.99))))
+		p.latencies(wall, again))
 
 	if c.pgDays <= 0 {
 		return nil
@@ -165,16 +166,12 @@ func runPGBench(ctx context.Context, c config) (err error) {
 	p.table.add("filled in: database size / per tenant (empty tables) / system catalogs",
 		fmt.Sprintf("%s / %s / %s", mib(year.dbSize), kib((year.dbSize-base.dbSize)/float64(c.n)), mib(year.catalogSize)))
 
-	again, wall, err = p.each(ctx, "provisioning, filled in", func(ctx context.Context, i int) error {
-		_, err := st.Provision(ctx, p.names[i], storage.ProvisionOptions{
-			ExistingPassword: p.creds[i].Owner.Password, ExistingIngestPassword: p.creds[i].Ingest.Password})
-		return err
-	})
+	again, wall, err = p.each(ctx, "provisioning, filled in", reprovision)
 	if err != nil {
 		return err
 	}
 	p.table.add("filled in, provision a converged tenant: wall per tenant / p50 / p99",
-		fmt.Sprintf("%s / %s / %s", ms(wall/time.Duration(c.n)), ms(quantile(again, 0.5)), ms(quantile(again, 0.99))))
+		p.latencies(wall, again))
 	oldest, wall, err := p.each(ctx, "reading the oldest raw event", func(ctx context.Context, i int) error {
 		_, err := st.OldestRawEventDay(ctx, p.names[i])
 		return err
@@ -183,7 +180,7 @@ func runPGBench(ctx context.Context, c config) (err error) {
 		return err
 	}
 	p.table.add("filled in, the oldest-raw-event check of a reconcile: wall per tenant / p50 / p99",
-		fmt.Sprintf("%s / %s / %s", ms(wall/time.Duration(c.n)), ms(quantile(oldest, 0.5)), ms(quantile(oldest, 0.99))))
+		p.latencies(wall, oldest))
 
 	// One day's retention: each tenant's CronJob connects as the tenant's
 	// owner and drops the day that expired.
@@ -206,9 +203,14 @@ func runPGBench(ctx context.Context, c config) (err error) {
 		return err
 	}
 	p.table.add("one day's retention run across all tenants (connect as the owner, RunRetention): wall / per tenant / p50 / p99 of one run",
-		fmt.Sprintf("%s / %s / %s / %s", secs(wall), ms(wall/time.Duration(c.n)), ms(quantile(runs, 0.5)), ms(quantile(runs, 0.99))))
+		secs(wall)+" / "+p.latencies(wall, runs))
 	p.table.add("partitions the retention run dropped", fmt.Sprintf("%d (%d expected: the days past the plan's %d)", dropped, c.n*max(0, c.pgDays-pgPlanDays), pgPlanDays))
 	return nil
+}
+
+// latencies is "wall per tenant / p50 / p99" of calls that took wall in all.
+func (p *pgBench) latencies(wall time.Duration, calls []time.Duration) string {
+	return fmt.Sprintf("%s / %s / %s", ms(wall/time.Duration(p.c.n)), ms(quantile(calls, 0.5)), ms(quantile(calls, 0.99)))
 }
 
 // each runs fn for every tenant on the workers and returns each call's

@@ -91,7 +91,7 @@ func startTracker(ctx context.Context, cfg *rest.Config) (*tracker, error) {
 	t := &tracker{tenants: map[string]*tenantState{}, deploys: map[string]*deployState{}, namespaces: map[string]bool{}}
 	for _, h := range []struct {
 		obj client.Object
-		on  func(obj any, deleted bool)
+		on  func(obj client.Object, deleted bool, now time.Time)
 	}{
 		{&analyticsv1alpha1.AnalyticsTenant{}, t.onTenant},
 		{&appsv1.Deployment{}, t.onDeployment},
@@ -101,16 +101,24 @@ func startTracker(ctx context.Context, cfg *rest.Config) (*tracker, error) {
 		if err != nil {
 			return nil, err
 		}
-		on := h.on
+		// Each event is stamped when heard, and handled with t.mu held.
+		on := func(obj any, deleted bool) {
+			if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			o, ok := obj.(client.Object)
+			if !ok {
+				return
+			}
+			now := time.Now()
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			h.on(o, deleted, now)
+		}
 		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 			AddFunc:    func(obj any) { on(obj, false) },
 			UpdateFunc: func(_, obj any) { on(obj, false) },
-			DeleteFunc: func(obj any) {
-				if d, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-					obj = d.Obj
-				}
-				on(obj, true)
-			},
+			DeleteFunc: func(obj any) { on(obj, true) },
 		}); err != nil {
 			return nil, err
 		}
@@ -122,14 +130,11 @@ func startTracker(ctx context.Context, cfg *rest.Config) (*tracker, error) {
 	return t, nil
 }
 
-func (t *tracker) onTenant(obj any, deleted bool) {
+func (t *tracker) onTenant(obj client.Object, deleted bool, now time.Time) {
 	at, ok := obj.(*analyticsv1alpha1.AnalyticsTenant)
 	if !ok {
 		return
 	}
-	now := time.Now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	if deleted {
 		delete(t.tenants, at.Name)
 		t.tenantGoneAt = now
@@ -151,14 +156,11 @@ func (t *tracker) onTenant(obj any, deleted bool) {
 	}
 }
 
-func (t *tracker) onDeployment(obj any, deleted bool) {
+func (t *tracker) onDeployment(obj client.Object, deleted bool, now time.Time) {
 	d, ok := obj.(*appsv1.Deployment)
 	if !ok {
 		return
 	}
-	now := time.Now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	if deleted {
 		delete(t.deploys, d.Namespace)
 		return
@@ -187,20 +189,13 @@ func deploymentAvailable(d *appsv1.Deployment) bool {
 		s.Replicas <= s.UpdatedReplicas && s.AvailableReplicas >= want
 }
 
-func (t *tracker) onNamespace(obj any, deleted bool) {
-	ns, ok := obj.(*corev1.Namespace)
-	if !ok {
-		return
-	}
-	now := time.Now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
+func (t *tracker) onNamespace(obj client.Object, deleted bool, now time.Time) {
 	if deleted {
-		delete(t.namespaces, ns.Name)
+		delete(t.namespaces, obj.GetName())
 		t.namespaceGoneAt = now
 		return
 	}
-	t.namespaces[ns.Name] = true
+	t.namespaces[obj.GetName()] = true
 }
 
 // readyTenants counts the Ready tenants among names and says when the last
@@ -208,46 +203,46 @@ func (t *tracker) onNamespace(obj any, deleted bool) {
 func (t *tracker) readyTenants(names []string) (ready int, last time.Time, notReady string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var waiting []string
-	for _, n := range names {
-		st := t.tenants[n]
-		if st != nil && st.ready {
-			ready++
-			if st.readyAt.After(last) {
-				last = st.readyAt
-			}
-			continue
+	return countDone(names, func(n string) (bool, time.Time, string) {
+		switch st := t.tenants[n]; {
+		case st == nil:
+			return false, time.Time{}, n + ": not seen"
+		case st.ready:
+			return true, st.readyAt, ""
+		default:
+			return false, time.Time{}, fmt.Sprintf("%s: %s (%s)", n, st.reason, st.message)
 		}
-		if len(waiting) < 3 {
-			if st == nil {
-				waiting = append(waiting, n+": not seen")
-			} else {
-				waiting = append(waiting, fmt.Sprintf("%s: %s (%s)", n, st.reason, st.message))
-			}
-		}
-	}
-	return ready, last, strings.Join(waiting, "; ")
+	})
 }
 
 // availableDeployments is readyTenants for the Deployments in namespaces.
 func (t *tracker) availableDeployments(namespaces []string) (available int, last time.Time, notAvailable string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var waiting []string
-	for _, ns := range namespaces {
-		st := t.deploys[ns]
-		if st != nil && st.available {
-			available++
-			if st.availableAt.After(last) {
-				last = st.availableAt
-			}
-			continue
+	return countDone(namespaces, func(ns string) (bool, time.Time, string) {
+		if st := t.deploys[ns]; st != nil && st.available {
+			return true, st.availableAt, ""
 		}
-		if len(waiting) < 3 {
-			waiting = append(waiting, ns)
+		return false, time.Time{}, ns
+	})
+}
+
+// countDone counts the keys that state says are done, with the latest
+// time one became so, and describes the first three that are not.
+func countDone(keys []string, state func(key string) (done bool, at time.Time, why string)) (count int, last time.Time, waiting string) {
+	var notYet []string
+	for _, k := range keys {
+		done, at, why := state(k)
+		if done {
+			count++
+			if at.After(last) {
+				last = at
+			}
+		} else if len(notYet) < 3 {
+			notYet = append(notYet, why)
 		}
 	}
-	return available, last, strings.Join(waiting, ", ")
+	return count, last, strings.Join(notYet, "; ")
 }
 
 // remaining counts the tenants (or namespaces) among names that still
