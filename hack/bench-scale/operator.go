@@ -112,10 +112,15 @@ func runOperatorBench(ctx context.Context, c config) (err error) {
 
 	// The floor first, on the cluster alone, then gone before the operator
 	// starts, so neither shares the cluster with the other.
-	logf("floor: applying the child objects of %d tenants straight through the API server (%d workers)", c.n, c.workers)
-	floorReady, floorDeleted, floorWrites, err := b.floor(ctx)
-	if err != nil {
-		return fmt.Errorf("floor: %w", err)
+	floorReady, floorDeleted, floorWrites := "not measured (-floor=false)", "", ""
+	if c.floor {
+		logf("floor: applying the child objects of %d tenants straight through the API server (%d workers)", c.n, c.workers)
+		ready, deleted, writes, err := b.floor(ctx)
+		if err != nil {
+			return fmt.Errorf("floor: %w", err)
+		}
+		floorReady = secs(ready) + fmt.Sprintf(" (%.1f tenants/s)", float64(c.n)/ready.Seconds())
+		floorDeleted, floorWrites = "– / "+secs(deleted), fmt.Sprintf("%d / 0", writes)
 	}
 
 	op, err := startOperator(ctx, c)
@@ -161,12 +166,12 @@ func runOperatorBench(ctx context.Context, c config) (err error) {
 	}
 	toReady := lastReady.Sub(start)
 	b.table.add("tenants created (the bench's own creates)", secs(created), "")
-	b.table.add("time until all are Ready / their Deployments available", secs(toReady), secs(floorReady))
-	b.table.add("tenants per second", fmt.Sprintf("%.1f", float64(c.n)/toReady.Seconds()), fmt.Sprintf("%.1f", float64(c.n)/floorReady.Seconds()))
+	b.table.add("time until all are Ready / their Deployments available",
+		secs(toReady)+fmt.Sprintf(" (%.1f tenants/s)", float64(c.n)/toReady.Seconds()), floorReady)
 	cpu := converged.cpu() - empty.cpu()
 	b.table.add("operator CPU per tenant converged", fmt.Sprintf("%.1f ms (%.0f s in all)", 1000*cpu/float64(c.n), cpu), "")
 	b.table.add("writes / reads to converge, per tenant", fmt.Sprintf("%.1f / %.1f",
-		(converged.writes()-empty.writes())/float64(c.n), (converged.reads()-empty.reads())/float64(c.n)), fmt.Sprintf("%d / 0", floorWrites))
+		(converged.writes()-empty.writes())/float64(c.n), (converged.reads()-empty.reads())/float64(c.n)), floorWrites)
 
 	logf("operator: converged in %s; settling for %s, then at rest for %s", secs(toReady), c.settle, c.window)
 	if err := sleep(ctx, c.settle); err != nil {
@@ -220,7 +225,10 @@ func runOperatorBench(ctx context.Context, c config) (err error) {
 		return err
 	}
 	b.table.add("deletion: all tenants gone (storage purged) / all their namespaces gone", fmt.Sprintf("%s / %s", secs(tenantsGone), secs(nsGone)),
-		fmt.Sprintf("– / %s", secs(floorDeleted)))
+		floorDeleted)
+	if !c.floor {
+		return nil
+	}
 	b.table.note("Floor: the same child objects (internal/render) server-side applied by %d workers, without owner references, in namespaces tenant-floor-*, "+
 		"until every ingest Deployment is available; then the namespaces deleted. It runs first, alone on the cluster, and is gone before the operator starts.", c.workers)
 	return nil
