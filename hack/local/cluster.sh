@@ -14,13 +14,23 @@
 #   kubeconfig  print the path of the cluster's kubeconfig
 #
 # Environment: CLUSTER_NAME (default millimetric); clusters of different names
-# run side by side (kwokctl picks free ports).
+# run side by side (kwokctl picks free ports). For a bigger cluster (make
+# bench-scale sets them; they take effect when the cluster is created):
+#   CLUSTER_NODES            fake nodes, 110 pods each (default 3, the least)
+#   CLUSTER_SERVICE_CIDR     the API server's Service range (default the API
+#                            server's own, 10.0.0.0/24: about 250 Services)
+#   CLUSTER_NO_QPS_LIMITS=1  no client rate limits in the controller-manager
+#                            and scheduler, no inflight limits in the API
+#                            server (kwokctl --disable-qps-limits)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BIN="${ROOT}/bin"
 RUN_DIR="${ROOT}/.run"
 CLUSTER_NAME="${CLUSTER_NAME:-millimetric}"
+CLUSTER_NODES="${CLUSTER_NODES:-3}"
+CLUSTER_SERVICE_CIDR="${CLUSTER_SERVICE_CIDR:-}"
+CLUSTER_NO_QPS_LIMITS="${CLUSTER_NO_QPS_LIMITS:-0}"
 
 # kwokctl keeps its configuration, clusters and cache under KWOK_WORKDIR
 # (instead of ~/.kwok); $KWOK_WORKDIR/kwok.yaml is its default config file.
@@ -100,12 +110,18 @@ EOF
   mv -f "${KWOK_WORKDIR}/kwok.yaml.${CLUSTER_NAME}.tmp" "${KWOK_WORKDIR}/kwok.yaml"
 }
 
-# Three fake nodes: two in eu-west-1 (two zones), one in us-east-1. None is
-# tainted, so anything without a nodeSelector can land on any of them.
+# Three fake nodes: two in eu-west-1 (two zones), one in us-east-1; past
+# three (CLUSTER_NODES), kwok-<zone>-<n> in turn in eu-west-1a, eu-west-1b and
+# us-east-1a. None is tainted, so anything without a nodeSelector can land on
+# any of them.
 apply_nodes() {
-  local nodes="" name region zone
-  for spec in eu-west-1:eu-west-1a eu-west-1:eu-west-1b us-east-1:us-east-1a; do
+  local nodes="" name region zone spec i
+  local zones=(eu-west-1:eu-west-1a eu-west-1:eu-west-1b us-east-1:us-east-1a)
+  [[ "${CLUSTER_NODES}" =~ ^[0-9]+$ && "${CLUSTER_NODES}" -ge 3 ]] || die "CLUSTER_NODES must be a number of nodes, 3 or more, not '${CLUSTER_NODES}'"
+  for ((i = 0; i < CLUSTER_NODES; i++)); do
+    spec="${zones[i % 3]}"
     region="${spec%%:*}" zone="${spec##*:}" name="kwok-${zone}"
+    ((i < 3)) || name="kwok-${zone}-${i}"
     nodes+="---
 apiVersion: v1
 kind: Node
@@ -162,7 +178,10 @@ healthy() {
 # Creates the cluster, starts any stopped component of an existing one, or
 # returns at once when every component runs.
 kwokctl_create() {
-  if ! kwokctl create cluster --kubeconfig "" --wait 2m >"${KWOKCTL_LOG}" 2>&1; then
+  local args=()
+  [[ -z "${CLUSTER_SERVICE_CIDR}" ]] || args+=(--extra-args "kube-apiserver=service-cluster-ip-range=${CLUSTER_SERVICE_CIDR}")
+  [[ "${CLUSTER_NO_QPS_LIMITS}" != 1 ]] || args+=(--disable-qps-limits)
+  if ! kwokctl create cluster --kubeconfig "" --wait 2m "${args[@]}" >"${KWOKCTL_LOG}" 2>&1; then
     cat "${KWOKCTL_LOG}" >&2
     die "kwokctl create cluster failed (component logs: ${CLUSTER_DIR}/logs)"
   fi
@@ -209,9 +228,9 @@ up() {
   fi
   log "API server $(kubectl version -o json | sed -n 's/.*"gitVersion": "\(v[^"]*\)".*/\1/p' | tail -1) at $(kubectl config view -o jsonpath='{.clusters[0].cluster.server}')"
 
-  log "adding fake nodes"
+  log "adding ${CLUSTER_NODES} fake nodes"
   apply_nodes
-  wait_for "the fake nodes to be Ready" 60 kubectl wait --for=condition=Ready node -l type=kwok --timeout=1s
+  wait_for "the fake nodes to be Ready" 300 kubectl wait --for=condition=Ready node -l type=kwok --timeout=30s
   # The controller-manager creates the default ServiceAccount of a namespace;
   # its existence shows the controllers are running.
   wait_for "kube-controller-manager (default ServiceAccount)" 60 kubectl -n default get serviceaccount default
