@@ -241,6 +241,16 @@ func TestARegionIsNotReadyAsSoonAsOneOfItsTenantsLosesItsDatabase(t *testing.T) 
 	g.Eventually(conditionOf("lost-db", analyticsv1alpha1.ConditionStorageReady), wait, tick).Should(haveStatus(metav1.ConditionTrue))
 	databaseUp := gaugeValue("millimetric_storage_region_database_up", "name", "lost")
 	g.Eventually(databaseUp, wait, tick).Should(BeEquivalentTo(1))
+	// Settled: the re-check the tenant's provisioning brings (which counts
+	// it) is done, so the region cannot notice the cut below on its own
+	// before the tenant does.
+	g.Eventually(func() *int32 {
+		sr := &analyticsv1alpha1.StorageRegion{}
+		if err := k8s.Get(ctx, client.ObjectKey{Name: "lost"}, sr); err != nil {
+			return nil
+		}
+		return sr.Status.Tenants
+	}, wait, tick).Should(HaveValue(BeEquivalentTo(1)))
 	failedProvisions := observations("millimetric_provision_duration_seconds", "region", "US", "outcome", "error")
 	failedBefore := failedProvisions()
 
