@@ -87,8 +87,8 @@ var (
 
 	provisionDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "millimetric_provision_duration_seconds",
-		Help: "Time to provision a tenant's schema and roles in its region's database (idempotent: every reconcile that " +
-			"reaches storage provisions), by region and outcome (success, error).",
+		Help: "Time to provision a tenant's schema and roles in its region's database (when its storage fingerprint " +
+			"changed, at its periodic verification, or on request), by region and outcome (success, error).",
 		Buckets: prometheus.ExponentialBuckets(0.005, 2, 12), // 5ms to 10s
 	}, []string{"region", "outcome"})
 	purgeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
