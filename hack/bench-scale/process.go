@@ -236,10 +236,20 @@ func labelIs(key string, values ...string) func(map[string]string) bool {
 
 // Figures read from a scrape.
 func (s sample) writes() float64 {
-	return s.metrics.sum("rest_client_requests_total", labelIs("method", "POST", "PUT", "PATCH", "DELETE"))
+	return s.metrics.sum("millimetric_api_requests_total", labelIs("request", "write"))
 }
+
+// reads are GETs that are not watches (lists, and reads the cache could not
+// answer): the operator's millimetric_api_requests_total tells them apart,
+// client-go's rest_client_requests_total counts a watch as a GET.
 func (s sample) reads() float64 {
-	return s.metrics.sum("rest_client_requests_total", labelIs("method", "GET"))
+	return s.metrics.sum("millimetric_api_requests_total", labelIs("request", "read"))
+}
+
+// watches are informers' watches started or renewed (every 5 to 10 minutes
+// each).
+func (s sample) watches() float64 {
+	return s.metrics.sum("millimetric_api_requests_total", labelIs("request", "watch"))
 }
 func (s sample) reconciles(controller string) float64 {
 	return s.metrics.sum("controller_runtime_reconcile_total", labelIs("controller", controller))
