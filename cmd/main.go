@@ -108,6 +108,9 @@ func run() int {
 	if soft := memlimit.Set(); soft > 0 {
 		log.Info("Go memory limit set from the container's", "bytes", soft, "fraction", memlimit.Fraction)
 	}
+	if memlimit.SetGCPercent() {
+		log.Info("Go garbage collection target set (GOGC unset)", "percent", memlimit.GCPercent)
+	}
 
 	proxies, err := render.ParseTrustedProxies(trustedProxies)
 	if err != nil {

@@ -47,9 +47,9 @@ import (
 //
 // The comparison is of hashes (intentHash): the cache's transform
 // (slimChild) hashes each child's applied projection when the child enters
-// the cache, keeps the hash in annotationAppliedHash and drops the rest of
+// the cache, keeps the hash (cachedAppliedHash) and drops the rest of
 // the spec, so the cache holds a few hundred bytes per child instead of the
-// whole object. A child read some other way (no such annotation) is hashed
+// whole object. A child read some other way (with no such hash) is hashed
 // here from its own managed fields. A server-side dry run would have told
 // the same at the cost of a request per child per reconcile, the cost at
 // rest this avoids.
@@ -96,7 +96,7 @@ func (a applier) apply(ctx context.Context, desired client.Object, before ...bef
 	case err != nil:
 		return fmt.Errorf("reading %s %s: %w", gvk.Kind, objectName(desired), err)
 	default:
-		applied, cached := liveObj.GetAnnotations()[annotationAppliedHash]
+		applied, cached := cachedAppliedHash(liveObj)
 		if !cached {
 			applied = appliedHash(liveObj)
 		}

@@ -17,6 +17,10 @@ limitations under the License.
 package controllers
 
 import (
+	"strings"
+	"time"
+	"unique"
+
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
@@ -25,6 +29,8 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -32,10 +38,20 @@ import (
 	"github.com/millimetric/tenant-operator/internal/render"
 )
 
-// annotationAppliedHash exists only on cached children (slimChild puts it
-// there, it is never written to the API server): the intentHash of what
-// the operator applied to the child and still owns.
-const annotationAppliedHash = "cache.analytics.millimetric.ai/applied-hash"
+// A cached child carries the intentHash of what the operator applied to it
+// and still owns (slimChild computes it, it is never written to the API
+// server) in its generateName, behind appliedHashPrefix. generateName means
+// something only in a create, which a cached child never goes into, and it
+// is a plain string: an annotation would cost a map, about 300 bytes, on
+// each of a tenant's 14 children (and the prefix is one byte so that the
+// string fits 48 bytes). cachedAppliedHash reads it back.
+const appliedHashPrefix = "#"
+
+// cachedAppliedHash is the hash slimChild kept on a cached child, and
+// whether it kept one (a child read from the API server has none).
+func cachedAppliedHash(o client.Object) (string, bool) {
+	return strings.CutPrefix(o.GetGenerateName(), appliedHashPrefix)
+}
 
 // CacheOptions limits the manager's cache to what the reconcilers read, so
 // its memory grows with the tenants, not with the cluster, and by as little
@@ -73,7 +89,23 @@ func CacheOptions(shard labels.Selector, adminSecretNamespace string) cache.Opti
 	}
 	byObject[&analyticsv1alpha1.AnalyticsTenant{}] = tenants
 	byObject[&analyticsv1alpha1.StorageRegion{}] = cache.ByObject{Transform: slimDeclared}
-	return cache.Options{ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields()}
+	return cache.Options{ByObject: byObject, DefaultTransform: cache.TransformStripManagedFields(), NewInformer: withoutNamespaceIndex}
+}
+
+// withoutNamespaceIndex is an informer without the namespace index
+// controller-runtime gives every informer. No reconcile lists in a
+// namespace (children are read by name), and the index holds a set per
+// namespace per kind: with a namespace per tenant, about 3 KiB a tenant.
+// A List with client.InNamespace on the cache fails with "index with name
+// namespace does not exist" rather than going slow.
+func withoutNamespaceIndex(lw toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, indexers toolscache.Indexers) toolscache.SharedIndexInformer {
+	kept := toolscache.Indexers{}
+	for name, fn := range indexers {
+		if name != toolscache.NamespaceIndex {
+			kept[name] = fn
+		}
+	}
+	return toolscache.NewSharedIndexInformer(lw, obj, resync, kept)
 }
 
 // lastApplied is the annotation `kubectl apply` (client-side) keeps a whole
@@ -96,11 +128,13 @@ func slimDeclared(obj any) (any, error) {
 }
 
 // slimChild replaces a child as it enters the cache with what a reconcile
-// reads of it: its name, owner references (which map its events to the
-// tenant), generation and deletion (not even its UID or resourceVersion),
-// and in annotationAppliedHash the hash of what the operator applied to it
-// and still owns (computed here, from the managed fields, which are then
-// dropped with the spec). Besides that:
+// reads of it: its name, its controller reference (which maps its events
+// to the tenant: ownerOf), generation and deletion (not even its UID or
+// resourceVersion), and behind appliedHashPrefix in its generateName the
+// hash of what the operator applied to it and still owns (computed here,
+// from the managed fields, which are then dropped with the spec). Names
+// and namespaces are interned: a tenant's children share one copy of its
+// namespace, all tenants one of each child's name. Besides that:
 // the Deployment's replicas and rollout status, the CronJob's run times,
 // and from a credentials Secret its password (passed back to provisioning),
 // whether it holds a CA, and its render.CredentialsHash in
@@ -115,12 +149,12 @@ func slimChild(obj any) (any, error) {
 		return adminSecretKeys(secret), nil
 	}
 	m := metav1.ObjectMeta{
-		Name:              o.GetName(),
-		Namespace:         o.GetNamespace(),
+		Name:              unique.Make(o.GetName()).Value(),
+		Namespace:         unique.Make(o.GetNamespace()).Value(),
+		GenerateName:      appliedHashPrefix + appliedHash(o),
 		Generation:        o.GetGeneration(),
 		DeletionTimestamp: o.GetDeletionTimestamp(),
-		OwnerReferences:   o.GetOwnerReferences(),
-		Annotations:       map[string]string{annotationAppliedHash: appliedHash(o)},
+		OwnerReferences:   ownerOf(o),
 	}
 	switch o := o.(type) {
 	case *corev1.Namespace:
@@ -130,7 +164,7 @@ func slimChild(obj any) (any, error) {
 	case *corev1.ConfigMap:
 		return &corev1.ConfigMap{ObjectMeta: m}, nil
 	case *corev1.Secret:
-		m.Annotations[render.AnnotationCredentialsHash] = render.CredentialsHash(o)
+		m.Annotations = map[string]string{render.AnnotationCredentialsHash: render.CredentialsHash(o)}
 		data := map[string][]byte{}
 		if pw, ok := o.Data[render.SecretKeyPassword]; ok {
 			data[render.SecretKeyPassword] = pw
@@ -167,6 +201,31 @@ func slimChild(obj any) (any, error) {
 	o.SetManagedFields(nil)
 	return o, nil
 }
+
+// controllerIsTenant is the Controller of every owner reference ownerOf
+// keeps: one shared value, not one allocation per child.
+var controllerIsTenant = true
+
+// ownerOf is the child's controller reference when the controller is an
+// AnalyticsTenant, as the cache keeps it: the group, kind and (interned)
+// name the tenant controller's Owns watch maps an event to the tenant by,
+// and none of the strings the API server sent (not the UID, which no
+// reconcile reads). Any other owner reference is dropped.
+func ownerOf(o client.Object) []metav1.OwnerReference {
+	ref := metav1.GetControllerOfNoCopy(o)
+	if ref == nil || ref.Kind != tenantKind || ref.APIVersion != tenantAPIVersion {
+		return nil
+	}
+	return []metav1.OwnerReference{{
+		APIVersion: tenantAPIVersion, Kind: tenantKind, Name: unique.Make(ref.Name).Value(), Controller: &controllerIsTenant,
+	}}
+}
+
+// The owner references of a tenant's children.
+var (
+	tenantAPIVersion = analyticsv1alpha1.GroupVersion.String()
+	tenantKind       = "AnalyticsTenant"
+)
 
 // adminSecretKeys is an admin Secret with only the keys adminConfig reads.
 func adminSecretKeys(s *corev1.Secret) *corev1.Secret {

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
+	"github.com/millimetric/tenant-operator/internal/memlimit"
 	"github.com/millimetric/tenant-operator/internal/render"
 )
 
@@ -194,8 +196,9 @@ func runOperatorBench(ctx context.Context, c config) (err error) {
 		fmt.Sprintf("%s / %s / %s", mib(rest.rss), kib(rest.rss/n), kib((rest.rss-empty.rss)/n)), "")
 	b.table.add("Go heap in use at rest: total / per tenant / per tenant above the empty operator",
 		fmt.Sprintf("%s / %s / %s", mib(rest.heap()), kib(rest.heap()/n), kib((rest.heap()-empty.heap())/n)), "")
-	b.table.add(fmt.Sprintf("at rest, per minute (%s window): writes / reads", secs(w)),
-		fmt.Sprintf("%s / %s", perMin(rest.writes()-restStart.writes(), w), perMin(rest.reads()-restStart.reads(), w)), "")
+	b.table.add(fmt.Sprintf("at rest, per minute (%s window): writes / reads / watches started or renewed", secs(w)),
+		fmt.Sprintf("%s / %s / %s", perMin(rest.writes()-restStart.writes(), w), perMin(rest.reads()-restStart.reads(), w),
+			perMin(rest.watches()-restStart.watches(), w)), "")
 	b.table.add("at rest, per minute: tenant reconciles / region reconciles / provisionings in PostgreSQL",
 		fmt.Sprintf("%s / %s / %s",
 			perMin(rest.reconciles("analyticstenant")-restStart.reconciles("analyticstenant"), w),
@@ -203,6 +206,11 @@ func runOperatorBench(ctx context.Context, c config) (err error) {
 			perMin(rest.provisions()-restStart.provisions(), w)), "")
 	b.table.add("at rest, CPU", fmt.Sprintf("%.1f%% of a core", 100*(rest.cpu()-restStart.cpu())/w.Seconds()), "")
 	b.table.note("Machine load (1-minute load average) at the end of the at-rest window: %s.", loadAverage())
+	gogc := os.Getenv("GOGC")
+	if gogc == "" {
+		gogc = fmt.Sprintf("%d (the manager's default when GOGC is unset)", memlimit.GCPercent)
+	}
+	b.table.note("The manager's GOGC: %s.", gogc)
 
 	if err := b.specChanges(ctx, names); err != nil {
 		return err

@@ -19,6 +19,7 @@ package memlimit
 import (
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"testing"
 )
 
@@ -47,5 +48,23 @@ func TestContainerLimit(t *testing.T) {
 				t.Errorf("containerLimit = %d, want %d", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestSetGCPercent(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	t.Setenv("GOGC", "")
+	if !SetGCPercent() {
+		t.Fatal("GOGC unset: SetGCPercent should set it")
+	}
+	if got := debug.SetGCPercent(100); got != GCPercent {
+		t.Errorf("GC percent %d, want %d", got, GCPercent)
+	}
+	t.Setenv("GOGC", "200")
+	if SetGCPercent() {
+		t.Error("GOGC set: SetGCPercent should leave it")
+	}
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GC percent %d with GOGC set, want it unchanged (100)", got)
 	}
 }
