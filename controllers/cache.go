@@ -96,7 +96,7 @@ func CacheOptions(shard labels.Selector, adminSecretNamespace string) cache.Opti
 // controller-runtime gives every informer. No reconcile lists in a
 // namespace (children are read by name), and the index holds a set per
 // namespace per kind: with a namespace per tenant, about 3 KiB a tenant.
-// A List with client.InNamespace on the cache fails with "index with name
+// A List with client.InNamespace on the cache fails with "Index with name
 // namespace does not exist" rather than going slow.
 func withoutNamespaceIndex(lw toolscache.ListerWatcher, obj runtime.Object, resync time.Duration, indexers toolscache.Indexers) toolscache.SharedIndexInformer {
 	kept := toolscache.Indexers{}

@@ -164,6 +164,9 @@ func TestTheCacheHoldsOnlyWhatAReconcileReads(t *testing.T) {
 		}
 	}
 	g.Expect(got).To(Equal(want))
+	// No namespace index (a set per namespace per kind): no reconcile lists
+	// a namespace, and such a List fails rather than going slow.
+	g.Expect(tenants.List(ctx, &corev1.ServiceAccountList{}, client.InNamespace(ns))).To(MatchError(MatchRegexp("(?i)index with name namespace does not exist")))
 
 	// Secrets besides ours: only the admin namespace's, with only an admin
 	// Secret's keys.
