@@ -28,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -413,7 +414,7 @@ func (r *StorageRegionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&analyticsv1alpha1.StorageRegion{}, builder.WithPredicates(
 			predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&analyticsv1alpha1.StorageRegion{}, allRegions, builder.WithPredicates(regionClaimChanged())).
-		Watches(&analyticsv1alpha1.AnalyticsTenant{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		Watches(&analyticsv1alpha1.AnalyticsTenant{}, recountAfter(recountDelay, func(ctx context.Context, o client.Object) []reconcile.Request {
 			tenant, ok := o.(*analyticsv1alpha1.AnalyticsTenant)
 			if !ok {
 				return nil
@@ -426,6 +427,41 @@ func (r *StorageRegionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return regionRequests(claims)
 		}), builder.WithPredicates(tenantStorageChanged())).
 		Complete(r)
+}
+
+// recountDelay gathers a region's tenant events into one check. While
+// tenants converge, each one provisioned would otherwise set off a check of
+// its region (a login, a count of its schemas, a sweep) and a status write
+// of the new count: at 2,000 tenants the StorageRegion controller reconciled
+// as often as the tenant controller. The count in status lags by at most
+// this; a region's own changes are not delayed.
+const recountDelay = 5 * time.Second
+
+// recountAfter is an event handler that asks for the regions fn maps a
+// tenant event to after delay. The queue keeps one request per region at
+// its earliest time, so every event in the delay comes to one reconcile.
+func recountAfter(delay time.Duration, fn handler.MapFunc) handler.EventHandler {
+	add := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], objs ...client.Object) {
+		for _, o := range objs {
+			for _, req := range fn(ctx, o) {
+				q.AddAfter(req, delay)
+			}
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, q, e.Object)
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, q, e.ObjectOld, e.ObjectNew)
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, q, e.Object)
+		},
+		GenericFunc: func(ctx context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, q, e.Object)
+		},
+	}
 }
 
 // regionRequests asks for a check of each of the regions.
