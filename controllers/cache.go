@@ -213,19 +213,16 @@ var controllerIsTenant = true
 // reconcile reads). Any other owner reference is dropped.
 func ownerOf(o client.Object) []metav1.OwnerReference {
 	ref := metav1.GetControllerOfNoCopy(o)
-	if ref == nil || ref.Kind != tenantKind || ref.APIVersion != tenantAPIVersion {
+	if ref == nil || ref.Kind != render.TenantKind || ref.APIVersion != tenantAPIVersion {
 		return nil
 	}
 	return []metav1.OwnerReference{{
-		APIVersion: tenantAPIVersion, Kind: tenantKind, Name: unique.Make(ref.Name).Value(), Controller: &controllerIsTenant,
+		APIVersion: tenantAPIVersion, Kind: render.TenantKind, Name: unique.Make(ref.Name).Value(), Controller: &controllerIsTenant,
 	}}
 }
 
-// The owner references of a tenant's children.
-var (
-	tenantAPIVersion = analyticsv1alpha1.GroupVersion.String()
-	tenantKind       = "AnalyticsTenant"
-)
+// tenantAPIVersion is the apiVersion of the owner references ownerOf keeps.
+var tenantAPIVersion = analyticsv1alpha1.GroupVersion.String()
 
 // adminSecretKeys is an admin Secret with only the keys adminConfig reads.
 func adminSecretKeys(s *corev1.Secret) *corev1.Secret {

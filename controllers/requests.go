@@ -66,12 +66,11 @@ func (c requestCounter) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // requestKind is the request label of req.
 func requestKind(req *http.Request) string {
-	switch {
-	case req.Method != http.MethodGet:
+	if req.Method != http.MethodGet {
 		return requestWrite
-	case req.URL.Query().Get("watch") == "true" || req.URL.Query().Get("watch") == "1":
-		return requestWatch
-	default:
-		return requestRead
 	}
+	if w := req.URL.Query().Get("watch"); w == "true" || w == "1" {
+		return requestWatch
+	}
+	return requestRead
 }

@@ -254,13 +254,16 @@ func selectorLabels(t Tenant, component string) map[string]string {
 	}
 }
 
+// TenantKind is the kind of the owner reference on every child.
+const TenantKind = "AnalyticsTenant"
+
 // ownerReference makes the tenant the controller of an object, so deleting
 // the tenant (once its finalizer ran) deletes the object, and so the
 // operator hears of changes to it.
 func ownerReference(t Tenant) metav1.OwnerReference {
 	return metav1.OwnerReference{
 		APIVersion:         v1alpha1.GroupVersion.String(),
-		Kind:               "AnalyticsTenant",
+		Kind:               TenantKind,
 		Name:               t.Object.Name,
 		UID:                t.Object.UID,
 		Controller:         ptr.To(true),
