@@ -62,6 +62,7 @@ func run() int {
 		metricsAddr      string
 		metricsSecure    bool
 		probeAddr        string
+		pprofAddr        string
 		leaderElect      bool
 		leaderElectionID string
 		leaderElectionNS string
@@ -69,6 +70,7 @@ func run() int {
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to; \"0\" disables it.")
 	flag.BoolVar(&metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS with Kubernetes authentication and authorization.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz endpoints bind to.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "0", "Address Go's /debug/pprof endpoints bind to (heap and CPU profiles, unauthenticated: bind it to loopback); \"0\" disables them.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one of several replicas reconciles.")
 	flag.StringVar(&leaderElectionID, "leader-election-id", "tenant-operator.analytics.millimetric.ai", "Name of the leader election Lease; instances sharding tenants need distinct ids.")
 	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease; defaults to the pod's namespace.")
@@ -156,6 +158,7 @@ func run() int {
 		Cache:                         controllers.CacheOptions(shard, allowedSecretNamespace),
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        probeAddr,
+		PprofBindAddress:              pprofAddr,
 		LeaderElection:                leaderElect,
 		LeaderElectionID:              leaderElectionID,
 		LeaderElectionNamespace:       leaderElectionNS,

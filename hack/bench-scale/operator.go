@@ -137,6 +137,10 @@ func runOperatorBench(ctx context.Context, c config) (err error) {
 	if err != nil {
 		return err
 	}
+	emptyLive, emptyProfile, err := op.heapProfile(ctx, "empty")
+	if err != nil {
+		return err
+	}
 
 	names := make([]string, c.n)
 	namespaces := make([]string, c.n)
@@ -190,12 +194,21 @@ func runOperatorBench(ctx context.Context, c config) (err error) {
 	if err != nil {
 		return err
 	}
+	restLive, restProfile, err := op.heapProfile(ctx, "at-rest")
+	if err != nil {
+		return err
+	}
 	w := rest.at.Sub(restStart.at)
 	n := float64(c.n)
 	b.table.add("RSS at rest: total / per tenant / per tenant above the empty operator",
 		fmt.Sprintf("%s / %s / %s", mib(rest.rss), kib(rest.rss/n), kib((rest.rss-empty.rss)/n)), "")
 	b.table.add("Go heap in use at rest: total / per tenant / per tenant above the empty operator",
 		fmt.Sprintf("%s / %s / %s", mib(rest.heap()), kib(rest.heap()/n), kib((rest.heap()-empty.heap())/n)), "")
+	b.table.add("Go heap at rest, per tenant above the empty operator: live (after a collection) / in use / held from the OS",
+		fmt.Sprintf("%s / %s / %s", kib((restLive.heapAlloc()-emptyLive.heapAlloc())/n), kib((rest.heap()-empty.heap())/n),
+			kib((rest.heapHeld()-empty.heapHeld())/n)), "")
+	b.table.note("Heap profiles (live heap): %s, %s; what the tenants hold: go tool pprof -sample_index=inuse_space -diff_base %s %s %s.",
+		emptyProfile, restProfile, emptyProfile, c.manager, restProfile)
 	b.table.add(fmt.Sprintf("at rest, per minute (%s window): writes / reads / watches started or renewed", secs(w)),
 		fmt.Sprintf("%s / %s / %s", perMin(rest.writes()-restStart.writes(), w), perMin(rest.reads()-restStart.reads(), w),
 			perMin(rest.watches()-restStart.watches(), w)), "")
