@@ -201,7 +201,9 @@ func runOperatorBench(ctx context.Context, c config) (err error) {
 	w := rest.at.Sub(restStart.at)
 	n := float64(c.n)
 	b.table.add("RSS at rest: total / per tenant / per tenant above the empty operator",
-		fmt.Sprintf("%s / %s / %s", mib(rest.rss), kib(rest.rss/n), kib((rest.rss-empty.rss)/n)), "")
+		fmt.Sprintf("%s / %s / %s", mib(rest.rss.total), kib(rest.rss.total/n), kib((rest.rss.total-empty.rss.total)/n)), "")
+	b.table.add("RSS at rest above the empty operator: anonymous (heap, stacks), per tenant / file-backed (the binary's pages), in all",
+		fmt.Sprintf("%s / %s", kib((rest.rss.anon-empty.rss.anon)/n), mib(rest.rss.file-empty.rss.file)), "")
 	b.table.add("Go heap in use at rest: total / per tenant / per tenant above the empty operator",
 		fmt.Sprintf("%s / %s / %s", mib(rest.heap()), kib(rest.heap()/n), kib((rest.heap()-empty.heap())/n)), "")
 	b.table.add("Go heap at rest, per tenant above the empty operator: live (after a collection) / in use / held from the OS",

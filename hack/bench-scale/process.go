@@ -137,21 +137,39 @@ func (p *operatorProcess) stop() {
 	}
 }
 
-// rss is the operator's resident set size, VmRSS of /proc/<pid>/status.
-func (p *operatorProcess) rss() (float64, error) {
+// residentSet is the operator's resident set, from /proc/<pid>/status:
+// VmRSS, and its anonymous part (the Go heap, stacks, the runtime's own
+// memory: what grows with tenants) and file-backed part (pages of the
+// binary, which grows as more of its code runs, up to its size, whatever
+// the tenants).
+type residentSet struct{ total, anon, file float64 }
+
+func (p *operatorProcess) rss() (residentSet, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
-		return 0, err
+		return residentSet{}, err
 	}
 	defer f.Close()
+	var rs residentSet
+	fields := map[string]*float64{"VmRSS:": &rs.total, "RssAnon:": &rs.anon, "RssFile:": &rs.file}
+	found := 0
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
-			return kb * 1024, err
+		for prefix, into := range fields {
+			if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+				kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+				if err != nil {
+					return residentSet{}, fmt.Errorf("/proc/%d/status: %s: %w", p.cmd.Process.Pid, prefix, err)
+				}
+				*into = kb * 1024
+				found++
+			}
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", p.cmd.Process.Pid)
+	if found < len(fields) {
+		return residentSet{}, fmt.Errorf("no VmRSS, RssAnon and RssFile in /proc/%d/status", p.cmd.Process.Pid)
+	}
+	return rs, sc.Err()
 }
 
 // heapProfile saves the operator's heap profile, taken after a collection
@@ -193,7 +211,7 @@ func (p *operatorProcess) heapProfile(ctx context.Context, name string) (sample,
 type sample struct {
 	at      time.Time
 	metrics metrics
-	rss     float64
+	rss     residentSet
 }
 
 func (p *operatorProcess) sample(ctx context.Context) (sample, error) {
