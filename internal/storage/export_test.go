@@ -16,9 +16,24 @@ limitations under the License.
 
 package storage
 
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
+
 // WithSchemaVersion makes Provision migrate tenant schemas only up to
 // version, so tests can make a tenant as an older operator did and check
 // that the current one migrates it. It exists in tests only.
 func WithSchemaVersion(version int) Option {
 	return func(p *Postgres) { p.schemaVersion = version }
+}
+
+// PreparedStatements counts the statements prepared on one of the
+// administrator's pooled connections (with WithMaxConns(1), the one).
+func (p *Postgres) PreparedStatements(ctx context.Context) (int, error) {
+	var n int
+	// Not prepared itself, so that it counts only the others.
+	err := p.pool.QueryRow(ctx, `SELECT count(*) FROM pg_prepared_statements`, pgx.QueryExecModeSimpleProtocol).Scan(&n)
+	return n, err
 }

@@ -195,6 +195,16 @@ func WithMaxConns(n int32) Option { return func(p *Postgres) { p.maxConns = n } 
 // a stuck session cannot hang a reconcile. The default is 30 seconds.
 func WithLockTimeout(d time.Duration) Option { return func(p *Postgres) { p.lockTimeout = d } }
 
+// AdminStatementCacheCapacity is how many prepared statements each of the
+// administrator's connections keeps (pgx's default is 512). Most of its
+// statements name a tenant's schema or partition, so they are statements
+// of their own per tenant, seldom run again on the same connection before
+// they would be evicted; a cache of 512 on each connection held about a
+// kilobyte per tenant in the operator at 1,000 tenants, and as many
+// prepared statements in each of the region's server processes. The
+// statements shared by all tenants stay cached.
+const AdminStatementCacheCapacity = 64
+
 // Postgres is the Store of one region's PostgreSQL database.
 type Postgres struct {
 	pool *pgxpool.Pool
@@ -228,6 +238,7 @@ func Open(ctx context.Context, cfg AdminConfig, opts ...Option) (*Postgres, erro
 	if err != nil {
 		return nil, wrap("open", err, cfg.Password)
 	}
+	connCfg.StatementCacheCapacity = AdminStatementCacheCapacity
 	poolCfg.ConnConfig = connCfg
 	poolCfg.MaxConns = p.maxConns
 	poolCfg.MinConns = 0

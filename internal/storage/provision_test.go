@@ -388,3 +388,26 @@ func TestProvisionRefusesNamesThatCannotBeSchemas(t *testing.T) {
 		t.Errorf("40 characters refused: %v", err)
 	}
 }
+
+// Most of the administrator's statements name a tenant's schema, so each
+// tenant's is a statement of its own: the connections must not keep one
+// prepared per tenant (pgx's default keeps 512 per connection, in the
+// operator's memory and in each server process's).
+func TestTheAdministratorsConnectionsDoNotKeepAStatementPerTenant(t *testing.T) {
+	ctx := testContext(t)
+	st := openStore(t, srv.AdminConfig("eu"), storage.WithMaxConns(1))
+	tenants := 2 * storage.AdminStatementCacheCapacity
+	for range tenants {
+		if _, err := st.Provision(ctx, newTenantName("stmt"), storage.ProvisionOptions{}); err != nil {
+			t.Fatalf("Provision: %v", err)
+		}
+	}
+	n, err := st.PreparedStatements(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n > storage.AdminStatementCacheCapacity {
+		t.Errorf("%d statements prepared on the connection after provisioning %d tenants, want at most %d", n, tenants, storage.AdminStatementCacheCapacity)
+	}
+	t.Logf("%d statements prepared after provisioning %d tenants", n, tenants)
+}
