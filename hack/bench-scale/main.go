@@ -46,6 +46,7 @@ type config struct {
 	window   time.Duration
 	manager  string
 	logDir   string
+	gogc     string
 	commit   string
 	pgDays   int
 	pgDrop   bool
@@ -73,6 +74,7 @@ func main() {
 	fs.StringVar(&c.logDir, "log-dir", ".run/bench-scale", "Where the operator's log goes.")
 	fs.StringVar(&c.commit, "commit", "", "The commit of the operator measured, for the table's header.")
 	fs.IntVar(&c.pgDays, "pg-days", 366, "pg mode: past days of events partitions each tenant is filled with, a 365-day plan's year and the one day that expires; 0 leaves the tenants as provisioned.")
+	fs.StringVar(&c.gogc, "gogc", "", "operator mode: GOGC for the manager only (the cluster's processes keep theirs); empty: the manager's default.")
 	fs.BoolVar(&c.floor, "floor", true, "operator mode: measure the floor first (at large N its namespaces' deletion alone takes minutes).")
 	fs.BoolVar(&c.pgDrop, "pg-drop", true, "pg mode: drop the database and the tenants' roles at the end (run.sh turns it off when it deletes the server anyway).")
 	_ = fs.Parse(os.Args[2:])

@@ -221,7 +221,10 @@ func runOperatorBench(ctx context.Context, c config) (err error) {
 			perMin(rest.provisions()-restStart.provisions(), w)), "")
 	b.table.add("at rest, CPU", fmt.Sprintf("%.1f%% of a core", 100*(rest.cpu()-restStart.cpu())/w.Seconds()), "")
 	b.table.note("Machine load (1-minute load average) at the end of the at-rest window: %s.", loadAverage())
-	gogc := os.Getenv("GOGC")
+	gogc := c.gogc
+	if gogc == "" {
+		gogc = os.Getenv("GOGC")
+	}
 	if gogc == "" {
 		gogc = fmt.Sprintf("%d (the manager's default when GOGC is unset)", memlimit.GCPercent)
 	}

@@ -79,6 +79,9 @@ func startOperator(ctx context.Context, c config) (*operatorProcess, error) {
 	// A heap profile sample per 64 KiB allocated rather than 512 KiB, so
 	// that the profiles saved at rest resolve what a tenant holds.
 	cmd.Env = append(os.Environ(), "GODEBUG="+joinGODEBUG(os.Getenv("GODEBUG"), "memprofilerate=65536"))
+	if c.gogc != "" {
+		cmd.Env = append(cmd.Env, "GOGC="+c.gogc)
+	}
 	cmd.Stdout, cmd.Stderr = out, out
 	// Its own process group, and killed with the bench if that dies first.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
