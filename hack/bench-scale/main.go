@@ -47,6 +47,7 @@ type config struct {
 	manager  string
 	logDir   string
 	gogc     string
+	warm     int
 	commit   string
 	pgDays   int
 	pgDrop   bool
@@ -74,6 +75,7 @@ func main() {
 	fs.StringVar(&c.logDir, "log-dir", ".run/bench-scale", "Where the operator's log goes.")
 	fs.StringVar(&c.commit, "commit", "", "The commit of the operator measured, for the table's header.")
 	fs.IntVar(&c.pgDays, "pg-days", 366, "pg mode: past days of events partitions each tenant is filled with, a 365-day plan's year and the one day that expires; 0 leaves the tenants as provisioned.")
+	fs.IntVar(&c.warm, "warm", 20, "operator mode: tenants converged before the baseline sample, so what the first tenants set up once (type and schema caches, connection pools, the code first run) is not counted per tenant; 0 measures from the empty operator.")
 	fs.StringVar(&c.gogc, "gogc", "", "operator mode: GOGC for the manager only (the cluster's processes keep theirs); empty: the manager's default.")
 	fs.BoolVar(&c.floor, "floor", true, "operator mode: measure the floor first (at large N its namespaces' deletion alone takes minutes).")
 	fs.BoolVar(&c.pgDrop, "pg-drop", true, "pg mode: drop the database and the tenants' roles at the end (run.sh turns it off when it deletes the server anyway).")
@@ -87,8 +89,8 @@ func main() {
 		fail("LOCAL_PG_PASSWORD_FILE must name the local PostgreSQL's admin password file: %v", err)
 	}
 	c.pgPassword = string(trimSpace(pw))
-	if c.n < 1 || c.workers < 1 || c.replicas < 1 {
-		fail("-n, -workers and -replicas must be positive")
+	if c.n < 1 || c.workers < 1 || c.replicas < 1 || c.warm < 0 {
+		fail("-n, -workers and -replicas must be positive, -warm not negative")
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -133,11 +133,36 @@ func runOperatorBench(ctx context.Context, c config) (err error) {
 	if err := b.waitRegionsReady(ctx); err != nil {
 		return err
 	}
+	// The baseline: the operator before the N tenants, after -warm tenants
+	// have converged (what the first tenants set up once is then in it).
+	warm := make([]string, c.warm)
+	for i := range warm {
+		warm[i] = fmt.Sprintf("%swarm-%03d", tenantPrefix, i)
+	}
+	baselineName := "the empty operator"
+	if c.warm > 0 {
+		baselineName = fmt.Sprintf("the operator with %d tenants", c.warm)
+		logf("operator: warming up with %d tenants", c.warm)
+		if err := parallel(ctx, 8, c.warm, func(ctx context.Context, i int) error {
+			return b.k8s.Create(ctx, b.tenant(warm[i], i))
+		}); err != nil {
+			return fmt.Errorf("creating the warm-up tenants: %w", err)
+		}
+		if err := waitFor(ctx, fmt.Sprintf("%d warm-up tenants to be Ready", c.warm), convergeTimeout(c.warm), func() (bool, string) {
+			ready, _, notReady := b.tr.readyTenants(warm)
+			return ready == c.warm, fmt.Sprintf("%d of %d Ready; not yet: %s", ready, c.warm, notReady)
+		}); err != nil {
+			return err
+		}
+		if err := sleep(ctx, c.settle); err != nil {
+			return err
+		}
+	}
 	empty, err := op.sample(ctx)
 	if err != nil {
 		return err
 	}
-	emptyLive, emptyProfile, err := op.heapProfile(ctx, "empty")
+	emptyLive, emptyProfile, err := op.heapProfile(ctx, "baseline")
 	if err != nil {
 		return err
 	}
@@ -200,13 +225,14 @@ func runOperatorBench(ctx context.Context, c config) (err error) {
 	}
 	w := rest.at.Sub(restStart.at)
 	n := float64(c.n)
-	b.table.add("RSS at rest: total / per tenant / per tenant above the empty operator",
-		fmt.Sprintf("%s / %s / %s", mib(rest.rss.total), kib(rest.rss.total/n), kib((rest.rss.total-empty.rss.total)/n)), "")
-	b.table.add("RSS at rest above the empty operator: anonymous (heap, stacks), per tenant / file-backed (the binary's pages), in all",
+	all := n + float64(c.warm)
+	b.table.add("RSS at rest: total / over all tenants / per tenant above "+baselineName,
+		fmt.Sprintf("%s / %s / %s", mib(rest.rss.total), kib(rest.rss.total/all), kib((rest.rss.total-empty.rss.total)/n)), "")
+	b.table.add("RSS at rest above "+baselineName+": anonymous (heap, stacks), per tenant / file-backed (the binary's pages), in all",
 		fmt.Sprintf("%s / %s", kib((rest.rss.anon-empty.rss.anon)/n), mib(rest.rss.file-empty.rss.file)), "")
-	b.table.add("Go heap in use at rest: total / per tenant / per tenant above the empty operator",
-		fmt.Sprintf("%s / %s / %s", mib(rest.heap()), kib(rest.heap()/n), kib((rest.heap()-empty.heap())/n)), "")
-	b.table.add("Go heap at rest, per tenant above the empty operator: live (after a collection) / in use / held from the OS",
+	b.table.add("Go heap in use at rest: total / over all tenants / per tenant above "+baselineName,
+		fmt.Sprintf("%s / %s / %s", mib(rest.heap()), kib(rest.heap()/all), kib((rest.heap()-empty.heap())/n)), "")
+	b.table.add("Go heap at rest, per tenant above "+baselineName+": live (after a collection) / in use / held from the OS",
 		fmt.Sprintf("%s / %s / %s", kib((restLive.heapAlloc()-emptyLive.heapAlloc())/n), kib((rest.heap()-empty.heap())/n),
 			kib((rest.heapHeld()-empty.heapHeld())/n)), "")
 	b.table.note("Heap profiles (live heap): %s, %s; what the tenants hold: go tool pprof -sample_index=inuse_space -diff_base %s %s %s.",
@@ -234,9 +260,14 @@ func runOperatorBench(ctx context.Context, c config) (err error) {
 		return err
 	}
 
-	logf("operator: deleting %d tenants", c.n)
+	// The warm-up tenants go with the rest.
+	for _, name := range warm {
+		names = append(names, name)
+		namespaces = append(namespaces, render.DefaultNamespacePrefix+name)
+	}
+	logf("operator: deleting %d tenants", len(names))
 	start = time.Now()
-	if err := parallel(ctx, 8, c.n, func(ctx context.Context, i int) error {
+	if err := parallel(ctx, 8, len(names), func(ctx context.Context, i int) error {
 		err := b.k8s.Delete(ctx, &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: names[i]}})
 		return client.IgnoreNotFound(err)
 	}); err != nil {
@@ -252,6 +283,9 @@ func runOperatorBench(ctx context.Context, c config) (err error) {
 	}
 	b.table.add("deletion: all tenants gone (storage purged) / all their namespaces gone", fmt.Sprintf("%s / %s", secs(tenantsGone), secs(nsGone)),
 		floorDeleted)
+	if c.warm > 0 {
+		b.table.note("The per-tenant figures are of the N tenants, above the operator once %d warm-up tenants had converged (-warm); the deletion is of all %d.", c.warm, len(names))
+	}
 	if !c.floor {
 		return nil
 	}
