@@ -158,11 +158,11 @@ func runOperatorBench(ctx context.Context, c config) (err error) {
 			return err
 		}
 	}
-	empty, err := op.sample(ctx)
+	baseline, err := op.sample(ctx)
 	if err != nil {
 		return err
 	}
-	emptyLive, emptyProfile, err := op.heapProfile(ctx, "baseline")
+	baselineLive, baselineProfile, err := op.heapProfile(ctx, "baseline")
 	if err != nil {
 		return err
 	}
@@ -199,10 +199,10 @@ func runOperatorBench(ctx context.Context, c config) (err error) {
 	b.table.add("tenants created (the bench's own creates)", secs(created), "")
 	b.table.add("time until all are Ready / their Deployments available",
 		secs(toReady)+fmt.Sprintf(" (%.1f tenants/s)", float64(c.n)/toReady.Seconds()), floorReady)
-	cpu := converged.cpu() - empty.cpu()
+	cpu := converged.cpu() - baseline.cpu()
 	b.table.add("operator CPU per tenant converged", fmt.Sprintf("%.1f ms (%.0f s in all)", 1000*cpu/float64(c.n), cpu), "")
 	b.table.add("writes / reads to converge, per tenant", fmt.Sprintf("%.1f / %.1f",
-		(converged.writes()-empty.writes())/float64(c.n), (converged.reads()-empty.reads())/float64(c.n)), floorWrites)
+		(converged.writes()-baseline.writes())/float64(c.n), (converged.reads()-baseline.reads())/float64(c.n)), floorWrites)
 
 	logf("operator: converged in %s; settling for %s, then at rest for %s", secs(toReady), c.settle, c.window)
 	if err := sleep(ctx, c.settle); err != nil {
@@ -227,16 +227,16 @@ func runOperatorBench(ctx context.Context, c config) (err error) {
 	n := float64(c.n)
 	all := n + float64(c.warm)
 	b.table.add("RSS at rest: total / over all tenants / per tenant above "+baselineName,
-		fmt.Sprintf("%s / %s / %s", mib(rest.rss.total), kib(rest.rss.total/all), kib((rest.rss.total-empty.rss.total)/n)), "")
+		fmt.Sprintf("%s / %s / %s", mib(rest.rss.total), kib(rest.rss.total/all), kib((rest.rss.total-baseline.rss.total)/n)), "")
 	b.table.add("RSS at rest above "+baselineName+": anonymous (heap, stacks), per tenant / file-backed (the binary's pages), in all",
-		fmt.Sprintf("%s / %s", kib((rest.rss.anon-empty.rss.anon)/n), mib(rest.rss.file-empty.rss.file)), "")
+		fmt.Sprintf("%s / %s", kib((rest.rss.anon-baseline.rss.anon)/n), mib(rest.rss.file-baseline.rss.file)), "")
 	b.table.add("Go heap in use at rest: total / over all tenants / per tenant above "+baselineName,
-		fmt.Sprintf("%s / %s / %s", mib(rest.heap()), kib(rest.heap()/all), kib((rest.heap()-empty.heap())/n)), "")
+		fmt.Sprintf("%s / %s / %s", mib(rest.heap()), kib(rest.heap()/all), kib((rest.heap()-baseline.heap())/n)), "")
 	b.table.add("Go heap at rest, per tenant above "+baselineName+": live (after a collection) / in use / held from the OS",
-		fmt.Sprintf("%s / %s / %s", kib((restLive.heapAlloc()-emptyLive.heapAlloc())/n), kib((rest.heap()-empty.heap())/n),
-			kib((rest.heapHeld()-empty.heapHeld())/n)), "")
+		fmt.Sprintf("%s / %s / %s", kib((restLive.heapAlloc()-baselineLive.heapAlloc())/n), kib((rest.heap()-baseline.heap())/n),
+			kib((rest.heapHeld()-baseline.heapHeld())/n)), "")
 	b.table.note("Heap profiles (live heap): %s, %s; what the tenants hold: go tool pprof -sample_index=inuse_space -diff_base %s %s %s.",
-		emptyProfile, restProfile, emptyProfile, c.manager, restProfile)
+		baselineProfile, restProfile, baselineProfile, c.manager, restProfile)
 	b.table.add(fmt.Sprintf("at rest, per minute (%s window): writes / reads / watches started or renewed", secs(w)),
 		fmt.Sprintf("%s / %s / %s", perMin(rest.writes()-restStart.writes(), w), perMin(rest.reads()-restStart.reads(), w),
 			perMin(rest.watches()-restStart.watches(), w)), "")
