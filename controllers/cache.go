@@ -137,7 +137,8 @@ func slimDeclared(obj any) (any, error) {
 // namespace, all tenants one of each child's name. Besides that:
 // the Deployment's replicas and rollout status, the CronJob's run times,
 // and from a credentials Secret its password (passed back to provisioning),
-// whether it holds a CA, and its render.CredentialsHash in
+// its visitor key (the ingest Secret's, kept across provisioning the same
+// way), whether it holds a CA, and its render.CredentialsHash in
 // render.AnnotationCredentialsHash. An admin Secret (not ours) keeps only
 // the keys of an admin Secret.
 func slimChild(obj any) (any, error) {
@@ -166,8 +167,10 @@ func slimChild(obj any) (any, error) {
 	case *corev1.Secret:
 		m.Annotations = map[string]string{render.AnnotationCredentialsHash: render.CredentialsHash(o)}
 		data := map[string][]byte{}
-		if pw, ok := o.Data[render.SecretKeyPassword]; ok {
-			data[render.SecretKeyPassword] = pw
+		for _, k := range []string{render.SecretKeyPassword, render.SecretKeyVisitorKey} {
+			if v, ok := o.Data[k]; ok {
+				data[k] = v
+			}
 		}
 		if _, ok := o.Data[render.SecretKeyCACert]; ok {
 			data[render.SecretKeyCACert] = nil

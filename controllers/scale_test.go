@@ -241,7 +241,7 @@ func TestAConvergedTenantAtRestIsLeftAlone(t *testing.T) {
 		conn, err := pg.Connect(ctx, "EU")
 		g.Expect(err).NotTo(HaveOccurred())
 		defer func() { _ = conn.Close(ctx) }()
-		_, err = conn.Exec(ctx, `DROP TABLE tenant_quiet.salts; ALTER ROLE ingest_quiet CONNECTION LIMIT 999`)
+		_, err = conn.Exec(ctx, `DROP TABLE tenant_quiet.rollup_ledger; ALTER ROLE ingest_quiet CONNECTION LIMIT 999`)
 		g.Expect(err).NotTo(HaveOccurred())
 		calls := storeCalls.count()
 		_, err = tenants.Reconcile(ctx, req)
@@ -251,11 +251,11 @@ func TestAConvergedTenantAtRestIsLeftAlone(t *testing.T) {
 		tenantClock.move(t, 7*time.Hour)
 		_, err = tenants.Reconcile(ctx, req)
 		g.Expect(err).NotTo(HaveOccurred())
-		var salts bool
+		var ledger bool
 		var limit int
-		g.Expect(conn.QueryRow(ctx, `SELECT to_regclass('tenant_quiet.salts') IS NOT NULL, (SELECT rolconnlimit FROM pg_roles WHERE rolname = 'ingest_quiet')`).
-			Scan(&salts, &limit)).To(Succeed())
-		g.Expect(salts).To(BeTrue(), "the dropped table is back")
+		g.Expect(conn.QueryRow(ctx, `SELECT to_regclass('tenant_quiet.rollup_ledger') IS NOT NULL, (SELECT rolconnlimit FROM pg_roles WHERE rolname = 'ingest_quiet')`).
+			Scan(&ledger, &limit)).To(Succeed())
+		g.Expect(ledger).To(BeTrue(), "the dropped table is back")
 		g.Expect(limit).To(Equal(storage.IngestConnections(int(analyticsv1alpha1.DefaultReplicas))), "the role's connection limit is put back")
 	})
 }

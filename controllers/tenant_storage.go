@@ -159,14 +159,22 @@ func (r *TenantReconciler) reconcileStorage(ctx context.Context, s *tenantScope)
 	}
 
 	// The passwords in our Secrets are passed back so provisioning keeps
-	// them.
-	ownerPassword, err := r.existingPassword(ctx, ns, render.StorageSecretName)
+	// them, and so is the visitor key: a new one would make every
+	// returning visitor a new one.
+	ownerSecret, err := r.existingSecret(ctx, ns, render.StorageSecretName)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	ingestPassword, err := r.existingPassword(ctx, ns, render.IngestSecretName)
+	ingestSecret, err := r.existingSecret(ctx, ns, render.IngestSecretName)
 	if err != nil {
 		return ctrl.Result{}, err
+	}
+	ownerPassword, ingestPassword := passwordIn(ownerSecret), passwordIn(ingestSecret)
+	visitorKey := render.VisitorKeyOf(ingestSecret)
+	if visitorKey == nil {
+		if visitorKey, err = render.NewVisitorKey(); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	// A tenant not provisioned yet (a new object; its status names no
 	// schema) or without its owner's Secret may be re-created under the
@@ -199,7 +207,7 @@ func (r *TenantReconciler) reconcileStorage(ctx context.Context, s *tenantScope)
 	}
 	s.storageCA = len(roles.Owner.CACert) > 0
 	t = s.render()
-	s.storageSecret, s.ingestSecret = render.StorageSecret(t, roles.Owner), render.IngestSecret(t, roles.Ingest)
+	s.storageSecret, s.ingestSecret = render.StorageSecret(t, roles.Owner), render.IngestSecret(t, roles.Ingest, visitorKey)
 	s.credentialsRead = true
 	for _, secret := range []*corev1.Secret{s.storageSecret, s.ingestSecret} {
 		if err := r.apply.apply(ctx, secret); err != nil {
@@ -259,22 +267,23 @@ func storageFingerprint(s *tenantScope) string {
 }
 
 // storageConverged says whether the tenant's storage is known to be as
-// wanted: its status records the same fingerprint, both Secrets exist, the
-// last verification is recent and no full reconcile is requested. due is
+// wanted: its status records the same fingerprint, both Secrets exist (the
+// ingest one with a visitor key: one written by an operator from before
+// visitor keys is not), the last verification is recent and no full reconcile is requested. due is
 // then when the next verification is.
 func (r *TenantReconciler) storageConverged(s *tenantScope) (due time.Duration, converged bool) {
 	st := s.original.Status.Storage
 	if s.requested != "" || st == nil || st.Schema == "" || st.VerifiedAt == nil || s.storageSecret == nil || s.ingestSecret == nil ||
-		st.Fingerprint != storageFingerprint(s) {
+		render.VisitorKeyOf(s.ingestSecret) == nil || st.Fingerprint != storageFingerprint(s) {
 		return 0, false
 	}
 	due = st.VerifiedAt.Add(storageVerifyAfter(s.tenant.Name)).Sub(r.now())
 	return due, due > 0
 }
 
-// existingPassword is the password in the tenant's credentials Secret name
-// in namespace ns, "" when there is no such Secret.
-func (r *TenantReconciler) existingPassword(ctx context.Context, ns, name string) (string, error) {
+// existingSecret is the tenant's credentials Secret name in namespace ns,
+// nil when there is no such Secret.
+func (r *TenantReconciler) existingSecret(ctx context.Context, ns, name string) (*corev1.Secret, error) {
 	existing := &corev1.Secret{}
 	key := types.NamespacedName{Namespace: ns, Name: name}
 	err := r.Get(ctx, key, existing)
@@ -284,10 +293,21 @@ func (r *TenantReconciler) existingPassword(ctx context.Context, ns, name string
 		// running pods. Only a miss costs this uncached read.
 		err = r.APIReader.Get(ctx, key, existing)
 	}
-	if client.IgnoreNotFound(err) != nil {
-		return "", fmt.Errorf("reading Secret %s: %w", key, err)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
 	}
-	return string(existing.Data[render.SecretKeyPassword]), nil
+	if err != nil {
+		return nil, fmt.Errorf("reading Secret %s: %w", key, err)
+	}
+	return existing, nil
+}
+
+// passwordIn is the password in a credentials Secret, "" without one.
+func passwordIn(secret *corev1.Secret) string {
+	if secret == nil {
+		return ""
+	}
+	return string(secret.Data[render.SecretKeyPassword])
 }
 
 // storageFailed records a failure to reach or provision the region's

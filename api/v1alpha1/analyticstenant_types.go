@@ -199,6 +199,16 @@ type PrivacySpec struct {
 	// (default).
 	// +optional
 	GeoPrecision GeoPrecision `json:"geoPrecision,omitempty"`
+
+	// RespectGlobalPrivacyControl, when true, counts no visitor whose
+	// browser sends Global Privacy Control: ingest serves the SDK build
+	// that sends nothing (and makes no mm_aid) when
+	// navigator.globalPrivacyControl is true, and drops every event whose
+	// request carries Sec-GPC: 1 (answered 204), whichever script sent it.
+	// Default false: the policy does not promise it; a customer whose
+	// legal analysis calls for it turns it on.
+	// +optional
+	RespectGlobalPrivacyControl bool `json:"respectGlobalPrivacyControl,omitempty"`
 }
 
 // AnalyticsTenantStatus is what the operator last observed of the tenant.

@@ -97,6 +97,8 @@ type EffectiveTenantSpec struct {
 	EventsPerMinutePerIP int32
 	QueryParamAllowlist  []string
 	GeoPrecision         GeoPrecision
+	// RespectGlobalPrivacyControl is spec.privacy's, false when unset.
+	RespectGlobalPrivacyControl bool
 }
 
 // EffectiveAutoscaling is an AutoscalingSpec with its defaults resolved.
@@ -156,6 +158,7 @@ func (s *AnalyticsTenantSpec) Effective() EffectiveTenantSpec {
 			}
 		}
 		e.GeoPrecision = orDefault(p.GeoPrecision, DefaultGeoPrecision)
+		e.RespectGlobalPrivacyControl = p.RespectGlobalPrivacyControl
 	}
 	return e
 }

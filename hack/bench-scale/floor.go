@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
+	"github.com/millimetric/tenant-operator/internal/ingest/event"
 	"github.com/millimetric/tenant-operator/internal/render"
 	"github.com/millimetric/tenant-operator/internal/storage"
 )
@@ -96,7 +97,7 @@ func (b *bench) floorObjects(name string, i int) []client.Object {
 			Schema: storage.SchemaName(name), Username: user, Password: "not-a-password-" + name}
 	}
 	storageSecret := render.StorageSecret(t, creds(storage.SchemaName(name)))
-	ingestSecret := render.IngestSecret(t, creds(storage.IngestRoleName(name)))
+	ingestSecret := render.IngestSecret(t, creds(storage.IngestRoleName(name)), make([]byte, event.VisitorKeySize))
 	t.StorageCredentialsHash = render.CredentialsHash(storageSecret)
 	t.IngestCredentialsHash = render.CredentialsHash(ingestSecret)
 

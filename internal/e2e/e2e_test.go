@@ -238,8 +238,8 @@ func TestPodSecurityRestrictedAdmitsEveryPodAndTheRetentionJobDoesItsWork(t *tes
 		_, err := storage.EnsureDayPartitions(ctx, conn, creds.Schema, old, recent)
 		g.Expect(err).NotTo(HaveOccurred())
 		for _, at := range []time.Time{old, old, recent} {
-			_, err := conn.Exec(ctx, `INSERT INTO `+creds.Schema+`.events (received_at, anonymous_id, event_name, url_path, country)
-				VALUES ($1, 'a', 'pageview', '/', 'DE')`, at)
+			_, err := conn.Exec(ctx, `INSERT INTO `+creds.Schema+`.events (received_at, visitor_id, event_name, url_path, country)
+				VALUES ($1, 1, 'pageview', '/', 'DE')`, at)
 			g.Expect(err).NotTo(HaveOccurred())
 		}
 

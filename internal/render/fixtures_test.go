@@ -36,6 +36,10 @@ const (
 	testIngestPassword = "1ngest-P4ssw0rd-only-in-its-secret"
 )
 
+// testVisitorKey is a tenant's visitor key; like the passwords, it must
+// appear only in the ingest Secret.
+var testVisitorKey = []byte("v1sitor-key-only-in-its-secret!!")
+
 // testCA is a PEM-looking CA bundle; the builders never parse it.
 const testCA = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
 
@@ -178,7 +182,7 @@ func allObjects(t Tenant, creds storage.Provisioned) []client.Object {
 		IngestDeployment(t),
 		IngestService(t),
 		StorageSecret(t, creds.Owner),
-		IngestSecret(t, creds.Ingest),
+		IngestSecret(t, creds.Ingest, testVisitorKey),
 		RetentionCronJob(t),
 		ResourceQuota(t),
 	}

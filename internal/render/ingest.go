@@ -75,8 +75,10 @@ func IngestConfigMap(t Tenant) *corev1.ConfigMap {
 		Domains:             sortedCopy(t.Spec.Domains),
 		QueryParamAllowlist: sortedCopy(t.Spec.QueryParamAllowlist),
 		GeoPrecision:        string(t.Spec.GeoPrecision),
-		RateLimit:           ingestconfig.RateLimit{EventsPerMinutePerIP: t.Spec.EventsPerMinutePerIP},
-		StoreIPAddress:      false,
+
+		RespectGlobalPrivacyControl: t.Spec.RespectGlobalPrivacyControl,
+		RateLimit:                   ingestconfig.RateLimit{EventsPerMinutePerIP: t.Spec.EventsPerMinutePerIP},
+		StoreIPAddress:              false,
 	}
 	data, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
@@ -245,7 +247,7 @@ func IngestDeployment(t Tenant) *appsv1.Deployment {
 						Ports: []corev1.ContainerPort{{
 							Name: IngestPortName, ContainerPort: IngestPort, Protocol: corev1.ProtocolTCP,
 						}},
-						Env:             storageEnv(t, IngestSecretName),
+						Env:             ingestEnv(t),
 						Resources:       *t.Spec.Resources.DeepCopy(),
 						SecurityContext: containerSecurityContext(),
 						StartupProbe:    probe("/healthz", 2, 30),
@@ -271,6 +273,19 @@ func IngestDeployment(t Tenant) *appsv1.Deployment {
 			},
 		},
 	}
+}
+
+// ingestEnv is the ingest container's environment: the ingest role's
+// storage credentials and the tenant's visitor key, each a reference to the
+// ingest Secret, so neither is ever in the pod spec.
+func ingestEnv(t Tenant) []corev1.EnvVar {
+	return append(storageEnv(t, IngestSecretName), corev1.EnvVar{
+		Name: EnvVisitorKey,
+		ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: IngestSecretName},
+			Key:                  SecretKeyVisitorKey,
+		}},
+	})
 }
 
 // IngestArgs are the ingest container's arguments: its config file, and

@@ -18,6 +18,7 @@ package render
 
 import (
 	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
 
@@ -266,7 +267,7 @@ func TestStorageEnvironment(t *testing.T) {
 				spec   corev1.PodSpec
 				secret *corev1.Secret
 			}{
-				"ingest":    {IngestDeployment(tenant).Spec.Template.Spec, IngestSecret(tenant, testIngestCredentials())},
+				"ingest":    {IngestDeployment(tenant).Spec.Template.Spec, IngestSecret(tenant, testIngestCredentials(), testVisitorKey)},
 				"retention": {RetentionCronJob(tenant).Spec.JobTemplate.Spec.Template.Spec, StorageSecret(tenant, testCredentials())},
 			}
 			for what, pod := range pods {
@@ -289,7 +290,12 @@ func TestStorageEnvironment(t *testing.T) {
 						}
 					}
 				}
-				if diff := cmp.Diff(want, got); diff != "" {
+				wantEnv := maps.Clone(want)
+				if what == "ingest" {
+					// Only ingest reads the visitor key.
+					wantEnv[EnvVisitorKey] = SecretKeyVisitorKey
+				}
+				if diff := cmp.Diff(wantEnv, got); diff != "" {
 					t.Errorf("%s: environment from the Secret (-want +got):\n%s", what, diff)
 				}
 				if (rootCert != "") != tt.wantRootCrt {
@@ -388,7 +394,8 @@ func TestParseTrustedProxies(t *testing.T) {
 func TestIngestConfigMap(t *testing.T) {
 	tenant := tenantWith(func(a *v1alpha1.AnalyticsTenant) {
 		a.Spec.Region = v1alpha1.RegionUS
-		a.Spec.Privacy = &v1alpha1.PrivacySpec{QueryParamAllowlist: []v1alpha1.QueryParam{"utm_source", "ref"}, GeoPrecision: v1alpha1.GeoPrecisionCountry}
+		a.Spec.Privacy = &v1alpha1.PrivacySpec{QueryParamAllowlist: []v1alpha1.QueryParam{"utm_source", "ref"}, GeoPrecision: v1alpha1.GeoPrecisionCountry,
+			RespectGlobalPrivacyControl: true}
 		ingest(a).RateLimit = &v1alpha1.RateLimitSpec{EventsPerMinutePerIP: 120}
 	})
 	cm := IngestConfigMap(tenant)
@@ -407,6 +414,8 @@ func TestIngestConfigMap(t *testing.T) {
 		"geoPrecision":        "Country",
 		"rateLimit":           map[string]any{"eventsPerMinutePerIP": float64(120)},
 		"storeIPAddress":      false,
+
+		"respectGlobalPrivacyControl": true,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ingest.json (-want +got):\n%s", diff)

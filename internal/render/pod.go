@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
 
+	ingestconfig "github.com/millimetric/tenant-operator/internal/ingest/config"
 	"github.com/millimetric/tenant-operator/internal/storage"
 )
 
@@ -39,7 +40,15 @@ const (
 	// SecretKeyCACert holds the region's CA bundle (PEM), only when the
 	// region has a private CA.
 	SecretKeyCACert = "ca.crt"
+	// SecretKeyVisitorKey holds the tenant's visitor key, hex-encoded, in
+	// the ingest Secret only: the HMAC key under which ingest stores the
+	// browsers' mm_aid (event.VisitorID). It never reaches the database.
+	SecretKeyVisitorKey = "visitor-key"
 )
+
+// EnvVisitorKey is the ingest container's variable with the visitor key,
+// from SecretKeyVisitorKey of the ingest Secret.
+const EnvVisitorKey = ingestconfig.EnvVisitorKey
 
 // Environment variables tenant containers connect to storage with, each
 // from its own credentials Secret. They are libpq's names, which the

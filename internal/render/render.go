@@ -72,8 +72,8 @@ const (
 	// drop partitions and change tables.
 	StorageSecretName = "storage-credentials"
 	// IngestSecretName is the Secret with the credentials of the tenant's
-	// ingest role, which only the ingest Deployment reads: that role may
-	// only insert events and keep the daily salts.
+	// ingest role and the tenant's visitor key, which only the ingest
+	// Deployment reads: that role may only insert events.
 	IngestSecretName = "ingest-credentials"
 	// IngestName names the ingest Deployment, Service, ServiceAccount,
 	// HorizontalPodAutoscaler and PodDisruptionBudget, and its container.

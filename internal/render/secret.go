@@ -17,10 +17,15 @@ limitations under the License.
 package render
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/millimetric/tenant-operator/api/v1alpha1"
+	"github.com/millimetric/tenant-operator/internal/ingest/event"
 	"github.com/millimetric/tenant-operator/internal/storage"
 )
 
@@ -32,10 +37,38 @@ func StorageSecret(t Tenant, creds storage.Credentials) *corev1.Secret {
 }
 
 // IngestSecret holds the credentials of the tenant's ingest role, which the
-// ingest container reads by reference: a role that may insert events and
-// keep the daily salts, and nothing else.
-func IngestSecret(t Tenant, creds storage.Credentials) *corev1.Secret {
-	return credentialsSecret(t, IngestSecretName, ComponentIngest, creds)
+// ingest container reads by reference: a role that may insert events, and
+// nothing else. Beside them it holds the tenant's visitor key
+// (SecretKeyVisitorKey, hex), which only ingest needs and the database
+// never sees: so a dump of the database cannot be joined with a browser's
+// own mm_aid, nor with another tenant's visitors.
+func IngestSecret(t Tenant, creds storage.Credentials, visitorKey []byte) *corev1.Secret {
+	s := credentialsSecret(t, IngestSecretName, ComponentIngest, creds)
+	s.Data[SecretKeyVisitorKey] = []byte(hex.EncodeToString(visitorKey))
+	return s
+}
+
+// VisitorKeyOf is the visitor key an ingest Secret holds, nil when it
+// holds none or one that is not VisitorKeySize bytes of hex: the
+// reconciler then makes a new one.
+func VisitorKeyOf(secret *corev1.Secret) []byte {
+	if secret == nil {
+		return nil
+	}
+	key, err := hex.DecodeString(string(secret.Data[SecretKeyVisitorKey]))
+	if err != nil || event.CheckVisitorKey(key) != nil {
+		return nil
+	}
+	return key
+}
+
+// NewVisitorKey is a new random visitor key.
+func NewVisitorKey() ([]byte, error) {
+	key := make([]byte, event.VisitorKeySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("making a visitor key: %w", err)
+	}
+	return key, nil
 }
 
 // credentialsSecret is a Secret of one role's credentials; the two Secrets

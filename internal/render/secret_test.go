@@ -17,7 +17,9 @@ limitations under the License.
 package render
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -85,7 +87,7 @@ func TestStorageSecret(t *testing.T) {
 	}
 
 	t.Run("the ingest Secret has the same keys, with the ingest role's credentials", func(t *testing.T) {
-		s := IngestSecret(tenantWith(), testIngestCredentials())
+		s := IngestSecret(tenantWith(), testIngestCredentials(), testVisitorKey)
 		if s.Name != IngestSecretName || s.Name == StorageSecretName || s.Type != corev1.SecretTypeOpaque {
 			t.Errorf("Secret %s of type %s, want %s of type Opaque", s.Name, s.Type, IngestSecretName)
 		}
@@ -96,6 +98,7 @@ func TestStorageSecret(t *testing.T) {
 		want := map[string]string{
 			"host": "pg.eu-west-1.internal", "port": "6432", "database": "events", "sslmode": "verify-full",
 			"schema": "tenant_acme", "username": "ingest_acme", "password": testIngestPassword, "ca.crt": testCA,
+			"visitor-key": hex.EncodeToString(testVisitorKey),
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("data (-want +got):\n%s", diff)
@@ -104,12 +107,28 @@ func TestStorageSecret(t *testing.T) {
 
 	t.Run("each Secret is labelled with the component that reads it", func(t *testing.T) {
 		for secret, component := range map[*corev1.Secret]string{
-			StorageSecret(tenantWith(), testCredentials()):      ComponentRetention,
-			IngestSecret(tenantWith(), testIngestCredentials()): ComponentIngest,
+			StorageSecret(tenantWith(), testCredentials()):                      ComponentRetention,
+			IngestSecret(tenantWith(), testIngestCredentials(), testVisitorKey): ComponentIngest,
 		} {
 			if got := secret.Labels[LabelComponent]; got != component {
 				t.Errorf("Secret %s has component %q, want %q", secret.Name, got, component)
 			}
+		}
+	})
+
+	t.Run("the ingest Secret's visitor key reads back, and a missing or broken one reads as none", func(t *testing.T) {
+		s := IngestSecret(tenantWith(), testIngestCredentials(), testVisitorKey)
+		if got := VisitorKeyOf(s); !bytes.Equal(got, testVisitorKey) {
+			t.Errorf("VisitorKeyOf = %x, want %x", got, testVisitorKey)
+		}
+		for what, data := range map[string]string{"none": "", "not hex": "zz", "too short": "abcd"} {
+			s.Data[SecretKeyVisitorKey] = []byte(data)
+			if VisitorKeyOf(s) != nil {
+				t.Errorf("a visitor key that is %s reads as a key", what)
+			}
+		}
+		if VisitorKeyOf(StorageSecret(tenantWith(), testCredentials())) != nil {
+			t.Error("the storage Secret has a visitor key: only ingest may read it")
 		}
 	})
 

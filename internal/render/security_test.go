@@ -17,6 +17,7 @@ limitations under the License.
 package render
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -146,12 +147,15 @@ func TestPodsHardenBeyondRestricted(t *testing.T) {
 	}
 }
 
+// TestEachPasswordIsOnlyInItsOwnSecret checks the passwords and the
+// visitor key (in the ingest Secret only, hex-encoded).
 func TestEachPasswordIsOnlyInItsOwnSecret(t *testing.T) {
 	for name, tenant := range tenantVariants() {
 		t.Run(name, func(t *testing.T) {
 			creds := testProvisioned()
 			// Where each password may be, and must be.
-			home := map[string]string{testPassword: StorageSecretName, testIngestPassword: IngestSecretName}
+			visitorKey := hex.EncodeToString(testVisitorKey)
+			home := map[string]string{testPassword: StorageSecretName, testIngestPassword: IngestSecretName, visitorKey: IngestSecretName}
 			for password, secretName := range home {
 				var secret *corev1.Secret
 				for _, obj := range allObjects(tenant, creds) {
@@ -159,7 +163,7 @@ func TestEachPasswordIsOnlyInItsOwnSecret(t *testing.T) {
 						secret = s
 					}
 				}
-				if secret == nil || string(secret.Data[SecretKeyPassword]) != password {
+				if secret == nil || (string(secret.Data[SecretKeyPassword]) != password && string(secret.Data[SecretKeyVisitorKey]) != password) {
 					t.Fatalf("Secret %s does not hold its password; the search below would prove nothing", secretName)
 				}
 			}

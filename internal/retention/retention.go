@@ -20,12 +20,11 @@ limitations under the License.
 //
 //	manager retention --retention-days 30
 //
-// It deletes the daily salts older than yesterday, rolls the days older than
-// the window into daily aggregates, drops their raw events, makes the next
-// days' partitions (storage.RunRetention), and prints what it did as one
-// JSON line on stdout (the fields of storage.RetentionSummary), for example
+// It rolls the days older than the window into daily aggregates, drops
+// their raw events, makes the next days' partitions
+// (storage.RunRetention), and prints what it did as one JSON line on stdout (the fields of storage.RetentionSummary), for example
 //
-//	{"schema":"tenant_acme","retentionDays":30,"now":"2026-05-17T03:17:00Z","keepFrom":"2026-04-17","skipped":false,"daysRolledUp":1,"eventsRolledUp":5120,"partitionsDropped":1,"partitionsCreated":1,"saltsDeleted":0,"oldestRawEvent":"2026-04-17T00:00:03Z"}
+//	{"schema":"tenant_acme","retentionDays":30,"now":"2026-05-17T03:17:00Z","keepFrom":"2026-04-17","skipped":false,"daysRolledUp":1,"eventsRolledUp":5120,"partitionsDropped":1,"partitionsCreated":1,"oldestRawEvent":"2026-04-17T00:00:03Z"}
 //
 // Settings come from flags or, for each flag not given, from the
 // environment, named as libpq names them where libpq has a name:

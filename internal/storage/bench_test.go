@@ -88,10 +88,10 @@ func benchmarkRetention(b *testing.B, benchRowsPerDay int) {
 			}
 		}
 		tag, err := conn.Exec(ctx, `
-			INSERT INTO `+s+`.events (received_at, event_name, anonymous_id, url_path, country, referrer, utm_source)
+			INSERT INTO `+s+`.events (received_at, event_name, visitor_id, url_path, country, referrer, utm_source)
 			SELECT d + (i * 86399 / $3::int) * interval '1 second',
 			       CASE WHEN i % 5 = 0 THEN 'signup' ELSE 'pageview' END,
-			       'aid-' || (i % 700), '/p/' || (i % 25), (ARRAY['DE','FR','US','GB','NL'])[1 + i % 5],
+			       i % 700, '/p/' || (i % 25), (ARRAY['DE','FR','US','GB','NL'])[1 + i % 5],
 			       CASE WHEN i % 3 = 0 THEN 'https://www.google.com/search' END,
 			       CASE WHEN i % 7 = 0 THEN 'newsletter' END
 			FROM generate_series($1::timestamptz, $2::timestamptz, interval '1 day') d,

@@ -44,7 +44,7 @@ func administrators() []struct {
 }
 
 // wantIngestPrivileges is ingestPrivileges of a tenant at SchemaVersion.
-const wantIngestPrivileges = "schema:USAGE events:INSERT salts:DELETE,INSERT,SELECT"
+const wantIngestPrivileges = "schema:USAGE events:INSERT"
 
 // ingestPrivileges lists every privilege the tenant's ingest role holds in
 // its schema, on the schema, its relations and their columns, as
@@ -87,7 +87,7 @@ func expectDenied(t *testing.T, conn *pgx.Conn, sql string) {
 	}
 }
 
-func TestIngestRoleMayOnlyInsertEventsAndKeepSalts(t *testing.T) {
+func TestIngestRoleMayOnlyInsertEvents(t *testing.T) {
 	for _, admin := range administrators() {
 		t.Run(admin.name, func(t *testing.T) {
 			ctx := testContext(t)
@@ -99,19 +99,12 @@ func TestIngestRoleMayOnlyInsertEventsAndKeepSalts(t *testing.T) {
 				t.Errorf("the ingest role holds %q, want exactly %q", got, wantIngestPrivileges)
 			}
 
-			salt := make([]byte, storage.SaltLength)
-			salt[0] = 1
 			for _, a := range []struct {
 				what, sql string
 				args      []any
 			}{
-				{"insert an event", `INSERT INTO ` + s + `.events (received_at, event_name, visitor_id, hostname)
-					VALUES (now(), 'pageview', 42, 'acme.com')`, nil},
-				{"make today's salt", `INSERT INTO ` + s + `.salts (day, salt) VALUES (current_date, $1) ON CONFLICT DO NOTHING`, []any{salt}},
-				{"make today's salt again, as a second replica", `INSERT INTO ` + s + `.salts (day, salt) VALUES (current_date, $1)
-					ON CONFLICT DO NOTHING`, []any{make([]byte, storage.SaltLength)}},
-				{"read the salts", `SELECT day, salt FROM ` + s + `.salts WHERE day >= current_date - 1`, nil},
-				{"delete the salts older than yesterday", `DELETE FROM ` + s + `.salts WHERE day < current_date - 1`, nil},
+				{"insert an event", `INSERT INTO ` + s + `.events (received_at, event_name, visitor_id, hostname, title, attribution_source)
+					VALUES (now(), 'pageview', 42, 'acme.com', 'Acme', 'google')`, nil},
 			} {
 				t.Run("the ingest role may "+a.what, func(t *testing.T) {
 					if _, err := asIngest.Exec(ctx, a.sql, a.args...); err != nil {
@@ -131,13 +124,11 @@ func TestIngestRoleMayOnlyInsertEventsAndKeepSalts(t *testing.T) {
 				}
 			})
 			var events int
-			var kept []byte
-			if err := tenantConn(t, roles.Owner).QueryRow(ctx, `SELECT (SELECT count(*) FROM `+s+`.events),
-				(SELECT salt FROM `+s+`.salts WHERE day = current_date)`).Scan(&events, &kept); err != nil {
+			if err := tenantConn(t, roles.Owner).QueryRow(ctx, `SELECT count(*) FROM `+s+`.events`).Scan(&events); err != nil {
 				t.Fatal(err)
 			}
-			if events != 3 || len(kept) != storage.SaltLength || kept[0] != 1 {
-				t.Errorf("the owner sees %d events and salt %x, want 3 events and the first replica's salt", events, kept)
+			if events != 3 {
+				t.Errorf("the owner sees %d events, want 3", events)
 			}
 
 			partition := s + "." + storage.PartitionName(time.Now())
@@ -154,10 +145,6 @@ func TestIngestRoleMayOnlyInsertEventsAndKeepSalts(t *testing.T) {
 				{"index events", `CREATE INDEX ON ` + s + `.events (hostname)`},
 				{"comment on events", `COMMENT ON TABLE ` + s + `.events IS 'x'`},
 				{"drop events", `DROP TABLE ` + s + `.events`},
-				{"add a column to salts", `ALTER TABLE ` + s + `.salts ADD COLUMN ip inet`},
-				{"update salts", `UPDATE ` + s + `.salts SET salt = salt`},
-				{"truncate salts", `TRUNCATE ` + s + `.salts`},
-				{"drop salts", `DROP TABLE ` + s + `.salts`},
 				{"create a table in the schema", `CREATE TABLE ` + s + `.addresses (ip inet)`},
 				{"create a view in the schema", `CREATE VIEW ` + s + `.v AS SELECT 1`},
 				{"read the aggregates", `SELECT count(*) FROM ` + s + `.daily_aggregates`},
@@ -210,20 +197,16 @@ func TestProvisionTakesBackWhatWasGrantedToTheIngestRoleByHand(t *testing.T) {
 				return []string{`GRANT SELECT ON ` + s + `.` + storage.PartitionName(time.Now()) + ` TO ` + r}
 			},
 			func(s string) string { return `SELECT count(*) FROM ` + s + `.` + storage.PartitionName(time.Now()) }, true},
-		{"UPDATE on salts is revoked",
-			func(s, r string) []string { return []string{`GRANT UPDATE ON ` + s + `.salts TO ` + r} },
-			func(s string) string { return `UPDATE ` + s + `.salts SET salt = salt` }, true},
 		{"a revoked INSERT on events is granted again",
 			func(s, r string) []string { return []string{`REVOKE INSERT ON ` + s + `.events FROM ` + r} },
 			func(s string) string {
 				return `INSERT INTO ` + s + `.events (received_at, event_name) VALUES (now(), 'pageview')`
 			}, false},
-		{"revoked privileges on salts are granted again",
-			func(s, r string) []string { return []string{`REVOKE ALL ON ` + s + `.salts FROM ` + r} },
-			func(s string) string { return `DELETE FROM ` + s + `.salts WHERE day < current_date - 1` }, false},
 		{"a revoked USAGE on the schema is granted again",
 			func(s, r string) []string { return []string{`REVOKE USAGE ON SCHEMA ` + s + ` FROM ` + r} },
-			func(s string) string { return `SELECT count(*) FROM ` + s + `.salts` }, false},
+			func(s string) string {
+				return `INSERT INTO ` + s + `.events (received_at, event_name) VALUES (now(), 'pageview')`
+			}, false},
 		{"role attributes are put back",
 			func(_, r string) []string {
 				return []string{`ALTER ROLE ` + r + ` CREATEDB INHERIT CONNECTION LIMIT 500`}
@@ -302,7 +285,7 @@ func TestProvisionMigratesAVersion1Schema(t *testing.T) {
 				t.Fatalf("set-up: version %d, salts table %v (%v); want version 1 without salts", version, salts, err)
 			}
 			if _, err := asOwner.Exec(ctx, `
-				INSERT INTO `+s+`.events (received_at, event_name, anonymous_id) VALUES (now(), 'pageview', 'aid-from-v1');
+				INSERT INTO `+s+`.events (received_at, event_name) VALUES (now(), 'pageview');
 				INSERT INTO `+s+`.daily_aggregates (day, path, country, referrer_source, visitors) VALUES ('2026-01-01', '/', 'DE', '(direct)', 7);
 				INSERT INTO `+s+`.rollup_ledger (day, raw_events) VALUES ('2026-01-01', 7)`); err != nil {
 				t.Fatal(err)
@@ -322,30 +305,27 @@ func TestProvisionMigratesAVersion1Schema(t *testing.T) {
 			}
 
 			asOwner = tenantConn(t, p.Owner)
-			var aid, comment, visitorComment string
+			var eventName, visitorComment string
 			var visitorID *int64
-			var hostname *string
+			var hostname, title *string
 			err = asOwner.QueryRow(ctx, `SELECT (SELECT version FROM `+s+`.schema_version),
-				anonymous_id, visitor_id, hostname,
-				obj_description(to_regclass($1), 'pg_class'),
+				event_name, visitor_id, hostname, title, to_regclass($1) IS NOT NULL,
 				col_description(to_regclass($2), (SELECT attnum FROM pg_attribute WHERE attrelid = to_regclass($2) AND attname = 'visitor_id'))
-				FROM `+s+`.events`, s+".salts", s+".events").Scan(&version, &aid, &visitorID, &hostname, &comment, &visitorComment)
+				FROM `+s+`.events`, s+".salts", s+".events").Scan(&version, &eventName, &visitorID, &hostname, &title, &salts, &visitorComment)
 			if err != nil {
 				t.Fatalf("reading the migrated schema: %v", err)
 			}
-			if version != storage.SchemaVersion() || version < 2 {
+			if version != storage.SchemaVersion() || version < 3 {
 				t.Errorf("schema_version %d, want %d", version, storage.SchemaVersion())
 			}
-			if aid != "aid-from-v1" || visitorID != nil || hostname != nil {
-				t.Errorf("the version 1 event reads %q, %v, %v; want it kept, with no visitor id or host name", aid, visitorID, hostname)
+			if eventName != "pageview" || visitorID != nil || hostname != nil || title != nil {
+				t.Errorf("the version 1 event reads %q, %v, %v, %v; want it kept, with no visitor id, host name or title", eventName, visitorID, hostname, title)
 			}
-			for _, want := range []string{"UTC day", "ON CONFLICT DO NOTHING", "older than the day before are deleted"} {
-				if !strings.Contains(comment, want) {
-					t.Errorf("salts' comment %q does not say %q", comment, want)
-				}
+			if salts {
+				t.Error("the migrated schema has a salts table")
 			}
-			if !strings.Contains(visitorComment, "never stored") {
-				t.Errorf("visitor_id's comment %q does not say the address is never stored", visitorComment)
+			if !strings.Contains(visitorComment, "mm_aid") || !strings.Contains(visitorComment, "never in the database") {
+				t.Errorf("visitor_id's comment %q does not say it is the keyed hash of mm_aid, under a key not in the database", visitorComment)
 			}
 			after, err := st.Verify(ctx, name)
 			if err != nil || after.Rows != 3 || !after.IngestRole {
@@ -353,12 +333,6 @@ func TestProvisionMigratesAVersion1Schema(t *testing.T) {
 			}
 			if got := ingestPrivileges(t, name); got != wantIngestPrivileges {
 				t.Errorf("the new ingest role holds %q, want %q", got, wantIngestPrivileges)
-			}
-			short := make([]byte, storage.SaltLength/2)
-			_, err = tenantConn(t, p.Ingest).Exec(ctx, `INSERT INTO `+s+`.salts (day, salt) VALUES (current_date, $1)`, short)
-			var pgErr *pgconn.PgError
-			if !errors.As(err, &pgErr) || pgErr.Code != "23514" {
-				t.Errorf("a salt of %d bytes: got %v, want a check violation (23514)", len(short), err)
 			}
 
 			snap := catalogSnapshot(t, name)
@@ -370,6 +344,38 @@ func TestProvisionMigratesAVersion1Schema(t *testing.T) {
 				t.Errorf("Provision after the migration wrote to the catalog:\nbefore: %s\nafter:  %s", snap, again)
 			}
 		})
+	}
+}
+
+// TestProvisionMigratesAVersion2SchemaDroppingItsSaltsAndKeepingItsRows:
+// the address-based visitor hash goes with its salts and the never-written
+// anonymous_id column; the rows already stored keep their visitor ids.
+func TestProvisionMigratesAVersion2SchemaDroppingItsSaltsAndKeepingItsRows(t *testing.T) {
+	ctx := testContext(t)
+	name, old := provision(t, openStore(t, srv.LimitedAdminConfig("EU"), storage.WithSchemaVersion(2)), "v2")
+	s := old.Owner.Schema
+	asOwner := tenantConn(t, old.Owner)
+	if _, err := asOwner.Exec(ctx, `
+		INSERT INTO `+s+`.salts (day, salt) VALUES (current_date, decode(repeat('ab', 32), 'hex'));
+		INSERT INTO `+s+`.events (received_at, event_name, visitor_id) VALUES (now(), 'pageview', 42)`); err != nil {
+		t.Fatalf("set-up: %v", err)
+	}
+	p, err := openStore(t, srv.LimitedAdminConfig("EU")).Provision(ctx, name, storage.ProvisionOptions{ExistingPassword: old.Owner.Password})
+	if err != nil {
+		t.Fatalf("Provision of the version 2 tenant: %v", err)
+	}
+	var visitorID int64
+	var salts, anonymousID, title bool
+	err = tenantConn(t, p.Owner).QueryRow(ctx, `SELECT visitor_id, to_regclass($1) IS NOT NULL,
+		EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($2) AND attname = 'anonymous_id' AND NOT attisdropped),
+		EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($2) AND attname = 'title' AND NOT attisdropped)
+		FROM `+s+`.events`, s+".salts", s+".events").Scan(&visitorID, &salts, &anonymousID, &title)
+	if err != nil {
+		t.Fatalf("reading the migrated schema: %v", err)
+	}
+	if visitorID != 42 || salts || anonymousID || !title {
+		t.Errorf("after migrating: visitor id %d, salts table %v, anonymous_id column %v, title column %v; want 42, false, false, true",
+			visitorID, salts, anonymousID, title)
 	}
 }
 

@@ -40,8 +40,8 @@ func TestTenantCannotReachAnotherTenant(t *testing.T) {
 			_, bRoles := provision(t, st, "iso-b")
 			a, b := aRoles.Owner, bRoles.Owner
 			asB := tenantConn(t, b)
-			if _, err := asB.Exec(ctx, `INSERT INTO `+b.Schema+`.events (received_at, event_name, anonymous_id)
-				VALUES (now(), 'pageview', 'visitor-of-b')`); err != nil {
+			if _, err := asB.Exec(ctx, `INSERT INTO `+b.Schema+`.events (received_at, event_name, visitor_id)
+				VALUES (now(), 'pageview', 4242)`); err != nil {
 				t.Fatalf("B cannot write its own events: %v", err)
 			}
 			asA := tenantConn(t, a)

@@ -118,7 +118,7 @@ type Provisioned struct {
 	// it may do anything in the schema, and is for the retention job only.
 	Owner Credentials
 	// Ingest are the credentials of the ingest role, IngestRoleName(tenant):
-	// it may only insert into EventsTable and keep SaltsTable, and is for
+	// it may only insert into EventsTable and nothing else, and is for
 	// the ingest service.
 	Ingest Credentials
 }
@@ -557,7 +557,6 @@ func (p *Postgres) ensureLoginRole(ctx context.Context, tx pgx.Tx, role, existin
 // but read none back.
 var ingestTableGrants = map[string][]string{
 	EventsTable: {"INSERT"},
-	SaltsTable:  {"DELETE", "INSERT", "SELECT"},
 }
 
 // ingestSchemaGrants are the ingest role's privileges on its tenant's
@@ -872,7 +871,7 @@ func (p *Postgres) Verify(ctx context.Context, tenant string) (Leftovers, error)
 		return Leftovers{}, wrap("verify "+tenant, err, p.cfg.Password)
 	}
 	if l.Schema {
-		for _, table := range []string{EventsTable, "daily_aggregates", "rollup_ledger", SaltsTable} {
+		for _, table := range schemaTables {
 			name := pgx.Identifier{schema, table}.Sanitize()
 			var exists bool
 			if err := p.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, name).Scan(&exists); err != nil {

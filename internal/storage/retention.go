@@ -51,17 +51,13 @@ type RetentionSummary struct {
 	PartitionsDropped int `json:"partitionsDropped"`
 	// PartitionsCreated counts future day partitions made.
 	PartitionsCreated int `json:"partitionsCreated"`
-	// SaltsDeleted counts daily salts deleted for being older than
-	// yesterday. The ingest service deletes them itself; a non-zero count
-	// means it did not (no ingest pod ran since, say).
-	SaltsDeleted int64 `json:"saltsDeleted"`
 	// OldestRawEvent is the received_at of the oldest raw event left, nil
 	// when there is none.
 	OldestRawEvent *time.Time `json:"oldestRawEvent"`
 }
 
 // retentionSchemaVersion is the oldest tenant schema version RunRetention
-// works on: it needs the salts table and events.visitor_id of migration 2.
+// works on: it needs events.visitor_id of migration 2.
 const retentionSchemaVersion = 2
 
 // retentionLockTimeout bounds the wait for the lock that dropping a
@@ -74,18 +70,13 @@ const retentionLockTimeout = 5 * time.Second
 // or any role that does not own the schema, so it can never reach another
 // tenant's data.
 //
-// First it deletes the daily salts older than yesterday (UTC), a backstop
-// to the ingest service doing so, so visitor ids can never be recomputed or
-// linked across days even when no ingest pod runs. It does so before
-// anything else, so a failing roll-up cannot keep a salt.
-//
 // A day D is expired when D < today(now) - retentionDays (UTC days): with
 // 30 days, an event received 30 days ago is kept and one received 31 days
 // ago is gone. Each expired day, oldest first, is handled in a transaction
 // of its own that
 //  1. rolls the day's events into daily_aggregates (pageviews: events named
-//     "pageview"; visitors: distinct visitor ids, or anonymous ids for
-//     events without one; events: all), unless rollup_ledger already has
+//     "pageview"; visitors: distinct visitor ids, events without one
+//     counting none; events: all), unless rollup_ledger already has
 //     the day, and records the day in the ledger;
 //  2. drops the day's partition.
 //
@@ -136,13 +127,6 @@ func RunRetention(ctx context.Context, conn *pgx.Conn, schema string, retentionD
 			"schema %s is at version %d, older than the %d this retention needs: the operator migrates it when it next reconciles the tenant",
 			schema, version, retentionSchemaVersion), nil)
 	}
-
-	tag, err := conn.Exec(ctx, `DELETE FROM `+pgx.Identifier{schema, SaltsTable}.Sanitize()+` WHERE day < $1::date`,
-		today.AddDate(0, 0, -1))
-	if err != nil {
-		return sum, wrap("retention: deleting old salts", err)
-	}
-	sum.SaltsDeleted = tag.RowsAffected()
 
 	days, err := dayPartitions(ctx, conn, schema)
 	if err != nil {
@@ -245,7 +229,7 @@ func expireDayOnce(ctx context.Context, conn *pgx.Conn, schema string, day time.
 					                NULLIF(lower(substring(referrer from '^[A-Za-z][A-Za-z0-9+.-]*://([^/:?#@]+)')), ''),
 					                '(direct)'),
 					       count(*) FILTER (WHERE event_name = 'pageview'),
-					       count(DISTINCT COALESCE(visitor_id::text, anonymous_id)),
+					       count(DISTINCT visitor_id),
 					       count(*)
 					FROM `+part+`
 					GROUP BY 2, 3, 4

@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,11 +31,11 @@ import (
 )
 
 // event is one raw event as the tests write it; "" and a visitorID of 0
-// are NULL. visitor is the anonymous id of events from before visitor ids.
+// are NULL.
 type event struct {
 	at                                          time.Time
-	name, visitor, path, country, referrer, utm string
-	visitorID                                   int64
+	name, path, country, referrer, utm string
+	visitorID                          int64
 }
 
 // eventsOn makes n varied events within the UTC day of t.
@@ -52,14 +51,14 @@ func eventsOn(t time.Time, n int) []event {
 		evs[i] = event{
 			at:       day.Add(time.Duration(i*997%1440) * time.Minute),
 			name:     names[i%len(names)],
-			visitor:  fmt.Sprintf("aid-%d", i%7),
+			visitorID: int64(1 + i%7),
 			path:     paths[i%len(paths)],
 			country:  countries[i%len(countries)],
 			referrer: referrers[i%len(referrers)],
 			utm:      utms[i%len(utms)],
 		}
 		if i%11 == 0 {
-			evs[i].visitor = "" // some events without an anonymous id
+			evs[i].visitorID = 0 // some events without a visitor
 		}
 	}
 	return evs
@@ -87,10 +86,10 @@ func insertEvents(t testing.TB, conn *pgx.Conn, schema string, evs []event) {
 		if e.visitorID != 0 {
 			visitorID = e.visitorID
 		}
-		rows[i] = []any{e.at, e.name, nullable(e.visitor), visitorID, nullable(e.path), nullable(e.country), nullable(e.referrer), nullable(e.utm)}
+		rows[i] = []any{e.at, e.name, visitorID, nullable(e.path), nullable(e.country), nullable(e.referrer), nullable(e.utm)}
 	}
 	_, err := conn.CopyFrom(ctx, pgx.Identifier{schema, "events"},
-		[]string{"received_at", "event_name", "anonymous_id", "visitor_id", "url_path", "country", "referrer", "utm_source"},
+		[]string{"received_at", "event_name", "visitor_id", "url_path", "country", "referrer", "utm_source"},
 		pgx.CopyFromRows(rows))
 	if err != nil {
 		t.Fatalf("inserting events: %v", err)
@@ -127,8 +126,6 @@ func expectedAggregates(evs []event) map[aggKey]aggVal {
 		switch {
 		case e.visitorID != 0:
 			visitors[k][fmt.Sprint(e.visitorID)] = true
-		case e.visitor != "":
-			visitors[k][e.visitor] = true
 		}
 		v.visitors = int64(len(visitors[k]))
 		out[k] = v
@@ -410,24 +407,21 @@ func TestRetentionRunsOnlyAsTheTenant(t *testing.T) {
 	})
 }
 
-func TestRetentionCountsVisitorsByVisitorIDElseAnonymousID(t *testing.T) {
+func TestRetentionCountsVisitorsByVisitorIDAndEventsWithoutOneAsNone(t *testing.T) {
 	ctx := testContext(t)
 	creds, conn := retentionTenant(t, "visitors", retentionNow)
 	day := daysAgo(40)
 	at := time.Date(day.Year(), day.Month(), day.Day(), 12, 0, 0, 0, time.UTC)
-	ev := func(visitorID int64, anonymousID string) event {
-		return event{at: at, name: "pageview", path: "/", country: "DE", visitorID: visitorID, visitor: anonymousID}
+	ev := func(visitorID int64) event {
+		return event{at: at, name: "pageview", path: "/", country: "DE", visitorID: visitorID}
 	}
 	evs := []event{
-		// One visitor by its visitor id, on three events.
-		ev(101, ""), ev(101, ""), ev(101, ""),
-		// One visitor by its visitor id, though the events also carry
-		// an anonymous id another visitor has too.
-		ev(102, "aid-shared"), ev(102, "aid-shared"),
-		// Events from before visitor ids: one visitor per anonymous id.
-		ev(0, "aid-shared"), ev(0, "aid-old"),
-		// An event with neither counts as no visitor.
-		ev(0, ""),
+		// One visitor on three events.
+		ev(101), ev(101), ev(101),
+		// Another on two.
+		ev(102), ev(102),
+		// Events without a visitor id (Plausible's script) count none.
+		ev(0), ev(0),
 	}
 	insertEvents(t, conn, creds.Schema, evs)
 
@@ -440,54 +434,11 @@ func TestRetentionCountsVisitorsByVisitorIDElseAnonymousID(t *testing.T) {
 	}
 	got := readAggregates(t, conn, creds.Schema)
 	key := aggKey{day.Format(time.DateOnly), "/", "DE", "(direct)"}
-	// 101, 102, aid-shared and aid-old.
-	if got[key].visitors != 4 {
-		t.Errorf("visitors = %d, want 4 (two by visitor id, two by anonymous id): %v", got[key].visitors, got)
+	if got[key].visitors != 2 || got[key].pageviews != int64(len(evs)) {
+		t.Errorf("visitors, pageviews = %d, %d; want 2, %d: %v", got[key].visitors, got[key].pageviews, len(evs), got)
 	}
 	if want := expectedAggregates(evs); !maps.Equal(got, want) {
 		t.Errorf("daily_aggregates\n got %v\nwant %v", got, want)
-	}
-}
-
-func TestRetentionDeletesSaltsOlderThanYesterday(t *testing.T) {
-	ctx := testContext(t)
-	creds, conn := retentionTenant(t, "salts", retentionNow)
-	salts := pgx.Identifier{creds.Schema, storage.SaltsTable}.Sanitize()
-	for _, age := range []int{0, 1, 2, 10} {
-		salt := make([]byte, storage.SaltLength)
-		salt[0] = byte(age)
-		if _, err := conn.Exec(ctx, `INSERT INTO `+salts+` (day, salt) VALUES ($1::date, $2)`,
-			daysAgo(age).Format(time.DateOnly), salt); err != nil {
-			t.Fatalf("a salt %d days old: %v", age, err)
-		}
-	}
-	daysLeft := func() []string {
-		rows, err := conn.Query(ctx, `SELECT day::text FROM `+salts+` ORDER BY day`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		days, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return days
-	}
-
-	sum, err := storage.RunRetention(ctx, conn, creds.Schema, 30, retentionNow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sum.SaltsDeleted != 2 {
-		t.Errorf("summary %+v, want 2 salts deleted", sum)
-	}
-	want := []string{daysAgo(1).Format(time.DateOnly), daysAgo(0).Format(time.DateOnly)}
-	if got := daysLeft(); !slices.Equal(got, want) {
-		t.Errorf("salts of days %v left, want only yesterday's and today's %v", got, want)
-	}
-
-	again, err := storage.RunRetention(ctx, conn, creds.Schema, 30, retentionNow)
-	if err != nil || again.SaltsDeleted != 0 {
-		t.Errorf("second run: %+v, %v; want no salt deleted", again, err)
 	}
 }
 

@@ -55,23 +55,21 @@ type migration struct {
 var migrations = []migration{
 	{name: "events, daily aggregates and the roll-up ledger", sql: migration1},
 	{name: "daily salts, and the visitor id and host name of events", sql: migration2},
+	{name: "visitors by the SDK's mm_aid: no salts, no anonymous_id; title and attribution of events", sql: migration3},
 }
 
-// Tables of a tenant schema that the ingest service uses, with its ingest
-// role (IngestRoleName).
-const (
-	// EventsTable holds the raw events, partitioned by UTC day. The ingest
-	// role may only INSERT (or COPY) into it, through the partitioned table:
-	// it can read nothing back, not even with RETURNING.
-	EventsTable = "events"
-	// SaltsTable holds one random salt per UTC day (columns day, salt,
-	// created_at). The ingest role may SELECT, INSERT and DELETE in it.
-	SaltsTable = "salts"
-)
+// EventsTable is the table of a tenant schema that the ingest service uses,
+// with its ingest role (IngestRoleName): the raw events, partitioned by UTC
+// day. The ingest role may only INSERT (or COPY) into it, through the
+// partitioned table: it can read nothing back, not even with RETURNING.
+const EventsTable = "events"
 
-// SaltLength is the length in bytes of a daily salt; the salts table
-// refuses any other.
-const SaltLength = 32
+// saltsTable held the daily salts of the address-based visitor hash of
+// schema versions 2 and earlier; migration 3 drops it.
+const saltsTable = "salts"
+
+// saltLength was the length in bytes of a daily salt (migration 2).
+const saltLength = 32
 
 // SchemaVersion is the tenant schema version this operator makes: the
 // number of migrations it knows.
@@ -152,12 +150,12 @@ func migration1(schema string) []string {
 func migration2(schema string) []string {
 	s := pgx.Identifier{schema}.Sanitize()
 	return []string{
-		`CREATE TABLE ` + s + `.` + SaltsTable + ` (
+		`CREATE TABLE ` + s + `.` + saltsTable + ` (
 			day        date        PRIMARY KEY,
-			salt       bytea       NOT NULL CHECK (octet_length(salt) = ` + strconv.Itoa(SaltLength) + `),
+			salt       bytea       NOT NULL CHECK (octet_length(salt) = ` + strconv.Itoa(saltLength) + `),
 			created_at timestamptz NOT NULL DEFAULT now()
 		)`,
-		`COMMENT ON TABLE ` + s + `.` + SaltsTable + ` IS ` + QuoteLiteral(
+		`COMMENT ON TABLE ` + s + `.` + saltsTable + ` IS ` + QuoteLiteral(
 			"One random salt per UTC day for the cookieless visitor hash, made by the first ingest replica of the day "+
 				"(INSERT ... ON CONFLICT DO NOTHING). Salts older than the day before are deleted, by ingest and by "+
 				"retention, so visitor ids cannot be recomputed or linked across days."),
@@ -170,6 +168,46 @@ func migration2(schema string) []string {
 		`COMMENT ON TABLE ` + s + `.daily_aggregates IS ` + QuoteLiteral(
 			"Counters per UTC day, kept after the raw events are gone. No visitor identifier: "+
 				"visitors is a count of distinct visitor ids (or, for events without one, anonymous ids) within the day. "+
+				"'' means unknown."),
+	}
+}
+
+// migration3 counts visitors as the privacy policy says: by the anonymous
+// id the SDK makes in the browser (mm_aid), never by the address. The
+// ingest service now stores only a keyed hash of that id, under a key of
+// the tenant's that lives in its ingest Secret and never in the database,
+// in visitor_id; so:
+//   - the salts table goes: nothing hashes the address any more, and a salt
+//     kept beside the hashes let anyone holding a dump recompute them;
+//   - events.anonymous_id goes: nothing may hold the browser's own value,
+//     and nothing ever wrote it;
+//   - events gets the document title and the attribution source and
+//     medium the policy lists, derived at ingestion from UTM parameters and
+//     click ids.
+//
+// Rows already stored keep their visitor_id, the day's hash of address and
+// User-Agent; they are not rewritten. Adding nullable columns and dropping
+// one rewrites no partition.
+func migration3(schema string) []string {
+	s := pgx.Identifier{schema}.Sanitize()
+	return []string{
+		`DROP TABLE IF EXISTS ` + s + `.` + saltsTable,
+		`ALTER TABLE ` + s + `.` + EventsTable + ` DROP COLUMN IF EXISTS anonymous_id,
+			ADD COLUMN title text, ADD COLUMN attribution_source text, ADD COLUMN attribution_medium text`,
+		`COMMENT ON COLUMN ` + s + `.` + EventsTable + `.visitor_id IS ` + QuoteLiteral(
+			"HMAC-SHA256, under the tenant's own key (kept in its ingest Secret, never in the database), of the "+
+				"anonymous id the Millimetric SDK keeps in the browser's localStorage (mm_aid): the same browser on one "+
+				"origin, for as long as the key is kept. NULL when the event came without one. Rows written before schema "+
+				"version 3 hold the day's salted hash of address and User-Agent instead."),
+		`COMMENT ON COLUMN ` + s + `.` + EventsTable + `.title IS ` + QuoteLiteral(
+			"The document title, at most 300 bytes."),
+		`COMMENT ON COLUMN ` + s + `.` + EventsTable + `.attribution_source IS ` + QuoteLiteral(
+			"Lower-case utm_source when allow-listed, else the platform of the click id (gclid: google)."),
+		`COMMENT ON COLUMN ` + s + `.` + EventsTable + `.attribution_medium IS ` + QuoteLiteral(
+			"Lower-case utm_medium when allow-listed, else the medium of the click id (gclid: cpc)."),
+		`COMMENT ON TABLE ` + s + `.daily_aggregates IS ` + QuoteLiteral(
+			"Counters per UTC day, kept after the raw events are gone. No visitor identifier: "+
+				"visitors is a count of distinct visitor ids within the day; events without one count no visitor. "+
 				"'' means unknown."),
 	}
 }
@@ -221,13 +259,12 @@ func migrate(ctx context.Context, tx pgx.Tx, schema string, target int) error {
 
 // schemaTables are the tables the migrations make, which restoreTables
 // puts back when one is missing.
-var schemaTables = []string{EventsTable, "daily_aggregates", "rollup_ledger", SaltsTable}
+var schemaTables = []string{EventsTable, "daily_aggregates", "rollup_ledger"}
 
 // restoreTables makes again, empty and as the migrations made it, each
 // table of a schema at the current version that is missing: dropped by
-// hand, say. What it held is gone, but ingest and retention work again (a
-// lost salts table is made again by the next salt; events gets its
-// partitions next). Its statements are every migration's statements on that
+// hand, say. What it held is gone, but ingest and retention work again
+// (events gets its partitions next). Its statements are every migration's statements on that
 // table, in order. It runs in Provision's transaction, as the tenant role.
 func restoreTables(ctx context.Context, tx pgx.Tx, schema string) error {
 	s := pgx.Identifier{schema}.Sanitize()

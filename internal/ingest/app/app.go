@@ -23,7 +23,9 @@ limitations under the License.
 // The storage credentials come from the libpq environment variables the
 // operator sets from the tenant's ingest-credentials Secret (PGHOST,
 // PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGSSLMODE, PGSCHEMA,
-// PGSSLROOTCERT); see storage.CredentialsFromEnv.
+// PGSSLROOTCERT); see storage.CredentialsFromEnv. The tenant's visitor key,
+// the HMAC key of the stored visitor ids, comes from INGEST_VISITOR_KEY
+// (config.EnvVisitorKey), set from the same Secret.
 //
 // On SIGTERM the service turns unready (/readyz answers 503, so the
 // Service stops routing to it) and keeps serving for --shutdown-delay while
@@ -71,6 +73,7 @@ const (
 type Options struct {
 	Tenant         config.Tenant
 	Credentials    storage.Credentials
+	VisitorKey     []byte
 	Listen         string
 	TrustedProxies []netip.Prefix
 	GeoIPDB        string
@@ -138,6 +141,10 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Options
 	if err != nil {
 		return Options{}, fmt.Errorf("storage credentials: %w", err)
 	}
+	visitorKey, err := config.VisitorKeyFromEnv(getenv)
+	if err != nil {
+		return Options{}, err
+	}
 	proxies, err := config.ParseTrustedProxies(*trusted)
 	if err != nil {
 		return Options{}, fmt.Errorf("--trusted-proxies: %w", err)
@@ -155,7 +162,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Options
 		return Options{}, fmt.Errorf("--shutdown-timeout (%s) must be longer than --shutdown-delay (%s)", *shutdownWait, *shutdownDelay)
 	}
 	return Options{
-		Tenant: tenant, Credentials: creds, Listen: *listen, TrustedProxies: proxies, GeoIPDB: *geoDB,
+		Tenant: tenant, Credentials: creds, VisitorKey: visitorKey, Listen: *listen, TrustedProxies: proxies, GeoIPDB: *geoDB,
 		BufferSize: *bufferSize, FlushRows: *flushRows, FlushInterval: *flushInterval, MaxBodyBytes: *maxBody,
 		ShutdownDelay: *shutdownDelay, ShutdownWait: *shutdownWait,
 	}, nil
@@ -189,12 +196,12 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 		Capacity:      opts.BufferSize,
 		FlushRows:     opts.FlushRows,
 		FlushInterval: opts.FlushInterval,
-		Now:           now,
 		Metrics:       m,
 		Log:           log,
 	})
 	srv := server.New(server.Options{
 		Policy:         opts.Tenant.Policy(),
+		VisitorKey:     opts.VisitorKey,
 		Geo:            geo,
 		Limiter:        ratelimit.New(int(opts.Tenant.RateLimit.EventsPerMinutePerIP), now),
 		Buffer:         w,

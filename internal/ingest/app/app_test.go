@@ -36,6 +36,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/millimetric/tenant-operator/internal/ingest/app"
+	"github.com/millimetric/tenant-operator/internal/ingest/config"
+	"github.com/millimetric/tenant-operator/internal/ingest/event"
 	"github.com/millimetric/tenant-operator/internal/ingest/geoip/geoiptest"
 )
 
@@ -73,8 +75,9 @@ func addressForms(a netip.Addr) []string {
 	return forms
 }
 
-// findAddresses lists every form of every visitor address found in text.
-func findAddresses(text string) []string {
+// findAddresses lists every form of every visitor address found in text,
+// and every anonymous id of ids, as sent or in any case.
+func findAddresses(text string, ids ...string) []string {
 	lower := strings.ToLower(text)
 	var found []string
 	for _, a := range []netip.Addr{visitorV4, visitorV6} {
@@ -82,6 +85,11 @@ func findAddresses(text string) []string {
 			if strings.Contains(lower, strings.ToLower(f)) {
 				found = append(found, fmt.Sprintf("%s (as %q)", a, f))
 			}
+		}
+	}
+	for _, id := range ids {
+		if strings.Contains(lower, strings.ToLower(id)) {
+			found = append(found, fmt.Sprintf("the anonymous id %s", id))
 		}
 	}
 	return found
@@ -107,7 +115,12 @@ func pgDump(t *testing.T) string {
 	return string(out)
 }
 
-func TestVisitorAddressesAreUsedButNeverStoredLoggedOrExposed(t *testing.T) {
+// TestVisitorAddressesAndAnonymousIDsAreUsedButNeverStoredLoggedOrExposed
+// is the policy's two promises about a visitor's identifiers, against a
+// real ingest service and database: the address is used for the location
+// and the rate limit and then discarded; the browser's mm_aid counts the
+// visitor, as a keyed hash, and is itself nowhere.
+func TestVisitorAddressesAndAnonymousIDsAreUsedButNeverStoredLoggedOrExposed(t *testing.T) {
 	creds := provision(t, "noaddr")
 	geoDB := geoiptest.Write(t, []geoiptest.Entry{
 		{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Country: "DE", Subdivision: "BE", City: "Berlin"},
@@ -115,12 +128,14 @@ func TestVisitorAddressesAreUsedButNeverStoredLoggedOrExposed(t *testing.T) {
 	})
 	svc := startService(t, creds, tenantConfig("noaddr", 600), func(o *app.Options) { o.GeoIPDB = geoDB })
 
-	var answers []string
+	var answers, ids []string
 	for _, addr := range []netip.Addr{visitorV4, visitorV6} {
+		aid := newAnonymousID(t)
+		ids = append(ids, aid)
 		for _, body := range []string{
-			pageview("acme.test", "https://acme.test/pricing?utm_source=mail&email=jane%40example.com#plans"),
-			pageview("shop.acme.test", "https://shop.acme.test/cart?ref=nav&session=abc123"),
-			`{"name":"signup","url":"https://acme.test/join","domain":"acme.test","props":{"plan":"pro"}}`,
+			pageviewBy(aid, "acme.test", "https://acme.test/pricing?utm_source=mail&email=jane%40example.com#plans"),
+			pageviewBy(aid, "shop.acme.test", "https://shop.acme.test/cart?ref=nav&session=abc123"),
+			`{"name":"signup","url":"https://acme.test/join","domain":"acme.test","props":{"plan":"pro"},"aid":"` + aid + `"}`,
 		} {
 			a := svc.send(t, addr.String(), firefox, body)
 			if a.status != http.StatusAccepted {
@@ -129,8 +144,9 @@ func TestVisitorAddressesAreUsedButNeverStoredLoggedOrExposed(t *testing.T) {
 			answers = append(answers, a.body)
 		}
 		// Refusals too: a foreign domain and malformed JSON.
-		answers = append(answers, svc.send(t, addr.String(), firefox, pageview("evil.test", "https://evil.test/")).body,
-			svc.send(t, addr.String(), firefox, `{"n":`).body)
+		answers = append(answers, svc.send(t, addr.String(), firefox, pageviewBy(aid, "evil.test", "https://evil.test/")).body,
+			svc.send(t, addr.String(), firefox, `{"n":`).body,
+			svc.send(t, addr.String(), firefox, `{"n":"pageview","u":"https://acme.test/","d":"acme.test","aid":"`+aid+`!"}`).body)
 	}
 	waitRows(t, creds.Schema, 6)
 
@@ -154,12 +170,14 @@ func TestVisitorAddressesAreUsedButNeverStoredLoggedOrExposed(t *testing.T) {
 		t.Fatal(err)
 	}
 	places := map[string]int{}
+	visitors := map[int64]int{}
 	referrers := 0
 	for _, r := range got {
 		if r.country == nil || r.city == nil || r.visitor == nil {
 			t.Fatalf("an event has no location or visitor id: %+v", r)
 		}
 		places[*r.country+"/"+*r.city]++
+		visitors[*r.visitor]++
 		if r.path != nil && (strings.Contains(*r.path, "email") || strings.Contains(*r.path, "session") || strings.Contains(*r.path, "#")) {
 			t.Errorf("a query parameter outside the allowlist, or a fragment, was kept: %q", *r.path)
 		}
@@ -176,6 +194,9 @@ func TestVisitorAddressesAreUsedButNeverStoredLoggedOrExposed(t *testing.T) {
 	if places["DE/Berlin"] != 3 || places["FR/Paris"] != 3 {
 		t.Errorf("locations = %v, want 3 in DE/Berlin and 3 in FR/Paris", places)
 	}
+	if len(visitors) != 2 {
+		t.Errorf("visitor ids = %v, want 2 visitors of 3 events each", visitors)
+	}
 
 	metrics := svc.get(t, "/metrics")
 	if !strings.Contains(metrics, "ingest_events_accepted_total 6") {
@@ -190,15 +211,14 @@ func TestVisitorAddressesAreUsedButNeverStoredLoggedOrExposed(t *testing.T) {
 		t.Fatal("the dump does not hold the events: the scan would prove nothing")
 	}
 	for what, text := range map[string]string{
-		"the database (pg_dump)":         dump,
-		"the service's log":              svc.logs.String(),
-		"the service's metrics":          metrics,
-		"the answers to the requests":    strings.Join(answers, "\n"),
-		"the PostgreSQL server's log":    srv.Log(),
-		"the tenant's ingest salts/rows": dump,
+		"the database (pg_dump)":      dump,
+		"the service's log":           svc.logs.String(),
+		"the service's metrics":       metrics,
+		"the answers to the requests": strings.Join(answers, "\n"),
+		"the PostgreSQL server's log": srv.Log(),
 	} {
-		if found := findAddresses(text); len(found) > 0 {
-			t.Errorf("%s holds a visitor's address: %s", what, strings.Join(found, ", "))
+		if found := findAddresses(text, ids...); len(found) > 0 {
+			t.Errorf("%s holds a visitor's address or anonymous id: %s", what, strings.Join(found, ", "))
 		}
 	}
 }
@@ -228,6 +248,7 @@ func TestTheHTTPAPIRefusesWhatItCannotTakeWithAReason(t *testing.T) {
 		{"a tracker's pageview is accepted", "192.0.2.1", pageview("acme.test", "https://acme.test/"), firefox, 202, ""},
 		{"the Events API's long keys are accepted", "192.0.2.2", `{"name":"pageview","url":"https://www.acme.test/a","domain":"www.acme.test"}`, firefox, 202, ""},
 		{"malformed JSON is refused", "192.0.2.3", `{"n":"pageview",`, firefox, 400, "malformed_json"},
+		{"an anonymous id of the wrong shape is refused", "192.0.2.3", `{"n":"pageview","u":"https://acme.test/","d":"acme.test","aid":"jane@example.com"}`, firefox, 400, "invalid"},
 		{"an event without a URL is refused", "192.0.2.3", `{"n":"pageview","d":"acme.test"}`, firefox, 400, "invalid"},
 		{"a body over the limit is refused", "192.0.2.3", huge, firefox, 413, "body_too_large"},
 		{"a domain that is not the tenant's is refused", "192.0.2.3", pageview("other.test", "https://other.test/"), firefox, 403, "foreign_domain"},
@@ -294,70 +315,104 @@ func TestTheHTTPAPIRefusesWhatItCannotTakeWithAReason(t *testing.T) {
 	}
 }
 
-func TestTheSameVisitorIsOneVisitorOnADayAndUnlinkableTheNext(t *testing.T) {
+// TestVisitorsAreCountedByTheirAnonymousIDAndNothingElse: one mm_aid is
+// one visitor whatever address or browser it comes from, on every day the
+// tenant keeps its key; another mm_aid from the same address is another
+// visitor; an event without one has no visitor; and another tenant's key
+// makes the same mm_aid an id that cannot be joined with this tenant's.
+func TestVisitorsAreCountedByTheirAnonymousIDAndNothingElse(t *testing.T) {
 	creds := provision(t, "visitors")
-	svc := startService(t, creds, tenantConfig("visitors", 600), nil)
+	key := newVisitorKey(t)
+	svc := startService(t, creds, tenantConfig("visitors", 600), func(o *app.Options) { o.VisitorKey = key })
 	ctx := testContext(t)
 	events := pgx.Identifier{creds.Schema, "events"}.Sanitize()
-	salts := pgx.Identifier{creds.Schema, "salts"}.Sanitize()
-	visitorsOn := func(day time.Time) []int64 {
-		rows, err := admin(t).Query(ctx, `SELECT DISTINCT visitor_id FROM `+events+` WHERE received_at::date = $1::date ORDER BY 1`, day.UTC())
+	visitorOf := func(path string) []*int64 {
+		rows, err := admin(t).Query(ctx, `SELECT visitor_id FROM `+events+` WHERE url_path = $1 ORDER BY received_at`, path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[*int64])
 		if err != nil {
 			t.Fatal(err)
 		}
 		return ids
 	}
-
-	day0 := svc.clock.now()
-	for range 3 {
-		svc.send(t, "203.0.113.9", firefox, pageview("acme.test", "https://acme.test/"))
-	}
-	svc.send(t, "203.0.113.10", firefox, pageview("acme.test", "https://acme.test/"))
-	waitRows(t, creds.Schema, 4)
-	first := visitorsOn(day0)
-	if len(first) != 2 {
-		t.Fatalf("day 0: %d visitors %v, want 2 (one address sent 3 events, another 1)", len(first), first)
-	}
-
-	svc.clock.advance(24 * time.Hour)
-	svc.waitReady(t)
-	svc.send(t, "203.0.113.9", firefox, pageview("acme.test", "https://acme.test/"))
-	waitRows(t, creds.Schema, 5)
-	next := visitorsOn(day0.Add(24 * time.Hour))
-	if len(next) != 1 {
-		t.Fatalf("day 1: visitors %v, want 1", next)
-	}
-	for _, id := range first {
-		if id == next[0] {
-			t.Fatalf("the visitor of day 1 has day 0's id %d: visits are linkable across days", id)
+	const chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+	jane, joe := newAnonymousID(t), newAnonymousID(t)
+	send := func(addr, ua, body string) {
+		t.Helper()
+		if a := svc.send(t, addr, ua, body); a.status != http.StatusAccepted {
+			t.Fatalf("%d %s", a.status, a.body)
 		}
 	}
-
-	// Two days on, day 0's salt (older than the day before) is gone.
+	send("203.0.113.9", firefox, pageviewBy(jane, "acme.test", "https://acme.test/a"))
+	send("198.51.100.1", chrome, pageviewBy(jane, "acme.test", "https://acme.test/a"))
+	send("203.0.113.9", firefox, pageviewBy(joe, "acme.test", "https://acme.test/b"))
+	send("203.0.113.9", firefox, pageview("acme.test", "https://acme.test/c"))
+	send("203.0.113.9", firefox, pageview("acme.test", "https://acme.test/c"))
 	svc.clock.advance(24 * time.Hour)
-	svc.waitReady(t)
-	svc.send(t, "203.0.113.9", firefox, pageview("acme.test", "https://acme.test/"))
+	send("203.0.113.77", firefox, pageviewBy(jane, "acme.test", "https://acme.test/d"))
 	waitRows(t, creds.Schema, 6)
-	rows, err := admin(t).Query(ctx, `SELECT day FROM `+salts+` ORDER BY day`)
-	if err != nil {
+
+	a, b, c, d := visitorOf("/a"), visitorOf("/b"), visitorOf("/c"), visitorOf("/d")
+	if a[0] == nil || a[1] == nil || *a[0] != *a[1] {
+		t.Errorf("one mm_aid from two addresses and browsers is not one visitor: %v", a)
+	}
+	if b[0] == nil || *b[0] == *a[0] {
+		t.Errorf("another mm_aid from the same address and browser is not another visitor")
+	}
+	if c[0] != nil || c[1] != nil {
+		t.Errorf("events without an mm_aid have visitor ids: the address or User-Agent made one")
+	}
+	if d[0] == nil || *d[0] != *a[0] {
+		t.Errorf("the same mm_aid the next day is not the same visitor")
+	}
+	if want := event.VisitorID(key, jane); *a[0] != want {
+		t.Errorf("visitor id = %d, want the keyed hash of the mm_aid under the tenant's key, %d", *a[0], want)
+	}
+	if event.VisitorID(newVisitorKey(t), jane) == *a[0] {
+		t.Errorf("another tenant's key gives the same id")
+	}
+	var salts bool
+	if err := admin(t).QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, creds.Schema+".salts").Scan(&salts); err != nil {
 		t.Fatal(err)
 	}
-	days, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
-	if err != nil {
-		t.Fatal(err)
+	if salts {
+		t.Error("the tenant's schema still has a salts table")
 	}
-	today := svc.clock.now().UTC().Truncate(24 * time.Hour)
-	for _, d := range days {
-		if d.Before(today.AddDate(0, 0, -1)) {
-			t.Errorf("salt of %s is kept on %s: older than the day before", d.Format(time.DateOnly), today.Format(time.DateOnly))
-		}
-	}
-	if len(days) == 0 || days[0].Format(time.DateOnly) == day0.UTC().Format(time.DateOnly) {
-		t.Errorf("salt days = %v: day 0's salt was not deleted", days)
+}
+
+func TestGlobalPrivacyControlDropsEventsOnlyForATenantThatHonoursIt(t *testing.T) {
+	for _, honours := range []bool{false, true} {
+		t.Run(fmt.Sprintf("respectGlobalPrivacyControl=%v", honours), func(t *testing.T) {
+			creds := provision(t, "gpc")
+			cfg := tenantConfig("gpc", 600)
+			cfg.RespectGlobalPrivacyControl = honours
+			svc := startService(t, creds, cfg, nil)
+			req, _ := http.NewRequest(http.MethodPost, svc.url+"/api/event", strings.NewReader(pageviewBy(newAnonymousID(t), "acme.test", "https://acme.test/")))
+			req.Header.Set("User-Agent", firefox)
+			req.Header.Set("Sec-GPC", "1")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = resp.Body.Close()
+			want, rows := http.StatusAccepted, 1
+			if honours {
+				want, rows = http.StatusNoContent, 0
+			}
+			if resp.StatusCode != want {
+				t.Fatalf("status %d, want %d", resp.StatusCode, want)
+			}
+			// One event without GPC, so the wait has something to see.
+			if a := svc.send(t, "", firefox, pageview("acme.test", "https://acme.test/")); a.status != http.StatusAccepted {
+				t.Fatalf("%d %s", a.status, a.body)
+			}
+			waitRows(t, creds.Schema, rows+1)
+			if m := svc.get(t, "/metrics"); honours && !strings.Contains(m, "ingest_events_opted_out_total 1") {
+				t.Errorf("the opted-out event is not counted:\n%s", grepLines(m, "ingest_"))
+			}
+		})
 	}
 }
 
@@ -375,6 +430,7 @@ func TestEveryAcceptedEventIsWrittenAfterSIGTERM(t *testing.T) {
 	cmd.Env = []string{
 		"PGHOST=" + creds.Host, "PGPORT=" + strconv.Itoa(int(creds.Port)), "PGDATABASE=" + creds.Database,
 		"PGUSER=" + creds.Username, "PGPASSWORD=" + creds.Password, "PGSSLMODE=" + creds.SSLMode, "PGSCHEMA=" + creds.Schema,
+		config.EnvVisitorKey + "=" + hex.EncodeToString(newVisitorKey(t)),
 	}
 	logs := &syncBuffer{}
 	cmd.Stderr = logs

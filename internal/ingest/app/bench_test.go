@@ -19,6 +19,8 @@ package app_test
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/http"
@@ -126,6 +128,23 @@ func startBenchService(b *testing.B, creds storage.Credentials) *service {
 	})
 }
 
+// benchVisitors is how many browsers the load's events come from, each
+// with an mm_aid of its own, as the SDK makes them.
+const benchVisitors = 5000
+
+// benchIDs are the load's mm_aids: 22 characters of URL-safe base64 of
+// 16 bytes, one per visitor.
+var benchIDs = func() []string {
+	ids := make([]string, benchVisitors)
+	for i := range ids {
+		var b [16]byte
+		binary.BigEndian.PutUint64(b[:8], uint64(i)*0x9e3779b97f4a7c15)
+		binary.BigEndian.PutUint64(b[8:], uint64(i)+0x632be59bd9b4e019)
+		ids[i] = base64.RawURLEncoding.EncodeToString(b[:])
+	}
+	return ids
+}()
+
 // loadConn is a lean HTTP/1.1 keep-alive client for the load: it writes
 // each request with one append and reads the answer's status line and
 // headers by hand, so the load costs the 2 cores as little as it can and
@@ -147,9 +166,11 @@ func dial(host string) (*loadConn, error) {
 
 func (c *loadConn) close() { _ = c.conn.Close() }
 
-// post sends event i from an address of its own and returns the status.
+// post sends event i, as the SDK sends a pageview, from an address and a
+// browser of its own (one of benchVisitors) and returns the status.
 func (c *loadConn) post(i int64) (int, error) {
-	body := fmt.Appendf(nil, `{"n":"pageview","u":"https://acme.test/docs/%d?utm_source=bench&x=1","d":"acme.test","r":"https://search.example/?q=x"}`, i%5000)
+	body := fmt.Appendf(nil, `{"n":"pageview","u":"https://acme.test/docs/%d?utm_source=bench&x=1","d":"acme.test","r":"https://search.example/?q=x","t":"Docs %d · Acme","aid":"%s"}`,
+		i%5000, i%5000, benchIDs[i%benchVisitors])
 	c.buf = fmt.Appendf(c.buf[:0], "POST /api/event HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nContent-Type: text/plain\r\n"+
 		"X-Forwarded-For: 10.%d.%d.%d\r\nContent-Length: %d\r\n\r\n%s",
 		c.host, firefox, (i>>16)&255, (i>>8)&255, i&255, len(body), body)
@@ -193,8 +214,9 @@ func copyFloor(b *testing.B, creds storage.Credentials, n int) float64 {
 	for i := range rows {
 		rows[i] = writer.Row(event.Kept{
 			ReceivedAt: now, Name: "pageview", Hostname: "acme.test", Path: fmt.Sprintf("/docs/%d?utm_source=bench", i%5000),
-			Referrer: "search.example", UTMSource: "bench", Browser: "Firefox", OS: "Linux", Device: "desktop",
-			VisitorID: int64(i) * 7919,
+			Referrer: "search.example", UTMSource: "bench", Source: "bench", Title: fmt.Sprintf("Docs %d · Acme", i%5000),
+			Browser: "Firefox", OS: "Linux", Device: "desktop",
+			VisitorID: int64(i%benchVisitors) * 7919, HasVisitorID: true,
 		})
 	}
 	start := time.Now()

@@ -19,6 +19,8 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -38,6 +40,7 @@ import (
 
 	"github.com/millimetric/tenant-operator/internal/ingest/app"
 	"github.com/millimetric/tenant-operator/internal/ingest/config"
+	"github.com/millimetric/tenant-operator/internal/ingest/event"
 	"github.com/millimetric/tenant-operator/internal/storage"
 	"github.com/millimetric/tenant-operator/internal/storage/pgtest"
 )
@@ -133,6 +136,7 @@ func startService(t testing.TB, creds storage.Credentials, cfg config.Tenant, ed
 	opts := app.Options{
 		Tenant:         cfg,
 		Credentials:    creds,
+		VisitorKey:     newVisitorKey(t),
 		Listener:       ln,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 		BufferSize:     1000,
@@ -224,10 +228,42 @@ func (s *service) get(t testing.TB, path string) string {
 
 const firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 
-// pageview is a tracker's pageview of url on domain.
+// pageview is a tracker's pageview of url on domain, without an anonymous
+// id, as Plausible's script sends it.
 func pageview(domain, url string) string {
-	b, _ := json.Marshal(map[string]string{"n": "pageview", "u": url, "d": domain, "r": "https://news.example/item?id=42"})
+	return pageviewBy("", domain, url)
+}
+
+// pageviewBy is the SDK's pageview of url on domain from the browser whose
+// mm_aid is aid ("": none).
+func pageviewBy(aid, domain, url string) string {
+	ev := map[string]string{"n": "pageview", "u": url, "d": domain, "r": "https://news.example/item?id=42"}
+	if aid != "" {
+		ev["aid"], ev["t"] = aid, "Acme"
+	}
+	b, _ := json.Marshal(ev)
 	return string(b)
+}
+
+// newAnonymousID is an mm_aid as the SDK makes it: 16 random bytes in
+// URL-safe base64.
+func newAnonymousID(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// newVisitorKey is a tenant's visitor key as the operator makes it.
+func newVisitorKey(t testing.TB) []byte {
+	t.Helper()
+	key := make([]byte, event.VisitorKeySize)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	return key
 }
 
 // admin is a superuser connection to the EU database.

@@ -27,6 +27,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,6 +51,9 @@ type Tenant struct {
 	QueryParamAllowlist []string `json:"queryParamAllowlist"`
 	// GeoPrecision is Country, Region or City.
 	GeoPrecision string `json:"geoPrecision"`
+	// RespectGlobalPrivacyControl drops events from browsers that send
+	// Global Privacy Control, and selects the SDK build that sends none.
+	RespectGlobalPrivacyControl bool `json:"respectGlobalPrivacyControl"`
 	// RateLimit bounds what one address may send.
 	RateLimit RateLimit `json:"rateLimit"`
 	// StoreIPAddress must be false: the service refuses to start otherwise,
@@ -71,7 +75,31 @@ func (t Tenant) Policy() event.Policy {
 		Domains:             slices.Clone(t.Domains),
 		QueryParamAllowlist: slices.Clone(t.QueryParamAllowlist),
 		GeoPrecision:        t.GeoPrecision,
+
+		RespectGlobalPrivacyControl: t.RespectGlobalPrivacyControl,
 	}
+}
+
+// EnvVisitorKey is the environment variable that holds the tenant's
+// visitor key, hex-encoded: the operator sets it from the tenant's
+// ingest-credentials Secret, like the storage credentials.
+const EnvVisitorKey = "INGEST_VISITOR_KEY"
+
+// VisitorKeyFromEnv reads the tenant's visitor key (EnvVisitorKey). Its
+// errors never quote the value.
+func VisitorKeyFromEnv(getenv func(string) string) ([]byte, error) {
+	v := strings.TrimSpace(getenv(EnvVisitorKey))
+	if v == "" {
+		return nil, fmt.Errorf("%s is not set: it holds the tenant's visitor key, from its ingest Secret", EnvVisitorKey)
+	}
+	key, err := hex.DecodeString(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not hexadecimal", EnvVisitorKey)
+	}
+	if err := event.CheckVisitorKey(key); err != nil {
+		return nil, fmt.Errorf("%s: %w", EnvVisitorKey, err)
+	}
+	return key, nil
 }
 
 // Load reads and checks the configuration file at path.

@@ -18,18 +18,22 @@ limitations under the License.
 // "reduce" stage of the ingest service's pipeline (decode → validate →
 // reduce → buffer → COPY): Reduce is a pure function of the request body
 // (Raw), what the HTTP layer knows of the request (Request), the tenant's
-// settings (Policy), a location database (Geo) and the day's salt, and it
-// returns either the row to store (Kept) or why nothing is stored
-// (*Refusal).
+// settings (Policy), a location database (Geo) and the tenant's visitor
+// key, and it returns either the row to store (Kept) or why nothing is
+// stored (*Refusal).
 //
-// Reduce is the only code that sees the visitor's address and raw
-// User-Agent. The privacy policy promises the address is "used at
-// ingestion only" and that only "coarse user-agent data" is kept, so
-// neither is in Kept, nor in any error Reduce returns: the address becomes
-// a location at the tenant's precision and, with the User-Agent and the
-// site's domain, a keyed hash under a salt that changes every day
-// (VisitorID); the User-Agent becomes three families (browser, OS,
-// device).
+// Reduce is the only code that sees the visitor's address, raw User-Agent
+// and anonymous id. The privacy policy promises the address is "used at
+// ingestion only to derive country/region and to apply abuse rate
+// limits", that only "coarse user-agent data" is kept, and that visitors
+// are counted by "an anonymous ID generated in the Visitor's browser and
+// stored in localStorage under mm_aid". So none of the three is in Kept,
+// nor in any error Reduce returns: the address becomes a location at the
+// tenant's precision (the HTTP layer has already used it for the rate
+// limit) and takes part in nothing else; the User-Agent becomes three
+// families (browser, OS, device); the anonymous id becomes a keyed hash
+// under the tenant's own key (VisitorID). An event without an anonymous id
+// has no visitor: no address, User-Agent or fingerprint stands in for it.
 //
 // The policy also promises that query parameters which may carry personal
 // data are not kept. The rule is an allowlist, not a denylist: a parameter

@@ -85,7 +85,7 @@ func checkNoLeak(t *testing.T, addr netip.Addr, forms []string) {
 	}
 	for _, ev := range events {
 		req := Request{Addr: addr, UserAgent: ev.ua, ReceivedAt: browserRequest().ReceivedAt}
-		kept, err := Reduce(ev.raw, req, acme, anywhere{}, testSalt)
+		kept, err := Reduce(ev.raw, req, acme, anywhere{}, testKey)
 		var out string
 		if err != nil {
 			var r *Refusal

@@ -47,6 +47,9 @@ type Policy struct {
 	// PrecisionRegion or PrecisionCity. Any other value keeps the country
 	// only, so a broken config errs towards privacy; Validate reports it.
 	GeoPrecision string
+	// RespectGlobalPrivacyControl drops every event whose request carries
+	// the browser's Global Privacy Control signal (Sec-GPC: 1).
+	RespectGlobalPrivacyControl bool
 }
 
 // Validate reports settings Reduce would have to guess about, so the

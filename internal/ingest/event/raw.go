@@ -23,15 +23,17 @@ import (
 	"fmt"
 )
 
-// Raw is the request body as Plausible's tracker and Events API send it, so
-// that existing snippets and server-side integrations work unchanged.
+// Raw is the request body as the Millimetric SDK sends it, which is the body
+// Plausible's tracker and Events API send plus two fields, so that existing
+// snippets and server-side integrations work unchanged.
 //
 // Both long and short keys are accepted: name/n, url/u, domain/d,
-// referrer/r, props/p. When both are present the long one wins; null counts
-// as absent (the tracker sends "r": null when there is no referrer). Other
-// keys, such as "h" (hash routing), "m" (legacy meta), "sw" (screen width),
-// "i" (interactive) and "revenue", are ignored: nothing is kept that Reduce
-// does not know to be safe.
+// referrer/r, props/p, title/t, anonymous_id/aid. When both are present the
+// long one wins; null counts as absent (the tracker sends "r": null when
+// there is no referrer). "h" (hash routing) is read as a flag. Other keys,
+// such as "m" (legacy meta), "sw" (screen width), "i" (interactive) and
+// "revenue", are ignored: nothing is kept that Reduce does not know to be
+// safe.
 type Raw struct {
 	// Name is the event name: "pageview" or a custom event's name.
 	Name string
@@ -42,6 +44,16 @@ type Raw struct {
 	Domain string
 	// Referrer is document.referrer, or "".
 	Referrer string
+	// Title is document.title, or "". Only the SDK sends it.
+	Title string
+	// AnonymousID is the browser's mm_aid from the SDK, or an id a
+	// server-side caller keeps for its visitor; "" when there is none
+	// (Plausible's tracker, localStorage unavailable). Reduce checks its
+	// shape and keeps only its keyed hash (VisitorID).
+	AnonymousID string
+	// HashRouting is the "h" flag: the site routes by the URL's fragment
+	// ("/#/pricing"), so the fragment's path is part of the page.
+	HashRouting bool
 	// Props is the custom properties object as sent, or nil. Plausible's
 	// tracker sends it JSON-encoded in a string; UnmarshalJSON unwraps
 	// that, so Props is always the object's own JSON text (Reduce refuses
@@ -60,6 +72,11 @@ type rawWire struct {
 	D        *string         `json:"d"`
 	Referrer *string         `json:"referrer"`
 	R        *string         `json:"r"`
+	Title    *string         `json:"title"`
+	T        *string         `json:"t"`
+	AnonID   *string         `json:"anonymous_id"`
+	AID      *string         `json:"aid"`
+	H        json.RawMessage `json:"h"`
 	Props    json.RawMessage `json:"props"`
 	P        json.RawMessage `json:"p"`
 }
@@ -75,7 +92,8 @@ func (r *Raw) UnmarshalJSON(data []byte) error {
 		// body's own terms, for the 400 the client gets.
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			// Every typed field is a string; props take any JSON value.
+			// Every typed field is a string; props and h take any JSON
+			// value.
 			return fmt.Errorf("event body: %q must be a JSON string, not %s", typeErr.Field, typeErr.Value)
 		}
 		if errors.As(err, &typeErr) {
@@ -88,13 +106,23 @@ func (r *Raw) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	*r = Raw{
-		Name:     either(w.Name, w.N),
-		URL:      either(w.URL, w.U),
-		Domain:   either(w.Domain, w.D),
-		Referrer: either(w.Referrer, w.R),
-		Props:    props,
+		Name:        either(w.Name, w.N),
+		URL:         either(w.URL, w.U),
+		Domain:      either(w.Domain, w.D),
+		Referrer:    either(w.Referrer, w.R),
+		Title:       either(w.Title, w.T),
+		AnonymousID: either(w.AnonID, w.AID),
+		HashRouting: flag(w.H),
+		Props:       props,
 	}
 	return nil
+}
+
+// flag reads Plausible's "h": 1 (or true) turns it on; anything else,
+// absent included, leaves it off.
+func flag(m json.RawMessage) bool {
+	m = bytes.TrimSpace(m)
+	return bytes.Equal(m, []byte("1")) || bytes.Equal(m, []byte("true"))
 }
 
 // either is the long key's value when it was sent, else the short key's.

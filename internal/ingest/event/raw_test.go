@@ -38,7 +38,22 @@ func TestRawUnmarshalJSON(t *testing.T) {
 		{
 			name: "Plausible's tracker's short keys are read, with props as a JSON-encoded string",
 			body: `{"n":"pageview","u":"https://acme.com/","d":"acme.com","r":null,"p":"{\"plan\":\"pro\"}","h":1,"m":"{}","sw":1440,"i":true,"revenue":{"amount":1}}`,
-			want: Raw{Name: "pageview", URL: "https://acme.com/", Domain: "acme.com", Props: json.RawMessage(`{"plan":"pro"}`)},
+			want: Raw{Name: "pageview", URL: "https://acme.com/", Domain: "acme.com", HashRouting: true, Props: json.RawMessage(`{"plan":"pro"}`)},
+		},
+		{
+			name: "the SDK's body is read: title, anonymous id and props as an object",
+			body: `{"n":"Signup","u":"https://acme.com/","d":"acme.com","r":null,"t":"Acme","aid":"q0uV-d6Xh3xS_2kPz9Lm4A","p":{"plan":"pro"}}`,
+			want: Raw{Name: "Signup", URL: "https://acme.com/", Domain: "acme.com", Title: "Acme", AnonymousID: "q0uV-d6Xh3xS_2kPz9Lm4A", Props: json.RawMessage(`{"plan":"pro"}`)},
+		},
+		{
+			name: "long keys title and anonymous_id are read",
+			body: `{"name":"pageview","title":"Acme","anonymous_id":"0f8fad5b-d9cb-469f-a165-70867728950e","h":true}`,
+			want: Raw{Name: "pageview", Title: "Acme", AnonymousID: "0f8fad5b-d9cb-469f-a165-70867728950e", HashRouting: true},
+		},
+		{
+			name: "h other than 1 or true is off",
+			body: `{"n":"pageview","h":0}`,
+			want: Raw{Name: "pageview"},
 		},
 		{
 			name: "the long key wins when both are sent",

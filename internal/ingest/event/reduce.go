@@ -23,6 +23,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Limits on the body's strings, in bytes, so that a row has a bounded size.
@@ -36,12 +37,17 @@ const (
 	// MaxDomainBytes is the longest domain field, all its comma-separated
 	// domains together.
 	MaxDomainBytes = 1000
+	// MaxTitleBytes is the most of a document title that is kept; a
+	// longer one is cut (at a character boundary), not refused.
+	MaxTitleBytes = 300
 )
 
 // Request is what the HTTP layer knows of the request besides the body.
 type Request struct {
 	// Addr is the client's address, already chosen from the TCP peer or a
-	// trusted X-Forwarded-For. It is required.
+	// trusted X-Forwarded-For. It is required. Reduce uses it for the
+	// location only (the HTTP layer has already used it for the rate
+	// limit), and for nothing else: not for the visitor's identity.
 	Addr netip.Addr
 	// UserAgent is the User-Agent header: the browser's, or the one the
 	// Events API caller forwarded.
@@ -51,8 +57,11 @@ type Request struct {
 	// a bot signal.
 	Header http.Header
 	// ReceivedAt is when the request arrived. It is required; the row's
-	// day partition, and the salt's day, are its UTC day.
+	// day partition is its UTC day.
 	ReceivedAt time.Time
+	// GlobalPrivacyControl is whether the request carried "Sec-GPC: 1",
+	// the browser's Global Privacy Control signal.
+	GlobalPrivacyControl bool
 }
 
 // Location is a place at some precision; "" means unknown.
@@ -107,6 +116,15 @@ type Kept struct {
 	// "fbclid", "msclkid", ...), whether or not allowlisted; never its
 	// value.
 	ClickIDType string
+	// Source is the attribution source, lower case: utm_source when
+	// allowlisted and sent, else the click id's platform ("google" for
+	// gclid), else "". The referrer is a source of its own (Referrer).
+	Source string
+	// Medium is the attribution medium, lower case: utm_medium when
+	// allowlisted and sent, else the click id's ("cpc" for gclid), else "".
+	Medium string
+	// Title is the document title, at most MaxTitleBytes, or "".
+	Title string
 	// Browser is the browser family: "Chrome", "Firefox", "Safari",
 	// "Edge", "Opera", "Samsung Internet" or "Other".
 	Browser string
@@ -122,8 +140,13 @@ type Kept struct {
 	Region string
 	// City is the visitor's city at City precision, or "".
 	City string
-	// VisitorID is the day's cookieless visitor id (see VisitorID).
+	// VisitorID is the keyed hash of the event's anonymous id (see
+	// VisitorID), when HasVisitorID.
 	VisitorID int64
+	// HasVisitorID is whether the event came with an anonymous id. Events
+	// without one (Plausible's script, callers that send none) have no
+	// visitor: the address is never used in its place.
+	HasVisitorID bool
 	// Props is the custom properties as a compact JSON object with sorted
 	// keys, or nil.
 	Props []byte
@@ -134,18 +157,19 @@ type Kept struct {
 // Kept, not in an error.
 //
 // It returns the Kept row, or a *Refusal saying why the event is not kept.
-// Any other error means the caller broke the contract (a salt of the wrong
-// size, no address, no receive time): a bug in the server, not in the
-// event, so it is not the client's to hear about. salt is the tenant's salt
-// for ReceivedAt's UTC day, SaltSize bytes. geo may be nil.
+// Any other error means the caller broke the contract (a visitor key of the
+// wrong size, no address, no receive time): a bug in the server, not in the
+// event, so it is not the client's to hear about. visitorKey is the
+// tenant's, VisitorKeySize bytes. geo may be nil.
 //
 // Checks run from the cheapest to the most telling: the body's shape
 // (ReasonInvalid), then the domain (ReasonForeignDomain, before the bot
 // check so that another site's bots are not counted against this tenant),
-// then the User-Agent (ReasonBot).
-func Reduce(raw Raw, req Request, p Policy, geo Geo, salt []byte) (Kept, error) {
-	if len(salt) != SaltSize {
-		return Kept{}, fmt.Errorf("event: the day's salt is %d bytes, want %d", len(salt), SaltSize)
+// then the visitor's choice (ReasonOptedOut), then the User-Agent
+// (ReasonBot).
+func Reduce(raw Raw, req Request, p Policy, geo Geo, visitorKey []byte) (Kept, error) {
+	if err := CheckVisitorKey(visitorKey); err != nil {
+		return Kept{}, fmt.Errorf("event: %w", err)
 	}
 	if !req.Addr.IsValid() {
 		return Kept{}, errors.New("event: the request has no client address")
@@ -165,7 +189,11 @@ func Reduce(raw Raw, req Request, p Policy, geo Geo, salt []byte) (Kept, error) 
 	case len(raw.Referrer) > MaxReferrerBytes:
 		return Kept{}, refuse(ReasonInvalid, fmt.Sprintf("referrer must be at most %d bytes", MaxReferrerBytes))
 	}
-	pg, r := reducePage(raw.URL, p)
+	if raw.AnonymousID != "" && !ValidAnonymousID(raw.AnonymousID) {
+		return Kept{}, refuse(ReasonInvalid, fmt.Sprintf(
+			"aid must be %d to %d characters of letters, digits, '-' and '_'", MinAnonymousIDBytes, MaxAnonymousIDBytes))
+	}
+	pg, r := reducePage(raw.URL, p, raw.HashRouting)
 	if r != nil {
 		return Kept{}, r
 	}
@@ -188,6 +216,10 @@ func Reduce(raw Raw, req Request, p Policy, geo Geo, salt []byte) (Kept, error) 
 		}
 	}
 
+	if p.RespectGlobalPrivacyControl && req.GlobalPrivacyControl {
+		return Kept{}, refuse(ReasonOptedOut, "the browser sent Global Privacy Control, which this site honours")
+	}
+
 	scanned := req.UserAgent
 	if len(scanned) > maxUserAgentScan {
 		scanned = scanned[:maxUserAgentScan]
@@ -205,7 +237,7 @@ func Reduce(raw Raw, req Request, p Policy, geo Geo, salt []byte) (Kept, error) 
 		}
 	}
 
-	return Kept{
+	kept := Kept{
 		ReceivedAt:  req.ReceivedAt.UTC(),
 		Name:        raw.Name,
 		Hostname:    notAddr(pg.hostname, addr),
@@ -217,15 +249,41 @@ func Reduce(raw Raw, req Request, p Policy, geo Geo, salt []byte) (Kept, error) 
 		UTMTerm:     pg.utm[3],
 		UTMContent:  pg.utm[4],
 		ClickIDType: pg.clickIDType,
+		Source:      pg.source,
+		Medium:      pg.medium,
+		Title:       title(raw.Title),
 		Browser:     ua.browser,
 		OS:          ua.os,
 		Device:      ua.device,
 		Country:     loc.Country,
 		Region:      loc.Region,
 		City:        loc.City,
-		VisitorID:   VisitorID(salt, addr, req.UserAgent, domains[0]),
 		Props:       props,
-	}, nil
+	}
+	if raw.AnonymousID != "" {
+		kept.VisitorID, kept.HasVisitorID = VisitorID(visitorKey, raw.AnonymousID), true
+	}
+	return kept, nil
+}
+
+// title is what is kept of a document title: at most MaxTitleBytes, cut at
+// a character boundary, or "" when it cannot be stored (not UTF-8, or with
+// a NUL). A title is dropped rather than the event refused: it is the
+// least of what an event says.
+func title(t string) string {
+	if len(t) > MaxTitleBytes {
+		// Cut before the first byte that does not fit, backing up to the
+		// start of the character it belongs to.
+		cut := MaxTitleBytes
+		for cut > 0 && !utf8.RuneStart(t[cut]) {
+			cut--
+		}
+		t = t[:cut]
+	}
+	if !cleanText(t) {
+		return ""
+	}
+	return strings.TrimSpace(t)
 }
 
 // checkName refuses a missing, oversized or unstorable event name.

@@ -44,11 +44,14 @@ const (
 	uaCubotPhone     = "Mozilla/5.0 (Linux; Android 9; CUBOT X19) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36"
 )
 
-// testSalt is a salt of the right size; saltB another one.
+// testKey is a tenant's visitor key; keyB another tenant's.
 var (
-	testSalt = []byte(strings.Repeat("s", SaltSize))
-	saltB    = []byte(strings.Repeat("t", SaltSize))
+	testKey = []byte(strings.Repeat("k", VisitorKeySize))
+	keyB    = []byte(strings.Repeat("l", VisitorKeySize))
 )
+
+// testAID is an anonymous id of the SDK's shape.
+const testAID = "q0uV-d6Xh3xS_2kPz9Lm4A"
 
 // visitor is the address most tests send from.
 var visitor = netip.MustParseAddr("203.0.113.77")
@@ -86,10 +89,10 @@ func browserRequest() Request {
 	}
 }
 
-// reduce runs Reduce as most tests do: acme, testGeo, testSalt.
+// reduce runs Reduce as most tests do: acme, testGeo, testKey.
 func reduce(t *testing.T, raw Raw, req Request, p Policy) (Kept, *Refusal) {
 	t.Helper()
-	kept, err := Reduce(raw, req, p, testGeo, testSalt)
+	kept, err := Reduce(raw, req, p, testGeo, testKey)
 	if err == nil {
 		return kept, nil
 	}
@@ -379,7 +382,7 @@ func TestReducePrecision(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := acme
 			p.GeoPrecision = tt.precision
-			kept, err := Reduce(pageview("https://acme.com/"), browserRequest(), p, tt.geo, testSalt)
+			kept, err := Reduce(pageview("https://acme.com/"), browserRequest(), p, tt.geo, testKey)
 			if err != nil {
 				t.Fatalf("Reduce: %v", err)
 			}
@@ -392,7 +395,7 @@ func TestReducePrecision(t *testing.T) {
 	t.Run("an IPv4-mapped address is looked up as IPv4", func(t *testing.T) {
 		req := browserRequest()
 		req.Addr = netip.AddrFrom16(visitor.As16())
-		kept, err := Reduce(pageview("https://acme.com/"), req, acme, testGeo, testSalt)
+		kept, err := Reduce(pageview("https://acme.com/"), req, acme, testGeo, testKey)
 		if err != nil {
 			t.Fatalf("Reduce: %v", err)
 		}
@@ -615,34 +618,38 @@ func TestReduceProps(t *testing.T) {
 
 func TestReduceRow(t *testing.T) {
 	raw := Raw{
-		Name:     "Signup",
-		URL:      "https://shop.acme.com/thanks?utm_campaign=spring&email=jane%40example.com#done",
-		Domain:   "shop.acme.com",
-		Referrer: "https://duckduckgo.com/",
-		Props:    json.RawMessage(`{"plan":"pro"}`),
+		Name:        "Signup",
+		URL:         "https://shop.acme.com/thanks?utm_campaign=spring&email=jane%40example.com#done",
+		Domain:      "shop.acme.com",
+		Referrer:    "https://duckduckgo.com/",
+		Title:       "Thanks for signing up",
+		AnonymousID: testAID,
+		Props:       json.RawMessage(`{"plan":"pro"}`),
 	}
 	req := browserRequest()
 	req.ReceivedAt = time.Date(2026, 5, 17, 12, 30, 0, 0, time.FixedZone("CEST", 2*3600))
 	req.UserAgent = uaSafariIPhone
-	kept, err := Reduce(raw, req, acme, testGeo, testSalt)
+	kept, err := Reduce(raw, req, acme, testGeo, testKey)
 	if err != nil {
 		t.Fatalf("Reduce: %v", err)
 	}
 	want := Kept{
-		ReceivedAt:  time.Date(2026, 5, 17, 10, 30, 0, 0, time.UTC),
-		Name:        "Signup",
-		Hostname:    "shop.acme.com",
-		Path:        "/thanks?utm_campaign=spring",
-		Referrer:    "duckduckgo.com",
-		UTMCampaign: "spring",
-		Browser:     "Safari",
-		OS:          "iOS",
-		Device:      "mobile",
-		Country:     "DE",
-		Region:      "DE-BE",
-		City:        "Berlin",
-		VisitorID:   VisitorID(testSalt, visitor, uaSafariIPhone, "shop.acme.com"),
-		Props:       []byte(`{"plan":"pro"}`),
+		ReceivedAt:   time.Date(2026, 5, 17, 10, 30, 0, 0, time.UTC),
+		Name:         "Signup",
+		Hostname:     "shop.acme.com",
+		Path:         "/thanks?utm_campaign=spring",
+		Referrer:     "duckduckgo.com",
+		UTMCampaign:  "spring",
+		Title:        "Thanks for signing up",
+		Browser:      "Safari",
+		OS:           "iOS",
+		Device:       "mobile",
+		Country:      "DE",
+		Region:       "DE-BE",
+		City:         "Berlin",
+		VisitorID:    VisitorID(testKey, testAID),
+		HasVisitorID: true,
+		Props:        []byte(`{"plan":"pro"}`),
 	}
 	if kept.ReceivedAt.Location() != time.UTC {
 		t.Errorf("ReceivedAt is in %v, want UTC", kept.ReceivedAt.Location())
@@ -652,15 +659,171 @@ func TestReduceRow(t *testing.T) {
 	}
 }
 
-func TestReduceVisitorIDUsesFirstDomainInLowerCase(t *testing.T) {
-	raw := pageview("https://acme.com/")
-	raw.Domain = "ACME.com,shop.acme.com"
-	kept, r := reduce(t, raw, browserRequest(), acme)
-	if r != nil {
-		t.Fatalf("refused: %v", r)
+func TestReduceVisitorID(t *testing.T) {
+	withID := func(id string) Raw {
+		raw := pageview("https://acme.com/")
+		raw.AnonymousID = id
+		return raw
 	}
-	if want := VisitorID(testSalt, visitor, uaFirefoxLinux, "acme.com"); kept.VisitorID != want {
-		t.Errorf("VisitorID = %d, want the hash with domain acme.com, %d", kept.VisitorID, want)
+	reference, r := reduce(t, withID(testAID), browserRequest(), acme)
+	if r != nil || !reference.HasVisitorID {
+		t.Fatalf("reference event: refused %v, or no visitor id", r)
+	}
+	tests := []struct {
+		name string
+		raw  Raw
+		req  func(*Request)
+		// same: the same visitor as the reference; none: no visitor at all.
+		same, none bool
+	}{
+		{name: "the same id from another address, browser and page is the same visitor", raw: func() Raw {
+			raw := withID(testAID)
+			raw.URL, raw.Domain = "https://shop.acme.com/cart", "shop.acme.com"
+			return raw
+		}(), req: func(r *Request) { r.Addr, r.UserAgent = netip.MustParseAddr("2001:db8::1"), uaChromeWindows }, same: true},
+		{name: "another id from the same address and browser is another visitor", raw: withID("Zz0uV-d6Xh3xS_2kPz9Lm4A")},
+		{name: "an event without an id has no visitor, whatever its address", raw: withID(""), none: true},
+		{name: "a UUID sent by a server-side caller is a visitor id", raw: withID("0f8fad5b-d9cb-469f-a165-70867728950e")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := browserRequest()
+			if tt.req != nil {
+				tt.req(&req)
+			}
+			kept, r := reduce(t, tt.raw, req, acme)
+			if r != nil {
+				t.Fatalf("refused: %v", r)
+			}
+			if kept.HasVisitorID == tt.none {
+				t.Fatalf("HasVisitorID = %v, want %v", kept.HasVisitorID, !tt.none)
+			}
+			if !tt.none && (kept.VisitorID == reference.VisitorID) != tt.same {
+				t.Errorf("VisitorID = %d, reference %d, want same: %v", kept.VisitorID, reference.VisitorID, tt.same)
+			}
+		})
+	}
+}
+
+func TestReduceRefusesAnAnonymousIDOfTheWrongShape(t *testing.T) {
+	for _, id := range []string{
+		"short",
+		strings.Repeat("a", MaxAnonymousIDBytes+1),
+		"q0uV+d6Xh3xS/2kPz9Lm4A==",
+		"jane@example.com-and-some-more-text",
+		"192.0.2.1.192.0.2.1.192.0.2.1",
+	} {
+		raw := pageview("https://acme.com/")
+		raw.AnonymousID = id
+		_, r := reduce(t, raw, browserRequest(), acme)
+		if reasonOf(r) != ReasonInvalid {
+			t.Errorf("aid %q: refusal %v, want %s", id, r, ReasonInvalid)
+			continue
+		}
+		if strings.Contains(r.Message, id) {
+			t.Errorf("the refusal quotes the id: %s", r.Message)
+		}
+	}
+}
+
+func TestReduceHonoursGlobalPrivacyControlOnlyWhenTheTenantAsks(t *testing.T) {
+	gpc := browserRequest()
+	gpc.GlobalPrivacyControl = true
+	if _, r := reduce(t, pageview("https://acme.com/"), gpc, acme); r != nil {
+		t.Errorf("a tenant that does not ask refused a GPC event: %v", r)
+	}
+	honours := acme
+	honours.RespectGlobalPrivacyControl = true
+	if _, r := reduce(t, pageview("https://acme.com/"), gpc, honours); reasonOf(r) != ReasonOptedOut {
+		t.Errorf("refusal %v, want %s", r, ReasonOptedOut)
+	}
+	if _, r := reduce(t, pageview("https://acme.com/"), browserRequest(), honours); r != nil {
+		t.Errorf("an event without GPC was refused: %v", r)
+	}
+}
+
+func TestReduceTitle(t *testing.T) {
+	tests := []struct {
+		name, title, want string
+	}{
+		{name: "a title is kept as sent", title: "Pricing · Acme", want: "Pricing · Acme"},
+		{name: "a long title is cut to the limit", title: strings.Repeat("a", MaxTitleBytes+50), want: strings.Repeat("a", MaxTitleBytes)},
+		{name: "a cut never splits a character", title: strings.Repeat("a", MaxTitleBytes-1) + "é and more", want: strings.Repeat("a", MaxTitleBytes-1)},
+		{name: "a title with a NUL is dropped, not the event", title: "a\x00b", want: ""},
+		{name: "a title that is not UTF-8 is dropped", title: "caf\xe9", want: ""},
+		{name: "surrounding space is trimmed", title: "  Home \n", want: "Home"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := pageview("https://acme.com/")
+			raw.Title = tt.title
+			kept, r := reduce(t, raw, browserRequest(), acme)
+			if r != nil {
+				t.Fatalf("refused: %v", r)
+			}
+			if kept.Title != tt.want {
+				t.Errorf("Title = %q, want %q", kept.Title, tt.want)
+			}
+		})
+	}
+}
+
+func TestReduceAttribution(t *testing.T) {
+	tests := []struct {
+		name, url, source, medium, clickID string
+		policy                             func(*Policy)
+	}{
+		{name: "utm_source and utm_medium are the attribution, in lower case", url: "https://acme.com/?utm_source=Newsletter&utm_medium=Email", source: "newsletter", medium: "email"},
+		{name: "gclid is google / cpc", url: "https://acme.com/?gclid=abc", source: "google", medium: "cpc", clickID: "gclid"},
+		{name: "fbclid is facebook / social: Meta adds it to organic links too", url: "https://acme.com/?fbclid=abc", source: "facebook", medium: "social", clickID: "fbclid"},
+		{name: "msclkid is bing / cpc", url: "https://acme.com/?msclkid=abc", source: "bing", medium: "cpc", clickID: "msclkid"},
+		{name: "UTM parameters win over the click id", url: "https://acme.com/?gclid=abc&utm_source=spring&utm_medium=banner", source: "spring", medium: "banner", clickID: "gclid"},
+		{name: "a click id fills in what UTM leaves out", url: "https://acme.com/?gclid=abc&utm_medium=video", source: "google", medium: "video", clickID: "gclid"},
+		{name: "a UTM parameter the tenant did not allowlist attributes nothing", url: "https://acme.com/?utm_source=secret", policy: func(p *Policy) { p.QueryParamAllowlist = nil }},
+		{name: "no UTM and no click id attribute nothing", url: "https://acme.com/"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := acme
+			if tt.policy != nil {
+				tt.policy(&p)
+			}
+			kept, r := reduce(t, pageview(tt.url), browserRequest(), p)
+			if r != nil {
+				t.Fatalf("refused: %v", r)
+			}
+			if kept.Source != tt.source || kept.Medium != tt.medium || kept.ClickIDType != tt.clickID {
+				t.Errorf("source, medium, click id = %q, %q, %q; want %q, %q, %q",
+					kept.Source, kept.Medium, kept.ClickIDType, tt.source, tt.medium, tt.clickID)
+			}
+		})
+	}
+}
+
+func TestReduceHashRouting(t *testing.T) {
+	tests := []struct {
+		name, url, want string
+		hash            bool
+	}{
+		{name: "without hash routing the fragment is dropped", url: "https://acme.com/app#/pricing", want: "/app"},
+		{name: "with hash routing a route fragment is part of the path", url: "https://acme.com/app#/pricing", hash: true, want: "/app#/pricing"},
+		{name: "a hashbang route is kept", url: "https://acme.com/#!/docs/intro", hash: true, want: "/#!/docs/intro"},
+		{name: "a fragment's own query is dropped", url: "https://acme.com/#/search?q=jane%40example.com", hash: true, want: "/#/search"},
+		{name: "an OAuth token in the fragment is never kept", url: "https://acme.com/cb#access_token=secret&state=x", hash: true, want: "/cb"},
+		{name: "an anchor is not a route", url: "https://acme.com/docs#install", hash: true, want: "/docs"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := pageview(tt.url)
+			raw.HashRouting = tt.hash
+			kept, r := reduce(t, raw, browserRequest(), acme)
+			if r != nil {
+				t.Fatalf("refused: %v", r)
+			}
+			if kept.Path != tt.want {
+				t.Errorf("Path = %q, want %q", kept.Path, tt.want)
+			}
+		})
 	}
 }
 
@@ -668,18 +831,18 @@ func TestReduceContract(t *testing.T) {
 	tests := []struct {
 		name string
 		req  func(*Request)
-		salt []byte
+		key  []byte
 	}{
-		{name: "a salt of the wrong size is the server's error", req: func(*Request) {}, salt: []byte("short")},
-		{name: "no salt is the server's error", req: func(*Request) {}, salt: nil},
-		{name: "a request without an address is the server's error", req: func(r *Request) { r.Addr = netip.Addr{} }, salt: testSalt},
-		{name: "a request without a receive time is the server's error", req: func(r *Request) { r.ReceivedAt = time.Time{} }, salt: testSalt},
+		{name: "a visitor key of the wrong size is the server's error", req: func(*Request) {}, key: []byte("short")},
+		{name: "no visitor key is the server's error", req: func(*Request) {}, key: nil},
+		{name: "a request without an address is the server's error", req: func(r *Request) { r.Addr = netip.Addr{} }, key: testKey},
+		{name: "a request without a receive time is the server's error", req: func(r *Request) { r.ReceivedAt = time.Time{} }, key: testKey},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := browserRequest()
 			tt.req(&req)
-			_, err := Reduce(pageview("https://acme.com/"), req, acme, testGeo, tt.salt)
+			_, err := Reduce(pageview("https://acme.com/"), req, acme, testGeo, tt.key)
 			var r *Refusal
 			if err == nil || errors.As(err, &r) {
 				t.Errorf("Reduce = %v, want an error that is not a *Refusal", err)
@@ -714,8 +877,5 @@ func TestReduceOversizedUserAgent(t *testing.T) {
 	}
 	if kept.Browser != "Chrome" {
 		t.Errorf("Browser = %q, want Chrome from the User-Agent's start", kept.Browser)
-	}
-	if want := VisitorID(testSalt, visitor, req.UserAgent, "acme.com"); kept.VisitorID != want {
-		t.Error("the visitor id does not hash the whole User-Agent")
 	}
 }

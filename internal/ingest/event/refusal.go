@@ -28,6 +28,10 @@ const (
 	// ReasonForeignDomain is an event for a domain that is not the
 	// tenant's. The server answers 403.
 	ReasonForeignDomain Reason = "foreign_domain"
+	// ReasonOptedOut is an event from a browser that sent Global Privacy
+	// Control to a tenant that honours it. Nothing is stored; the server
+	// answers 204.
+	ReasonOptedOut Reason = "opted_out"
 	// ReasonInvalid is an event that cannot be stored as sent: a missing
 	// or too long name, a missing, too long or non-http(s) URL, props that
 	// are not a flat object within the limits. The server answers 400.

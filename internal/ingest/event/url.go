@@ -22,25 +22,28 @@ import (
 	"unicode/utf8"
 )
 
-// clickIDParams are the query parameters ad platforms append to a landing
-// page's URL, in the order Reduce prefers them when several are present.
-// Only the name is recorded (which platform sent the visitor); the value
-// identifies one click, so it is kept only if the tenant allowlisted the
-// parameter, like any other.
-var clickIDParams = []string{
-	"gclid",     // Google Ads
-	"gbraid",    // Google Ads, iOS app campaigns
-	"wbraid",    // Google Ads, iOS web campaigns
-	"dclid",     // Google Display & Video 360
-	"fbclid",    // Meta
-	"msclkid",   // Microsoft Advertising
-	"ttclid",    // TikTok
-	"twclid",    // X
-	"li_fat_id", // LinkedIn
-	"epik",      // Pinterest
-	"ScCid",     // Snapchat
-	"rdt_cid",   // Reddit
-	"yclid",     // Yandex
+// clickIDs are the query parameters ad platforms append to a landing
+// page's URL, in the order Reduce prefers them when several are present,
+// with the attribution each implies when the URL has no utm_source or
+// utm_medium of its own. Only the name is recorded (which platform sent the
+// visitor); the value identifies one click, so it is kept only if the
+// tenant allowlisted the parameter, like any other.
+var clickIDs = []struct {
+	param, source, medium string
+}{
+	{"gclid", "google", "cpc"},       // Google Ads
+	{"gbraid", "google", "cpc"},      // Google Ads, iOS app campaigns
+	{"wbraid", "google", "cpc"},      // Google Ads, iOS web campaigns
+	{"dclid", "google", "display"},   // Google Display & Video 360
+	{"fbclid", "facebook", "social"}, // Meta: added to organic links too, so not "paid"
+	{"msclkid", "bing", "cpc"},       // Microsoft Advertising
+	{"ttclid", "tiktok", "cpc"},      // TikTok
+	{"twclid", "twitter", "cpc"},     // X
+	{"li_fat_id", "linkedin", "cpc"}, // LinkedIn
+	{"epik", "pinterest", "cpc"},     // Pinterest
+	{"ScCid", "snapchat", "cpc"},     // Snapchat
+	{"rdt_cid", "reddit", "cpc"},     // Reddit
+	{"yclid", "yandex", "cpc"},       // Yandex
 }
 
 // page is what is kept of the page URL.
@@ -49,15 +52,21 @@ type page struct {
 	path        string
 	utm         [5]string // source, medium, campaign, term, content
 	clickIDType string
+	// source and medium are the attribution: from utm_source and
+	// utm_medium when allowlisted and sent, else from the click id.
+	source, medium string
 }
 
 // utmParams are the UTM parameters in the order of page.utm.
 var utmParams = [5]string{"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"}
 
 // reducePage parses an absolute http(s) URL and keeps its host, its path
-// and the allowlisted query parameters. The fragment and userinfo are
-// dropped without looking at them.
-func reducePage(raw string, p Policy) (page, *Refusal) {
+// and the allowlisted query parameters. Userinfo is dropped without looking
+// at it, and so is the fragment, unless the site routes by it (hashRouting)
+// and it is a route: it starts with "/" or "!/". Then its path, up to any
+// "?", follows the page's path ("/app#/pricing"); a fragment's own query is
+// never kept, as nothing allowlists it.
+func reducePage(raw string, p Policy, hashRouting bool) (page, *Refusal) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return page{}, refuse(ReasonInvalid, "url must be an absolute http or https URL with a host")
@@ -69,6 +78,9 @@ func reducePage(raw string, p Policy) (page, *Refusal) {
 	kept := page{hostname: host, path: u.EscapedPath()}
 	if kept.path == "" {
 		kept.path = "/"
+	}
+	if hashRouting {
+		kept.path += fragmentRoute(u.EscapedFragment())
 	}
 
 	// A malformed pair (a bad escape, a ';') is skipped by ParseQuery,
@@ -89,13 +101,34 @@ func reducePage(raw string, p Policy) (page, *Refusal) {
 			kept.utm[i] = v
 		}
 	}
-	for _, name := range clickIDParams {
-		if _, ok := query[name]; ok {
-			kept.clickIDType = name
+	kept.source, kept.medium = strings.ToLower(kept.utm[0]), strings.ToLower(kept.utm[1])
+	for _, c := range clickIDs {
+		if _, ok := query[c.param]; ok {
+			kept.clickIDType = c.param
+			if kept.source == "" {
+				kept.source = c.source
+			}
+			if kept.medium == "" {
+				kept.medium = c.medium
+			}
 			break
 		}
 	}
 	return kept, nil
+}
+
+// fragmentRoute is "#" and the route of a hash-routed page's fragment, as
+// escaped in the URL, or "" when the fragment is not a route. Only a
+// fragment that starts with "/" or "!/" is one: anything else (an anchor,
+// "#access_token=..." of OAuth's implicit flow) is dropped unread.
+func fragmentRoute(fragment string) string {
+	if !strings.HasPrefix(fragment, "/") && !strings.HasPrefix(fragment, "!/") {
+		return ""
+	}
+	if i := strings.IndexByte(fragment, '?'); i >= 0 {
+		fragment = fragment[:i]
+	}
+	return "#" + fragment
 }
 
 // referrerHost is the referrer's host, lower case and without port, or ""

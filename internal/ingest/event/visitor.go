@@ -20,40 +20,60 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
-	"hash"
-	"net/netip"
+	"fmt"
 )
 
-// SaltSize is the size in bytes of a tenant's daily salt.
-const SaltSize = 32
+// VisitorKeySize is the size in bytes of a tenant's visitor key, the HMAC
+// key of VisitorID. The operator makes one per tenant, at random, and keeps
+// it only in the tenant's ingest Secret.
+const VisitorKeySize = 32
 
-// VisitorID is the cookieless visitor id: HMAC-SHA256, keyed with the
-// day's salt, of (address, User-Agent, domain), its first 8 bytes as a
-// big-endian int64. It counts one visitor once a day without storing
-// anything that identifies them: the address and User-Agent cannot be
-// recovered from it, and once the day's salt is deleted nobody, us
-// included, can link the id to the next day's.
-//
-// Each part is length-prefixed, so no two different triples hash the same
-// bytes ("a","bc" vs "ab","c"). The address is hashed in its 16-byte form
-// after Unmap, so an IPv4 visitor seen through a dual-stack socket
-// (::ffff:192.0.2.1) is the same visitor as 192.0.2.1; a zone is ignored.
-// domain is hashed as given; Reduce passes the event's first domain in
-// lower case.
-func VisitorID(salt []byte, addr netip.Addr, userAgent, domain string) int64 {
-	mac := hmac.New(sha256.New, salt)
-	a := addr.Unmap().As16()
-	writePart(mac, a[:])
-	writePart(mac, []byte(userAgent))
-	writePart(mac, []byte(domain))
+// The shape of an anonymous id (the SDK's mm_aid, or what a server-side
+// caller sends in its place): MinAnonymousIDBytes to MaxAnonymousIDBytes
+// characters of the URL-safe base64 alphabet. The SDK makes 22 of them
+// from 16 random bytes (128 bits); a UUID (36 characters, with dashes) fits
+// too. The lower bound keeps out short values that are more likely names or
+// counters than random ids.
+const (
+	MinAnonymousIDBytes = 22
+	MaxAnonymousIDBytes = 64
+)
+
+// ValidAnonymousID says whether id has the shape of an anonymous id.
+func ValidAnonymousID(id string) bool {
+	if len(id) < MinAnonymousIDBytes || len(id) > MaxAnonymousIDBytes {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// VisitorID is what is stored of a visitor's anonymous id: HMAC-SHA256
+// of the id under the tenant's visitor key, its first 8 bytes as a
+// big-endian int64. The same browser (one mm_aid, one origin) has the same
+// visitor id for as long as the tenant keeps its key. The database never
+// holds the browser's own value, and because every tenant has its own key,
+// two tenants' visitor ids cannot be joined. No address, User-Agent or
+// other property of the request takes part: the id is the browser's own
+// random value and nothing else.
+func VisitorID(key []byte, anonymousID string) int64 {
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(anonymousID))
 	sum := mac.Sum(nil)
 	return int64(binary.BigEndian.Uint64(sum[:8]))
 }
 
-// writePart writes p with its length in front.
-func writePart(h hash.Hash, p []byte) {
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(p)))
-	h.Write(n[:])
-	h.Write(p)
+// CheckVisitorKey says why key cannot be a visitor key, or nil.
+func CheckVisitorKey(key []byte) error {
+	if len(key) != VisitorKeySize {
+		return fmt.Errorf("the visitor key is %d bytes, want %d", len(key), VisitorKeySize)
+	}
+	return nil
 }

@@ -17,29 +17,22 @@ limitations under the License.
 package event
 
 import (
-	"net/netip"
+	"fmt"
+	"strings"
 	"testing"
 )
 
 func TestVisitorID(t *testing.T) {
-	v4 := netip.MustParseAddr("192.0.2.1")
-	mapped := netip.MustParseAddr("::ffff:192.0.2.1")
-	v6 := netip.MustParseAddr("2001:db8::1")
-	id := VisitorID(testSalt, v4, uaChromeWindows, "acme.com")
-
+	id := VisitorID(testKey, testAID)
 	tests := []struct {
 		name string
 		got  int64
 		same bool
 	}{
-		{name: "the same address, User-Agent, domain and salt give the same id", got: VisitorID(testSalt, v4, uaChromeWindows, "acme.com"), same: true},
-		{name: "an IPv4-mapped IPv6 address is the same visitor as its IPv4 address", got: VisitorID(testSalt, mapped, uaChromeWindows, "acme.com"), same: true},
-		{name: "a zone does not change the visitor", got: VisitorID(testSalt, netip.MustParseAddr("::ffff:192.0.2.1%eth0"), uaChromeWindows, "acme.com"), same: true},
-		{name: "a different salt, the next day's, gives an unrelated id", got: VisitorID(saltB, v4, uaChromeWindows, "acme.com")},
-		{name: "a different address is a different visitor", got: VisitorID(testSalt, netip.MustParseAddr("192.0.2.2"), uaChromeWindows, "acme.com")},
-		{name: "an IPv6 address is a different visitor", got: VisitorID(testSalt, v6, uaChromeWindows, "acme.com")},
-		{name: "a different User-Agent is a different visitor", got: VisitorID(testSalt, v4, uaFirefoxLinux, "acme.com")},
-		{name: "a different domain is a different visitor", got: VisitorID(testSalt, v4, uaChromeWindows, "shop.acme.com")},
+		{name: "the same id under the same key is the same visitor", got: VisitorID(testKey, testAID), same: true},
+		{name: "the same id under another tenant's key cannot be joined with it", got: VisitorID(keyB, testAID)},
+		{name: "another id is another visitor", got: VisitorID(testKey, "Zz0uV-d6Xh3xS_2kPz9Lm4A")},
+		{name: "ids differing only in case are different visitors", got: VisitorID(testKey, strings.ToUpper(testAID))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -50,26 +43,55 @@ func TestVisitorID(t *testing.T) {
 	}
 }
 
-// TestVisitorIDPartsAreUnambiguous checks the length prefixes: moving bytes
-// from the User-Agent to the domain must not give the same hash.
-func TestVisitorIDPartsAreUnambiguous(t *testing.T) {
-	a := netip.MustParseAddr("192.0.2.1")
-	if VisitorID(testSalt, a, "Mozilla/5.0 x", "acme.com") == VisitorID(testSalt, a, "Mozilla/5.0 ", "xacme.com") {
-		t.Error("moving a byte from the User-Agent to the domain gave the same id")
+// TestVisitorIDIsAKeyedHash pins the construction, so that a change to it
+// (which would count every returning visitor as new) is a deliberate one.
+// The expected value was computed independently, in Python:
+//
+//	m = hmac.new(bytes(32), b"q0uV-d6Xh3xS_2kPz9Lm4A", hashlib.sha256).digest()
+//	struct.unpack(">q", m[:8])[0]
+func TestVisitorIDIsAKeyedHash(t *testing.T) {
+	got := VisitorID(make([]byte, VisitorKeySize), testAID)
+	if want := int64(4791379980153761330); got != want {
+		t.Errorf("VisitorID = %d, want %d", got, want)
 	}
 }
 
-// TestVisitorIDIsAKeyedHash pins the construction, so that a change to it
-// (which would count every visitor of the day twice) is a deliberate one.
-// The expected value was computed independently, in Python:
-//
-//	part = lambda b: struct.pack(">Q", len(b)) + b
-//	m = hmac.new(bytes(32), part(ip_address("::ffff:192.0.2.1").packed) +
-//	             part(b"UA") + part(b"acme.com"), hashlib.sha256).digest()
-//	struct.unpack(">q", m[:8])[0]
-func TestVisitorIDIsAKeyedHash(t *testing.T) {
-	got := VisitorID(make([]byte, SaltSize), netip.MustParseAddr("192.0.2.1"), "UA", "acme.com")
-	if want := int64(-2985305311263409628); got != want {
-		t.Errorf("VisitorID = %d, want %d", got, want)
+func TestValidAnonymousID(t *testing.T) {
+	tests := []struct {
+		id   string
+		want bool
+	}{
+		{id: testAID, want: true},
+		{id: "0f8fad5b-d9cb-469f-a165-70867728950e", want: true},
+		{id: strings.Repeat("a", MaxAnonymousIDBytes), want: true},
+		{id: strings.Repeat("a", MinAnonymousIDBytes-1)},
+		{id: strings.Repeat("a", MaxAnonymousIDBytes+1)},
+		{id: "q0uV+d6Xh3xS/2kPz9Lm4A"},
+		{id: "q0uV d6Xh3xS 2kPz9Lm4A"},
+		{id: ""},
+	}
+	for _, tt := range tests {
+		if got := ValidAnonymousID(tt.id); got != tt.want {
+			t.Errorf("ValidAnonymousID(%q) = %v, want %v", tt.id, got, tt.want)
+		}
+	}
+}
+
+// TestReduceNeverKeepsTheAnonymousID: the row holds the keyed hash, never
+// the browser's own value, in any field.
+func TestReduceNeverKeepsTheAnonymousID(t *testing.T) {
+	raw := pageview("https://acme.com/?ref=" + testAID)
+	raw.AnonymousID = testAID
+	raw.Title = "Welcome"
+	kept, r := reduce(t, raw, browserRequest(), acme)
+	if r != nil {
+		t.Fatalf("refused: %v", r)
+	}
+	kept.Path = "" // the customer allowlisted ref and put the id there: theirs to answer for
+	if out := fmt.Sprintf("%+v %s", kept, kept.Props); strings.Contains(out, testAID) {
+		t.Errorf("the anonymous id is in the row: %s", out)
+	}
+	if !kept.HasVisitorID || kept.VisitorID != VisitorID(testKey, testAID) {
+		t.Errorf("VisitorID = %d (%v), want the keyed hash %d", kept.VisitorID, kept.HasVisitorID, VisitorID(testKey, testAID))
 	}
 }

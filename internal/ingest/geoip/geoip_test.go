@@ -212,7 +212,7 @@ func TestOpenIPv4OnlyDatabase(t *testing.T) {
 // Reduce keeps comes from the database at the tenant's precision.
 func TestReduceWithDatabase(t *testing.T) {
 	db := openTestDB(t)
-	salt := make([]byte, event.SaltSize)
+	key := make([]byte, event.VisitorKeySize)
 	raw := event.Raw{Name: "pageview", URL: "https://acme.com/", Domain: "acme.com"}
 	req := event.Request{
 		Addr:       netip.MustParseAddr("192.0.2.44"),
@@ -220,7 +220,7 @@ func TestReduceWithDatabase(t *testing.T) {
 		ReceivedAt: time.Date(2026, 5, 17, 10, 0, 0, 0, time.UTC),
 	}
 	p := event.Policy{Domains: []string{"acme.com"}, GeoPrecision: event.PrecisionRegion}
-	kept, err := event.Reduce(raw, req, p, db, salt)
+	kept, err := event.Reduce(raw, req, p, db, key)
 	if err != nil {
 		t.Fatalf("Reduce: %v", err)
 	}

@@ -46,6 +46,9 @@ type Metrics struct {
 	Refused *prometheus.CounterVec
 	// Bots counts events dropped as bots (answered 202, not stored).
 	Bots prometheus.Counter
+	// OptedOut counts events not stored because the browser sent Global
+	// Privacy Control to a tenant that honours it (answered 204).
+	OptedOut prometheus.Counter
 	// BufferDepth is how many accepted events wait to be written.
 	BufferDepth prometheus.Gauge
 	// BufferCapacity is how many may wait before the service answers 503.
@@ -73,6 +76,9 @@ func New(reg prometheus.Registerer) *Metrics {
 		Bots: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ingest_events_bots_total", Help: "Events from bots, answered 202 and dropped.",
 		}),
+		OptedOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ingest_events_opted_out_total", Help: "Events with Global Privacy Control for a tenant that honours it, answered 204 and dropped.",
+		}),
 		BufferDepth: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ingest_buffer_depth", Help: "Accepted events waiting to be written.",
 		}),
@@ -98,7 +104,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		ReasonRateLimited, ReasonBufferFull, ReasonNotReady, ReasonDraining, ReasonMethodNotAllowed, ReasonInternal} {
 		m.Refused.WithLabelValues(r)
 	}
-	reg.MustRegister(m.Accepted, m.Refused, m.Bots, m.BufferDepth, m.BufferCapacity,
+	reg.MustRegister(m.Accepted, m.Refused, m.Bots, m.OptedOut, m.BufferDepth, m.BufferCapacity,
 		m.FlushDuration, m.RowsWritten, m.FlushErrors, m.DatabaseUp,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -23,7 +23,7 @@ limitations under the License.
 //	POST    /api/event  an event, as Plausible's tracker and Events API send it: 202
 //	OPTIONS /api/event  CORS preflight, for the tenant's own domains only
 //	GET     /healthz    the process is alive
-//	GET     /readyz     the database is reachable, today's salt is known, not draining
+//	GET     /readyz     the database is reachable, not draining
 //	GET     /metrics    Prometheus metrics
 //
 // Refusals are JSON, {"error": reason, "message": text}, and never carry
@@ -66,7 +66,6 @@ const retryAfterFull = time.Second
 // Buffer is what the server needs of the writer.
 type Buffer interface {
 	Add(event.Kept) error
-	Salt(t time.Time) ([]byte, bool)
 	Ready() bool
 }
 
@@ -74,8 +73,12 @@ var _ Buffer = (*writer.Writer)(nil)
 
 // Options configure a Server.
 type Options struct {
-	// Policy is the tenant's: its domains, allowlist and precision.
+	// Policy is the tenant's: its domains, allowlist, precision and
+	// whether it honours Global Privacy Control.
 	Policy event.Policy
+	// VisitorKey is the tenant's key of the visitor id hash
+	// (event.VisitorKeySize bytes).
+	VisitorKey []byte
 	// Geo locates addresses; nil means location unknown.
 	Geo event.Geo
 	// Limiter limits events per address; nil means no limit.
@@ -189,16 +192,10 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	now := s.opts.Now()
-	salt, ok := s.opts.Buffer.Salt(now)
-	if !ok {
-		s.refuse(w, http.StatusServiceUnavailable, metrics.ReasonNotReady,
-			"the service cannot reach its database yet; retry later", retryAfterFull)
-		return
-	}
 	kept, err := event.Reduce(raw, event.Request{
-		Addr: addr, UserAgent: r.UserAgent(), Header: r.Header, ReceivedAt: now,
-	}, s.opts.Policy, s.opts.Geo, salt)
+		Addr: addr, UserAgent: r.UserAgent(), Header: r.Header, ReceivedAt: s.opts.Now(),
+		GlobalPrivacyControl: r.Header.Get("Sec-GPC") == "1",
+	}, s.opts.Policy, s.opts.Geo, s.opts.VisitorKey)
 	var refusal *event.Refusal
 	if errors.As(err, &refusal) {
 		switch refusal.Reason {
@@ -206,6 +203,11 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
 			// Answered as accepted so the bot has no reason to retry.
 			s.count(func(m *metrics.Metrics) { m.Bots.Inc() })
 			w.WriteHeader(http.StatusAccepted)
+		case event.ReasonOptedOut:
+			// The visitor asked not to be counted: nothing is stored, and
+			// the answer says there is nothing to retry.
+			s.count(func(m *metrics.Metrics) { m.OptedOut.Inc() })
+			w.WriteHeader(http.StatusNoContent)
 		case event.ReasonForeignDomain:
 			s.refuse(w, http.StatusForbidden, metrics.ReasonForeignDomain, refusal.Message, 0)
 		default:
@@ -214,8 +216,8 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		// Not the caller's fault: a salt of the wrong size, say. The error
-		// names no part of the request.
+		// Not the caller's fault: a visitor key of the wrong size, say.
+		// The error names no part of the request.
 		s.opts.Log.Error("reducing an event failed", "error", err.Error())
 		s.refuse(w, http.StatusInternalServerError, metrics.ReasonInternal, "the event could not be processed", 0)
 		return

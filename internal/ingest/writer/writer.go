@@ -17,7 +17,7 @@ limitations under the License.
 // Package writer is the ingest service's way to the tenant's database: a
 // bounded in-memory buffer of accepted events, written with COPY into the
 // tenant's events table every FlushInterval or as soon as FlushRows are
-// waiting, and the daily salts of the visitor hash.
+// waiting.
 //
 // Nothing accepted is dropped. A batch that fails to be written stays at
 // the head of the buffer and is tried again; while it waits, new events
@@ -25,13 +25,12 @@ limitations under the License.
 // server answers 503) instead of dropping. Close writes everything left.
 //
 // One goroutine (Run) owns the one database connection: it writes the
-// batches, keeps the salts and checks the database when idle, so no lock is
-// ever held across I/O and a slow database never blocks a request.
+// batches and checks the database when idle, so no lock is ever held
+// across I/O and a slow database never blocks a request.
 package writer
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,9 +56,6 @@ const (
 	DefaultCapacity      = 20000
 	DefaultFlushRows     = 2000
 	DefaultFlushInterval = time.Second
-	// saltRefreshInterval is how often the salts are re-read, which also
-	// deletes the expired ones.
-	saltRefreshInterval = time.Minute
 	// idleCheckInterval is how long the database may go without a round
 	// trip before the writer pings it, so readiness follows an outage
 	// even when no event arrives.
@@ -71,6 +67,7 @@ const (
 var Columns = []string{
 	"received_at", "event_name", "hostname", "url_path", "referrer",
 	"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "click_id_type",
+	"attribution_source", "attribution_medium", "title",
 	"browser_family", "os_family", "device_type", "country", "region", "city",
 	"visitor_id", "props",
 }
@@ -90,8 +87,6 @@ type Options struct {
 	// FlushInterval is the longest an event waits; 0 means
 	// DefaultFlushInterval.
 	FlushInterval time.Duration
-	// Now is the clock that decides the salts' days; nil means time.Now.
-	Now func() time.Time
 	// Metrics, when set, are kept up to date.
 	Metrics *metrics.Metrics
 	// Log receives the writer's errors; nil means slog.Default(). Nothing
@@ -114,12 +109,8 @@ type Writer struct {
 	stop     chan struct{}
 	stopOnce sync.Once
 
-	saltsMu sync.RWMutex
-	salts   map[time.Time][]byte // by UTC day: today and tomorrow
-
 	dbUp      atomic.Bool
 	lastRound time.Time // of the loop goroutine only
-	saltsRead time.Time // of the loop goroutine only
 	conn      *pgx.Conn // of the loop goroutine only
 }
 
@@ -137,9 +128,6 @@ func New(opts Options) *Writer {
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = DefaultFlushInterval
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
@@ -147,11 +135,10 @@ func New(opts Options) *Writer {
 		opts.Metrics.BufferCapacity.Set(float64(opts.Capacity))
 	}
 	return &Writer{
-		opts:  opts,
-		wake:  make(chan struct{}, 1),
-		done:  make(chan struct{}),
-		stop:  make(chan struct{}),
-		salts: map[time.Time][]byte{},
+		opts: opts,
+		wake: make(chan struct{}, 1),
+		done: make(chan struct{}),
+		stop: make(chan struct{}),
 	}
 }
 
@@ -188,22 +175,10 @@ func (w *Writer) Depth() int {
 	return len(w.pending) + w.inflight
 }
 
-// Salt is the salt of t's UTC day, if the writer has read it.
-func (w *Writer) Salt(t time.Time) ([]byte, bool) {
-	w.saltsMu.RLock()
-	defer w.saltsMu.RUnlock()
-	s, ok := w.salts[utcDay(t)]
-	return s, ok
-}
-
 // Ready says whether the writer can take events: the database answered its
-// last round trip and today's salt is known.
+// last round trip.
 func (w *Writer) Ready() bool {
-	if !w.dbUp.Load() {
-		return false
-	}
-	_, ok := w.Salt(w.opts.Now())
-	return ok
+	return w.dbUp.Load()
 }
 
 func (w *Writer) poke() {
@@ -258,19 +233,11 @@ func (w *Writer) Close(ctx context.Context) error {
 	return nil
 }
 
-// round is one turn of the loop: connect if needed, keep the salts, write
-// every full batch and whatever is waiting, or check an idle database.
+// round is one turn of the loop: connect if needed, write every full batch
+// and whatever is waiting, or check an idle database.
 func (w *Writer) round(ctx context.Context) {
 	if err := w.ensureConn(ctx); err != nil {
 		return
-	}
-	now := w.opts.Now()
-	if now.Sub(w.saltsRead) >= saltRefreshInterval || !w.hasSalt(now) || !w.hasSalt(now.Add(24*time.Hour)) {
-		if err := w.refreshSalts(ctx, now); err != nil {
-			w.failed(ctx, "reading the day's salts", err)
-			return
-		}
-		w.saltsRead = now
 	}
 	wrote, err := w.flushAll(ctx)
 	if err != nil {
@@ -300,11 +267,6 @@ func (w *Writer) drain(ctx context.Context) {
 		case <-time.After(w.opts.FlushInterval):
 		}
 	}
-}
-
-func (w *Writer) hasSalt(t time.Time) bool {
-	_, ok := w.Salt(t)
-	return ok
 }
 
 func (w *Writer) ensureConn(ctx context.Context) error {
@@ -428,70 +390,15 @@ func Row(k event.Kept) []any {
 	if len(k.Props) > 0 {
 		props = string(k.Props)
 	}
+	var visitor any
+	if k.HasVisitorID {
+		visitor = k.VisitorID
+	}
 	return []any{
 		k.ReceivedAt.UTC(), k.Name, text(k.Hostname), text(k.Path), text(k.Referrer),
 		text(k.UTMSource), text(k.UTMMedium), text(k.UTMCampaign), text(k.UTMTerm), text(k.UTMContent), text(k.ClickIDType),
+		text(k.Source), text(k.Medium), text(k.Title),
 		text(k.Browser), text(k.OS), text(k.Device), text(k.Country), text(k.Region), text(k.City),
-		k.VisitorID, props,
+		visitor, props,
 	}
-}
-
-// refreshSalts makes sure today's and tomorrow's salts exist, reads them,
-// and deletes the salts older than yesterday, in the database and in
-// memory. A salt is made by whichever replica comes first: INSERT ... ON
-// CONFLICT DO NOTHING lets exactly one insert win, and every replica then
-// reads the winner's. Tomorrow's is made ahead so that midnight needs no
-// round trip: a database outage over midnight does not stop ingest.
-func (w *Writer) refreshSalts(ctx context.Context, now time.Time) error {
-	today := utcDay(now)
-	days := []time.Time{today, today.AddDate(0, 0, 1)}
-	table := pgx.Identifier{w.opts.Schema, storage.SaltsTable}.Sanitize()
-	read := func() (map[time.Time][]byte, error) {
-		rows, err := w.conn.Query(ctx, `SELECT day, salt FROM `+table+` WHERE day = ANY($1)`, days)
-		if err != nil {
-			return nil, err
-		}
-		got := map[time.Time][]byte{}
-		var day time.Time
-		var salt []byte
-		_, err = pgx.ForEachRow(rows, []any{&day, &salt}, func() error {
-			got[utcDay(day)] = append([]byte(nil), salt...)
-			return nil
-		})
-		return got, err
-	}
-	got, err := read()
-	if err != nil {
-		return err
-	}
-	if len(got) < len(days) {
-		for _, d := range days {
-			if _, ok := got[d]; ok {
-				continue
-			}
-			salt := make([]byte, storage.SaltLength)
-			if _, err := rand.Read(salt); err != nil {
-				return err
-			}
-			if _, err := w.conn.Exec(ctx, `INSERT INTO `+table+` (day, salt) VALUES ($1, $2) ON CONFLICT (day) DO NOTHING`, d, salt); err != nil {
-				return err
-			}
-		}
-		if got, err = read(); err != nil {
-			return err
-		}
-	}
-	if _, err := w.conn.Exec(ctx, `DELETE FROM `+table+` WHERE day < $1`, today.AddDate(0, 0, -1)); err != nil {
-		return err
-	}
-	w.saltsMu.Lock()
-	w.salts = got
-	w.saltsMu.Unlock()
-	w.succeeded()
-	return nil
-}
-
-func utcDay(t time.Time) time.Time {
-	y, m, d := t.UTC().Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
