@@ -144,16 +144,16 @@ if (script) {
       // http(s) only: not mailto: or tel:, and not an SVG <a>, which has no
       // protocol property.
       if (!link || !/^https?:$/.test(link.protocol)) return;
-      const props = { props: { url: link.origin + link.pathname } };
+      const options = { props: { url: link.origin + link.pathname } };
       if (
         downloads &&
         /\.(pdf|xlsx|docx|txt|rtf|csv|exe|key|pps|ppt|pptx|7z|pkg|rar|gz|zip|avi|mov|mp4|mpeg|wmv|midi|mp3|wav|wma|dmg)$/i.test(
           link.pathname,
         )
       ) {
-        send('File Download', props);
+        send('File Download', options);
       } else if (outbound && link.host !== location.host) {
-        send('Outbound Link: Click', props);
+        send('Outbound Link: Click', options);
       }
     };
     document.addEventListener('click', click);
