@@ -63,5 +63,5 @@ E2E_MANAGER="${BIN}/manager" \
   E2E_PG_HOST="${LOCAL_PG_HOST}" E2E_PG_PORT="${LOCAL_PG_PORT}" \
   E2E_PG_USER="${LOCAL_PG_USER}" E2E_PG_PASSWORD_FILE="${LOCAL_PG_PASSWORD_FILE}" \
   E2E_LOG_DIR="${LOG_DIR}" \
-  go test -tags e2e -count=1 -timeout 30m "$@" ./internal/e2e/
+  go test -tags e2e -count=1 -timeout 30m "$@" ./internal/e2e/ ./internal/ingest/sdk/
 log "done in $((SECONDS - started))s"

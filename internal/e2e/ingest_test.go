@@ -25,8 +25,10 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,6 +44,60 @@ import (
 	"github.com/millimetric/tenant-operator/internal/render"
 	"github.com/millimetric/tenant-operator/internal/storage"
 )
+
+// runIngest runs the ingest container of the tenant's Deployment as a local
+// process, with exactly the arguments, environment and files the operator
+// rendered (resolved from the tenant's ConfigMap and Secret), on a free
+// loopback port, and waits until it is ready. It returns the process, its
+// log and its URL; the process is killed when the test ends.
+func runIngest(t testing.TB, name, ns string, extraArgs ...string) (*exec.Cmd, *syncBuffer, string) {
+	t.Helper()
+	g := NewWithT(t)
+	ctx := context.Background()
+	dep := &appsv1.Deployment{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.IngestName}, dep)).To(Succeed())
+	port := freePort(t)
+	args := append([]string{"--listen=127.0.0.1:" + strconv.Itoa(port), "--shutdown-delay=0s", "--flush-interval=100ms"}, extraArgs...)
+	cmd, err := localrun.Command(ctx, k8s, ns, &dep.Spec.Template.Spec, render.IngestName, os.Getenv("E2E_INGEST"), t.TempDir(), args...)
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, e := range cmd.Env {
+		if strings.HasPrefix(e, "PGUSER=") {
+			g.Expect(e).To(Equal("PGUSER="+storage.IngestRoleName(name)), "ingest must connect as the insert-only role")
+		}
+	}
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	g.Expect(cmd.Start()).To(Succeed())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	g.Eventually(func() int {
+		resp, err := http.Get(url + "/readyz")
+		if err != nil {
+			return 0
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}, wait, tick).Should(Equal(http.StatusOK), "ingest never turned ready: %s", logs)
+	return cmd, logs, url
+}
+
+// syncBuffer collects a process's output, read while it runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
 
 // TestTheIngestServiceAsRenderedWritesIntoItsTenantsRegionAndRetentionCountsItsVisitors
 // runs the ingest container of a US tenant's Deployment as a local
@@ -62,46 +118,28 @@ func TestTheIngestServiceAsRenderedWritesIntoItsTenantsRegionAndRetentionCountsI
 	})
 	g.Eventually(func() bool { return isReady(name) }, wait, tick).Should(BeTrue())
 
-	dep := &appsv1.Deployment{}
-	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.IngestName}, dep)).To(Succeed())
-	port := freePort(t)
-	cmd, err := localrun.Command(ctx, k8s, ns, &dep.Spec.Template.Spec, render.IngestName, os.Getenv("E2E_INGEST"), t.TempDir(),
-		"--listen=127.0.0.1:"+strconv.Itoa(port), "--shutdown-delay=0s", "--flush-interval=100ms",
+	cmd, logs, url := runIngest(t, name, ns,
 		// The test stands in for the edge, which sends the visitor's address.
 		"--trusted-proxies=127.0.0.1/32")
-	g.Expect(err).NotTo(HaveOccurred())
-	for _, e := range cmd.Env {
-		if strings.HasPrefix(e, "PGUSER=") {
-			g.Expect(e).To(Equal("PGUSER="+storage.IngestRoleName(name)), "ingest must connect as the insert-only role")
-		}
-	}
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	g.Expect(cmd.Start()).To(Succeed())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	g.Eventually(func() int {
-		resp, err := http.Get(url + "/readyz")
-		if err != nil {
-			return 0
-		}
-		_ = resp.Body.Close()
-		return resp.StatusCode
-	}, wait, tick).Should(Equal(http.StatusOK), "ingest never turned ready: %s", &logs)
 
-	// Three visitors: two send two pageviews each, one sends one.
-	for i, visitor := range []string{"192.0.2.10", "192.0.2.10", "192.0.2.20", "192.0.2.20", "2001:db8::30"} {
-		body, _ := json.Marshal(map[string]string{"n": "pageview", "u": "https://shop.e2e.test/sale?utm_source=news&token=secret", "d": "shop.e2e.test"})
+	// Three visitors, each a browser with an mm_aid of its own: two send
+	// two pageviews each, one sends one, each from an address of its own.
+	for i, visitor := range []struct{ addr, aid string }{
+		{"192.0.2.10", "aaaaaaaaaaaaaaaaaaaaaa"}, {"192.0.2.11", "aaaaaaaaaaaaaaaaaaaaaa"},
+		{"192.0.2.20", "bbbbbbbbbbbbbbbbbbbbbb"}, {"192.0.2.20", "bbbbbbbbbbbbbbbbbbbbbb"},
+		{"2001:db8::30", "cccccccccccccccccccccc"},
+	} {
+		body, _ := json.Marshal(map[string]string{"n": "pageview", "u": "https://shop.e2e.test/sale?utm_source=news&token=secret", "d": "shop.e2e.test", "aid": visitor.aid})
 		req, _ := http.NewRequest(http.MethodPost, url+"/api/event", bytes.NewReader(body))
 		req.Header.Set("User-Agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
-		req.Header.Set("X-Forwarded-For", visitor)
+		req.Header.Set("X-Forwarded-For", visitor.addr)
 		resp, err := http.DefaultClient.Do(req)
 		g.Expect(err).NotTo(HaveOccurred())
 		_ = resp.Body.Close()
 		g.Expect(resp.StatusCode).To(Equal(http.StatusAccepted), "event %d", i)
 	}
 	g.Expect(cmd.Process.Signal(syscall.SIGTERM)).To(Succeed())
-	g.Expect(cmd.Wait()).To(Succeed(), "ingest did not drain cleanly: %s", &logs)
+	g.Expect(cmd.Wait()).To(Succeed(), "ingest did not drain cleanly: %s", logs)
 
 	schema := storage.SchemaName(name)
 	count := func(region analyticsv1alpha1.Region) (int, bool) {
@@ -127,7 +165,7 @@ func TestTheIngestServiceAsRenderedWritesIntoItsTenantsRegionAndRetentionCountsI
 	// retention run finds them past the 30-day window.
 	conn, _ := ownerConn(t, ns)
 	old := time.Now().UTC().AddDate(0, 0, -40)
-	_, err = storage.EnsureDayPartitions(ctx, conn, schema, old, old)
+	_, err := storage.EnsureDayPartitions(ctx, conn, schema, old, old)
 	g.Expect(err).NotTo(HaveOccurred())
 	_, err = conn.Exec(ctx, `UPDATE `+schema+`.events SET received_at = $1`, old)
 	g.Expect(err).NotTo(HaveOccurred())

@@ -21,13 +21,10 @@ package sdk_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path"
 	"reflect"
 	"regexp"
@@ -40,15 +37,9 @@ import (
 	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
 
+	"github.com/millimetric/tenant-operator/internal/browsertest"
 	"github.com/millimetric/tenant-operator/internal/ingest/sdk"
 )
-
-// chromium is Debian's package; .ci/run installs it.
-const chromium = "/usr/bin/chromium"
-
-// desktopUA is a desktop Chrome's User-Agent. Headless Chromium's own says
-// HeadlessChrome, which real ingest servers drop as a bot's.
-const desktopUA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"
 
 // aidShape is what the SDK promises mm_aid looks like: 16 random bytes in
 // base64url without padding.
@@ -185,34 +176,7 @@ func server(t *testing.T, rec *recorder) (port string) {
 }
 
 // browser starts Chromium with a fresh profile and returns its first tab.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	if _, err := os.Stat(chromium); errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("%s is missing: apt-get install chromium", chromium)
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.UserAgent(desktopUA),
-		// Every *.test host is this machine, so each site is an origin of its own.
-		chromedp.Flag("host-resolver-rules", "MAP *.test 127.0.0.1"),
-	)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting %s: %v", chromium, err)
-	}
-	return ctx
-}
+func browser(t *testing.T) context.Context { return browsertest.Start(t) }
 
 // tab opens a new tab in the browser; init, when set, runs in every page
 // before the page's own scripts.

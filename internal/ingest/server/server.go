@@ -20,7 +20,9 @@ limitations under the License.
 // backpressure on the caller (429 and 503 with Retry-After) and nothing
 // dropped silently.
 //
-//	POST    /api/event  an event, as Plausible's tracker and Events API send it: 202
+//	GET     /js/mm.js   the Millimetric SDK (the tenant's build), revalidated by ETag
+//	GET     /js/mm.<hash>.js  the same bytes under a name of their own: immutable
+//	POST    /api/event  an event, as the SDK, Plausible's tracker and Events API send it: 202
 //	OPTIONS /api/event  CORS preflight, for the tenant's own domains only
 //	GET     /healthz    the process is alive
 //	GET     /readyz     the database is reachable, not draining
@@ -31,6 +33,7 @@ limitations under the License.
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -52,6 +55,7 @@ import (
 	"github.com/millimetric/tenant-operator/internal/ingest/event"
 	"github.com/millimetric/tenant-operator/internal/ingest/metrics"
 	"github.com/millimetric/tenant-operator/internal/ingest/ratelimit"
+	"github.com/millimetric/tenant-operator/internal/ingest/sdk"
 	"github.com/millimetric/tenant-operator/internal/ingest/writer"
 )
 
@@ -119,6 +123,9 @@ func New(opts Options) *Server {
 	}
 	s := &Server{opts: opts, mux: http.NewServeMux()}
 	s.mux.HandleFunc("/api/event", s.handleEvent)
+	script := sdk.For(opts.Policy.RespectGlobalPrivacyControl)
+	s.mux.Handle("GET "+ScriptPath, serveScript(script, scriptMaxAge))
+	s.mux.Handle("GET "+scriptDir+script.Versioned, serveScript(script, immutableMaxAge))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
@@ -128,6 +135,40 @@ func New(opts Options) *Server {
 		s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}))
 	}
 	return s
+}
+
+// ScriptPath is where the SDK is served: the path of the one line a
+// customer embeds, <script defer src="https://<ingest host>/js/mm.js">.
+const ScriptPath = scriptDir + "mm.js"
+
+const scriptDir = "/js/"
+
+// How long a browser or CDN may keep the SDK without asking again: an hour
+// at its stable path, so a new release reaches every site within the hour
+// (and is revalidated by ETag, a 304, after that); a year at its versioned
+// path, whose bytes never change.
+const (
+	scriptMaxAge    = time.Hour
+	immutableMaxAge = 365 * 24 * time.Hour
+)
+
+// serveScript answers with the SDK's bytes, exactly as built. It sets no
+// cookie, ever: the SDK's sendBeacon cannot leave credentials out, so a
+// cookie on this origin would travel with every event.
+func serveScript(script sdk.Script, maxAge time.Duration) http.Handler {
+	cacheControl := fmt.Sprintf("public, max-age=%d", int(maxAge.Seconds()))
+	if maxAge == immutableMaxAge {
+		cacheControl += ", immutable"
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "text/javascript; charset=utf-8")
+		h.Set("Cache-Control", cacheControl)
+		h.Set("ETag", script.ETag)
+		h.Set("X-Content-Type-Options", "nosniff")
+		// ServeContent answers If-None-Match with 304, HEAD and ranges.
+		http.ServeContent(w, r, script.Name, time.Time{}, bytes.NewReader(script.Body))
+	})
 }
 
 // ServeHTTP implements http.Handler.
