@@ -33,7 +33,7 @@ import (
 // event is one raw event as the tests write it; "" and a visitorID of 0
 // are NULL.
 type event struct {
-	at                                          time.Time
+	at                                 time.Time
 	name, path, country, referrer, utm string
 	visitorID                          int64
 }
@@ -49,13 +49,13 @@ func eventsOn(t time.Time, n int) []event {
 	evs := make([]event, n)
 	for i := range evs {
 		evs[i] = event{
-			at:       day.Add(time.Duration(i*997%1440) * time.Minute),
-			name:     names[i%len(names)],
+			at:        day.Add(time.Duration(i*997%1440) * time.Minute),
+			name:      names[i%len(names)],
 			visitorID: int64(1 + i%7),
-			path:     paths[i%len(paths)],
-			country:  countries[i%len(countries)],
-			referrer: referrers[i%len(referrers)],
-			utm:      utms[i%len(utms)],
+			path:      paths[i%len(paths)],
+			country:   countries[i%len(countries)],
+			referrer:  referrers[i%len(referrers)],
+			utm:       utms[i%len(utms)],
 		}
 		if i%11 == 0 {
 			evs[i].visitorID = 0 // some events without a visitor
@@ -123,8 +123,7 @@ func expectedAggregates(evs []event) map[aggKey]aggVal {
 		if visitors[k] == nil {
 			visitors[k] = map[string]bool{}
 		}
-		switch {
-		case e.visitorID != 0:
+		if e.visitorID != 0 {
 			visitors[k][fmt.Sprint(e.visitorID)] = true
 		}
 		v.visitors = int64(len(visitors[k]))

@@ -18,7 +18,6 @@ package server
 
 import (
 	"bytes"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -44,14 +43,15 @@ func TestTheSDKIsServedAsBuilt(t *testing.T) {
 		other := sdk.For(!gpc)
 		srv := New(Options{Policy: event.Policy{Domains: []string{"acme.com"}, GeoPrecision: event.PrecisionCity, RespectGlobalPrivacyControl: gpc},
 			Buffer: noBuffer{}})
-		get := func(path string, header ...string) *http.Response {
+		// get answers a GET from the recorder, which holds the whole body.
+		get := func(path string, header ...string) *httptest.ResponseRecorder {
 			req := httptest.NewRequest(http.MethodGet, path, nil)
 			for i := 0; i+1 < len(header); i += 2 {
 				req.Header.Set(header[i], header[i+1])
 			}
 			rec := httptest.NewRecorder()
 			srv.ServeHTTP(rec, req)
-			return rec.Result()
+			return rec
 		}
 		for _, tt := range []struct {
 			path, cacheControl string
@@ -60,24 +60,24 @@ func TestTheSDKIsServedAsBuilt(t *testing.T) {
 			{"/js/" + want.Versioned, "public, max-age=31536000, immutable"},
 		} {
 			resp := get(tt.path)
-			body, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != http.StatusOK || !bytes.Equal(body, want.Body) {
-				t.Fatalf("gpc=%v GET %s: %d, %d bytes; want 200 and the %s build's %d bytes", gpc, tt.path, resp.StatusCode, len(body), want.Name, len(want.Body))
+			body := resp.Body.Bytes()
+			if resp.Code != http.StatusOK || !bytes.Equal(body, want.Body) {
+				t.Fatalf("gpc=%v GET %s: %d, %d bytes; want 200 and the %s build's %d bytes", gpc, tt.path, resp.Code, len(body), want.Name, len(want.Body))
 			}
-			h := resp.Header
+			h := resp.Header()
 			if h.Get("ETag") != want.ETag || h.Get("Cache-Control") != tt.cacheControl ||
 				!strings.HasPrefix(h.Get("Content-Type"), "text/javascript") || h.Get("X-Content-Type-Options") != "nosniff" {
 				t.Errorf("gpc=%v GET %s: headers %v", gpc, tt.path, h)
 			}
-			if len(resp.Cookies()) > 0 || h.Get("Set-Cookie") != "" {
+			if h.Get("Set-Cookie") != "" {
 				t.Errorf("gpc=%v GET %s set a cookie", gpc, tt.path)
 			}
-			if again := get(tt.path, "If-None-Match", want.ETag); again.StatusCode != http.StatusNotModified {
-				t.Errorf("gpc=%v GET %s with its ETag: %d, want 304", gpc, tt.path, again.StatusCode)
+			if again := get(tt.path, "If-None-Match", want.ETag); again.Code != http.StatusNotModified {
+				t.Errorf("gpc=%v GET %s with its ETag: %d, want 304", gpc, tt.path, again.Code)
 			}
 		}
-		if resp := get("/js/" + other.Versioned); resp.StatusCode != http.StatusNotFound {
-			t.Errorf("gpc=%v: the other build %s is served (%d); a tenant gets its own build only", gpc, other.Versioned, resp.StatusCode)
+		if resp := get("/js/" + other.Versioned); resp.Code != http.StatusNotFound {
+			t.Errorf("gpc=%v: the other build %s is served (%d); a tenant gets its own build only", gpc, other.Versioned, resp.Code)
 		}
 	}
 }
