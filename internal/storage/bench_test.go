@@ -38,10 +38,18 @@ import (
 //   - delete-rows+vacuum: the DELETE plus the VACUUM it leaves to do;
 //   - run-retention: the whole RunRetention, roll-up into aggregates included.
 //
-// Every iteration refills the 30 days outside the timer, which is what
-// makes the benchmark slow to run. The day size is 3000 rows;
-// RETENTION_BENCH_ROWS_PER_DAY=3000,20000 runs other sizes (with -benchtime
-// 3x, or each size's refills take minutes). Besides time, it
+// Every iteration refills the expired days outside the timer, which is
+// what makes the benchmark slow to run. The rows are shaped as ingest
+// writes them (host name, path with an allowlisted query, the referrer's
+// host, attribution, title, families, a visitor id). The day size is 3000
+// rows; RETENTION_BENCH_ROWS_PER_DAY=3000,20000 runs other sizes (with
+// -benchtime 3x, or each size's refills take minutes), and
+// RETENTION_BENCH_DAYS (default 30) how many days expire at once, so a busy
+// tenant's day can be measured alone:
+//
+//	RETENTION_BENCH_ROWS_PER_DAY=1000000 RETENTION_BENCH_DAYS=1 make bench-retention
+//
+// Besides time, it
 // reports the WAL each way writes (WAL-MB/op): the test server runs with
 // fsync=off, which hides most of the I/O cost of a large DELETE, but not its
 // WAL volume, which replicas and backups have to carry.
@@ -54,19 +62,26 @@ func BenchmarkRetention(b *testing.B) {
 		sizes = nil
 		for _, f := range strings.Split(env, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || n < 1 || n > 86400 {
-				b.Fatalf("RETENTION_BENCH_ROWS_PER_DAY=%q: want comma-separated row counts from 1 to 86400", env)
+			if err != nil || n < 1 || n > 10_000_000 {
+				b.Fatalf("RETENTION_BENCH_ROWS_PER_DAY=%q: want comma-separated row counts from 1 to 10,000,000", env)
 			}
 			sizes = append(sizes, n)
 		}
 	}
+	expiredDays := 30
+	if env := os.Getenv("RETENTION_BENCH_DAYS"); env != "" {
+		n, err := strconv.Atoi(env)
+		if err != nil || n < 1 || n > 300 {
+			b.Fatalf("RETENTION_BENCH_DAYS=%q: want a number of days from 1 to 300", env)
+		}
+		expiredDays = n
+	}
 	for _, rowsPerDay := range sizes {
-		b.Run(fmt.Sprintf("rows-per-day=%d", rowsPerDay), func(b *testing.B) { benchmarkRetention(b, rowsPerDay) })
+		b.Run(fmt.Sprintf("rows-per-day=%d", rowsPerDay), func(b *testing.B) { benchmarkRetention(b, rowsPerDay, expiredDays) })
 	}
 }
 
-func benchmarkRetention(b *testing.B, benchRowsPerDay int) {
-	const expiredDays = 30
+func benchmarkRetention(b *testing.B, benchRowsPerDay, expiredDays int) {
 	creds, conn := retentionTenant(b, "bench", retentionNow)
 	// Not testContext: its deadline is for one test, and a benchmark's
 	// refills can take longer than that in all.
@@ -87,15 +102,29 @@ func benchmarkRetention(b *testing.B, benchRowsPerDay int) {
 				b.Fatal(err)
 			}
 		}
+		// i is a bigint: i * 86399 overflows an int4 past 24,855 rows a day.
+		// About one visitor per three events.
 		tag, err := conn.Exec(ctx, `
-			INSERT INTO `+s+`.events (received_at, event_name, visitor_id, url_path, country, referrer, utm_source)
-			SELECT d + (i * 86399 / $3::int) * interval '1 second',
-			       CASE WHEN i % 5 = 0 THEN 'signup' ELSE 'pageview' END,
-			       i % 700, '/p/' || (i % 25), (ARRAY['DE','FR','US','GB','NL'])[1 + i % 5],
-			       CASE WHEN i % 3 = 0 THEN 'https://www.google.com/search' END,
-			       CASE WHEN i % 7 = 0 THEN 'newsletter' END
+			INSERT INTO `+s+`.events (received_at, event_name, visitor_id, hostname, url_path, country, referrer,
+			                          utm_source, utm_campaign, attribution_source, attribution_medium, title,
+			                          browser_family, os_family, device_type)
+			SELECT d + (i * 86399 / $3::bigint) * interval '1 second',
+			       CASE WHEN i % 5 = 0 THEN 'Signup' ELSE 'pageview' END,
+			       hashint8(i % GREATEST($3::bigint / 3, 1)),
+			       CASE WHEN i % 4 = 0 THEN 'shop.acme.com' ELSE 'acme.com' END,
+			       '/p/' || (i % 25) || CASE WHEN i % 6 = 0 THEN '?utm_campaign=spring' ELSE '' END,
+			       (ARRAY['DE','FR','US','GB','NL'])[1 + i % 5],
+			       CASE WHEN i % 3 = 0 THEN 'www.google.com' END,
+			       CASE WHEN i % 7 = 0 THEN 'newsletter' END,
+			       CASE WHEN i % 6 = 0 THEN 'spring' END,
+			       CASE WHEN i % 7 = 0 THEN 'newsletter' WHEN i % 11 = 0 THEN 'google' END,
+			       CASE WHEN i % 7 = 0 THEN 'email' WHEN i % 11 = 0 THEN 'cpc' END,
+			       'Page ' || (i % 25) || ' · Acme',
+			       (ARRAY['Chrome','Firefox','Safari','Edge'])[1 + i % 4],
+			       (ARRAY['Windows','macOS','iOS','Android','Linux'])[1 + i % 5],
+			       (ARRAY['desktop','mobile','tablet'])[1 + i % 3]
 			FROM generate_series($1::timestamptz, $2::timestamptz, interval '1 day') d,
-			     generate_series(1, $3::int) i`, first, last, benchRowsPerDay)
+			     generate_series(1::bigint, $3::bigint) i`, first, last, benchRowsPerDay)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -160,7 +189,7 @@ func benchmarkRetention(b *testing.B, benchRowsPerDay int) {
 				b.Fatalf("%d expired rows left (%v)", left, err)
 			}
 			b.ReportMetric(float64(expiredDays*benchRowsPerDay), "rows/op")
-			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N)/expiredDays, "ms/day")
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N)/float64(expiredDays), "ms/day")
 			b.ReportMetric(walBytes/float64(b.N)/(1<<20), "WAL-MB/op")
 		})
 	}

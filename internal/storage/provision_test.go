@@ -312,7 +312,7 @@ func TestEventsTableCannotHoldAnIPAddress(t *testing.T) {
 			aggCols = append(aggCols, c.Name)
 		}
 	}
-	if wantAgg := []string{"day", "path", "country", "referrer_source", "pageviews", "visitors", "events"}; !slices.Equal(aggCols, wantAgg) {
+	if wantAgg := []string{"day", "path", "country", "referrer_source", "pageviews", "visitors", "events", "hostname"}; !slices.Equal(aggCols, wantAgg) {
 		t.Errorf("daily_aggregates has columns %v, want counters only: %v", aggCols, wantAgg)
 	}
 }

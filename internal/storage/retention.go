@@ -57,8 +57,12 @@ type RetentionSummary struct {
 }
 
 // retentionSchemaVersion is the oldest tenant schema version RunRetention
-// works on: it needs events.visitor_id of migration 2.
-const retentionSchemaVersion = 2
+// works on: the roll-up reads the columns of events (attribution_source,
+// migration 3) and writes the key of daily_aggregates (hostname, the
+// aggregates' migration) of this operator's schema. The operator migrates
+// a tenant's schema when it reconciles it, before a run of this version's
+// retention needs it.
+func retentionSchemaVersion() int { return SchemaVersion() }
 
 // retentionLockTimeout bounds the wait for the lock that dropping a
 // partition takes on events. Ingest's inserts queue behind a waiting DROP,
@@ -122,10 +126,10 @@ func RunRetention(ctx context.Context, conn *pgx.Conn, schema string, retentionD
 	if err != nil {
 		return sum, wrap("retention", err)
 	}
-	if version < retentionSchemaVersion {
+	if version < retentionSchemaVersion() {
 		return sum, newError(ReasonIncompatibleSchema, "retention", fmt.Sprintf(
 			"schema %s is at version %d, older than the %d this retention needs: the operator migrates it when it next reconciles the tenant",
-			schema, version, retentionSchemaVersion), nil)
+			schema, version, retentionSchemaVersion()), nil)
 	}
 
 	days, err := dayPartitions(ctx, conn, schema)
@@ -216,23 +220,15 @@ func expireDayOnce(ctx context.Context, conn *pgx.Conn, schema string, day time.
 			return err
 		}
 		if !done {
-			// referrer_source: the utm_source if any, else the referrer's
-			// host, else "(direct)". '' stands for an unknown path or
-			// country, since they are part of the primary key.
 			err := tx.QueryRow(ctx, `
 				WITH agg AS (
-					INSERT INTO `+s+`.daily_aggregates (day, path, country, referrer_source, pageviews, visitors, events)
-					SELECT $1::date,
-					       COALESCE(url_path, ''),
-					       COALESCE(country, ''),
-					       COALESCE(NULLIF(lower(utm_source), ''),
-					                NULLIF(lower(substring(referrer from '^[A-Za-z][A-Za-z0-9+.-]*://([^/:?#@]+)')), ''),
-					                '(direct)'),
+					INSERT INTO `+s+`.daily_aggregates (day, hostname, path, country, referrer_source, pageviews, visitors, events)
+					SELECT $1::date, `+rollupKey+`,
 					       count(*) FILTER (WHERE event_name = 'pageview'),
 					       count(DISTINCT visitor_id),
 					       count(*)
 					FROM `+part+`
-					GROUP BY 2, 3, 4
+					GROUP BY 2, 3, 4, 5
 					RETURNING events
 				)
 				INSERT INTO `+s+`.rollup_ledger (day, rolled_up_at, raw_events)
@@ -248,6 +244,29 @@ func expireDayOnce(ctx context.Context, conn *pgx.Conn, schema string, day time.
 	})
 	return rolled, events, err
 }
+
+// rollupKey is the roll-up's key of an event, the columns after day of
+// daily_aggregates' primary key; '' stands for unknown, since they are all
+// part of the key:
+//   - hostname: the page's host name;
+//   - path: the page's path without its query, so a page is one row
+//     whatever campaign brought its visitors (the campaign is the source);
+//   - country;
+//   - referrer_source: the attribution source ingest derived (utm_source,
+//     source, ref, or a click id's platform), else the referrer's host,
+//     else "(direct)". Ingest stores the referrer as its host; a full URL
+//     (a row written another way) is reduced to its host here too.
+//
+// Rows stored before attribution_source existed (schema version 3) have
+// none, and fall back on utm_source.
+const rollupKey = `COALESCE(hostname, ''),
+	COALESCE(split_part(url_path, '?', 1), ''),
+	COALESCE(country, ''),
+	COALESCE(NULLIF(lower(COALESCE(attribution_source, utm_source)), ''),
+	         NULLIF(CASE WHEN referrer ~ '://'
+	                     THEN lower(substring(referrer from '^[A-Za-z][A-Za-z0-9+.-]*://([^/:?#@]+)'))
+	                     ELSE lower(referrer) END, ''),
+	         '(direct)')`
 
 // oldestRawEventTimeout bounds OldestRawEventDay: its statements wait only
 // for a retention run's DROP of a partition, which commits at once, so a

@@ -34,23 +34,29 @@ import (
 // are NULL.
 type event struct {
 	at                                 time.Time
-	name, path, country, referrer, utm string
-	visitorID                          int64
+	name, host, path, country, referrer, utm, source string
+	visitorID                                        int64
 }
 
 // eventsOn makes n varied events within the UTC day of t.
 func eventsOn(t time.Time, n int) []event {
 	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 	names := []string{"pageview", "pageview", "pageview", "signup"}
-	paths := []string{"/", "/pricing", "/blog/post", ""}
+	hosts := []string{"acme.com", "shop.acme.com", ""}
+	paths := []string{"/", "/pricing?utm_campaign=spring", "/blog/post", "", "/pricing"}
 	countries := []string{"DE", "FR", "US", "", "DE"}
-	referrers := []string{"", "https://www.Google.com/search?q=x", "https://news.ycombinator.com/item?id=1", "android-app://x"}
+	// Ingest stores a referrer's host; full URLs are rows written another
+	// way, which the roll-up reduces to their host too.
+	referrers := []string{"", "www.google.com", "https://news.ycombinator.com/item?id=1", "android-app://x", "News.Example"}
 	utms := []string{"", "", "", "Newsletter", "", "", ""}
+	sources := []string{"", "", "", "", "", "google", "", "", "", "", ""}
 	evs := make([]event, n)
 	for i := range evs {
 		evs[i] = event{
 			at:        day.Add(time.Duration(i*997%1440) * time.Minute),
 			name:      names[i%len(names)],
+			host:      hosts[i%len(hosts)],
+			source:    sources[i%len(sources)],
 			visitorID: int64(1 + i%7),
 			path:      paths[i%len(paths)],
 			country:   countries[i%len(countries)],
@@ -86,17 +92,18 @@ func insertEvents(t testing.TB, conn *pgx.Conn, schema string, evs []event) {
 		if e.visitorID != 0 {
 			visitorID = e.visitorID
 		}
-		rows[i] = []any{e.at, e.name, visitorID, nullable(e.path), nullable(e.country), nullable(e.referrer), nullable(e.utm)}
+		rows[i] = []any{e.at, e.name, visitorID, nullable(e.host), nullable(e.path), nullable(e.country), nullable(e.referrer),
+			nullable(e.utm), nullable(e.source)}
 	}
 	_, err := conn.CopyFrom(ctx, pgx.Identifier{schema, "events"},
-		[]string{"received_at", "event_name", "visitor_id", "url_path", "country", "referrer", "utm_source"},
+		[]string{"received_at", "event_name", "visitor_id", "hostname", "url_path", "country", "referrer", "utm_source", "attribution_source"},
 		pgx.CopyFromRows(rows))
 	if err != nil {
 		t.Fatalf("inserting events: %v", err)
 	}
 }
 
-type aggKey struct{ day, path, country, source string }
+type aggKey struct{ day, host, path, country, source string }
 type aggVal struct{ pageviews, visitors, events int64 }
 
 // expectedAggregates computes, in Go and independently of the SQL under
@@ -105,16 +112,21 @@ func expectedAggregates(evs []event) map[aggKey]aggVal {
 	visitors := map[aggKey]map[string]bool{}
 	out := map[aggKey]aggVal{}
 	for _, e := range evs {
-		source := strings.ToLower(e.utm)
+		source := strings.ToLower(e.source)
+		if source == "" {
+			source = strings.ToLower(e.utm)
+		}
 		if source == "" && e.referrer != "" {
-			if u, err := url.Parse(e.referrer); err == nil {
+			source = strings.ToLower(e.referrer)
+			if u, err := url.Parse(e.referrer); err == nil && strings.Contains(e.referrer, "://") {
 				source = strings.ToLower(u.Hostname())
 			}
 		}
 		if source == "" {
 			source = "(direct)"
 		}
-		k := aggKey{e.at.UTC().Format(time.DateOnly), e.path, e.country, source}
+		path, _, _ := strings.Cut(e.path, "?")
+		k := aggKey{e.at.UTC().Format(time.DateOnly), e.host, path, e.country, source}
 		v := out[k]
 		v.events++
 		if e.name == "pageview" {
@@ -134,7 +146,7 @@ func expectedAggregates(evs []event) map[aggKey]aggVal {
 
 func readAggregates(t testing.TB, conn *pgx.Conn, schema string) map[aggKey]aggVal {
 	t.Helper()
-	rows, err := conn.Query(testContext(t), `SELECT day::text, path, country, referrer_source, pageviews, visitors, events
+	rows, err := conn.Query(testContext(t), `SELECT day::text, hostname, path, country, referrer_source, pageviews, visitors, events
 		FROM `+pgx.Identifier{schema, "daily_aggregates"}.Sanitize())
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +154,7 @@ func readAggregates(t testing.TB, conn *pgx.Conn, schema string) map[aggKey]aggV
 	out := map[aggKey]aggVal{}
 	var k aggKey
 	var v aggVal
-	_, err = pgx.ForEachRow(rows, []any{&k.day, &k.path, &k.country, &k.source, &v.pageviews, &v.visitors, &v.events}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&k.day, &k.host, &k.path, &k.country, &k.source, &v.pageviews, &v.visitors, &v.events}, func() error {
 		out[k] = v
 		return nil
 	})
@@ -432,7 +444,7 @@ func TestRetentionCountsVisitorsByVisitorIDAndEventsWithoutOneAsNone(t *testing.
 		t.Fatalf("summary %+v, want the day and its %d events rolled up", sum, len(evs))
 	}
 	got := readAggregates(t, conn, creds.Schema)
-	key := aggKey{day.Format(time.DateOnly), "/", "DE", "(direct)"}
+	key := aggKey{day.Format(time.DateOnly), "", "/", "DE", "(direct)"}
 	if got[key].visitors != 2 || got[key].pageviews != int64(len(evs)) {
 		t.Errorf("visitors, pageviews = %d, %d; want 2, %d: %v", got[key].visitors, got[key].pageviews, len(evs), got)
 	}

@@ -56,6 +56,7 @@ var migrations = []migration{
 	{name: "events, daily aggregates and the roll-up ledger", sql: migration1},
 	{name: "daily salts, and the visitor id and host name of events", sql: migration2},
 	{name: "visitors by the SDK's mm_aid: no salts, no anonymous_id; title and attribution of events", sql: migration3},
+	{name: "daily aggregates by host name", sql: migration5},
 }
 
 // EventsTable is the table of a tenant schema that the ingest service uses,
@@ -209,6 +210,25 @@ func migration3(schema string) []string {
 			"Counters per UTC day, kept after the raw events are gone. No visitor identifier: "+
 				"visitors is a count of distinct visitor ids within the day; events without one count no visitor. "+
 				"'' means unknown."),
+	}
+}
+
+// migration5 gives daily_aggregates the page's host name, part of the key,
+// so a tenant with several sites keeps them apart after the raw events are
+// gone. Rows rolled up before have '' (unknown). The roll-up now also keys
+// pages by their path without the query (see expireDay). The column has a
+// constant default, so adding it rewrites nothing.
+func migration5(schema string) []string {
+	s := pgx.Identifier{schema}.Sanitize()
+	return []string{
+		`ALTER TABLE ` + s + `.daily_aggregates ADD COLUMN hostname text NOT NULL DEFAULT ''`,
+		`ALTER TABLE ` + s + `.daily_aggregates DROP CONSTRAINT daily_aggregates_pkey,
+			ADD PRIMARY KEY (day, hostname, path, country, referrer_source)`,
+		`COMMENT ON TABLE ` + s + `.daily_aggregates IS ` + QuoteLiteral(
+			"Counters per UTC day, page (host name and path, without the query) and country, and where the visitors "+
+				"came from (referrer_source: the attribution source, else the referrer's host, else '(direct)'), "+
+				"kept after the raw events are gone. No visitor identifier: visitors is a count of distinct visitor ids "+
+				"within the day; events without one count none. '' means unknown."),
 	}
 }
 

@@ -62,6 +62,13 @@ func testContext(t testing.TB) context.Context {
 // credentials.
 func provision(t testing.TB, prefix string) storage.Credentials {
 	t.Helper()
+	return provisionTenant(t, prefix).Ingest
+}
+
+// provisionTenant makes a tenant in the EU database and returns both its
+// roles' credentials.
+func provisionTenant(t testing.TB, prefix string) storage.Provisioned {
+	t.Helper()
 	ctx := testContext(t)
 	st, err := storage.Open(ctx, srv.AdminConfig("EU"))
 	if err != nil {
@@ -73,7 +80,7 @@ func provision(t testing.TB, prefix string) storage.Credentials {
 	if err != nil {
 		t.Fatalf("Provision %s: %v", name, err)
 	}
-	return p.Ingest
+	return p
 }
 
 // tenantConfig is a tenant's ingest configuration as the operator renders

@@ -116,9 +116,10 @@ type Kept struct {
 	// "fbclid", "msclkid", ...), whether or not allowlisted; never its
 	// value.
 	ClickIDType string
-	// Source is the attribution source, lower case: utm_source when
-	// allowlisted and sent, else the click id's platform ("google" for
-	// gclid), else "". The referrer is a source of its own (Referrer).
+	// Source is the attribution source, lower case: utm_source, else the
+	// source parameter, else ref, each when allowlisted and sent; else the
+	// click id's platform ("google" for gclid); else "". The referrer is a
+	// source of its own (Referrer), which the roll-up falls back on.
 	Source string
 	// Medium is the attribution medium, lower case: utm_medium when
 	// allowlisted and sent, else the click id's ("cpc" for gclid), else "".

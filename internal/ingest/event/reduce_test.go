@@ -781,6 +781,13 @@ func TestReduceAttribution(t *testing.T) {
 		{name: "a click id fills in what UTM leaves out", url: "https://acme.com/?gclid=abc&utm_medium=video", source: "google", medium: "video", clickID: "gclid"},
 		{name: "a UTM parameter the tenant did not allowlist attributes nothing", url: "https://acme.com/?utm_source=secret", policy: func(p *Policy) { p.QueryParamAllowlist = nil }},
 		{name: "no UTM and no click id attribute nothing", url: "https://acme.com/"},
+		{name: "ref is the source when there is no utm_source, as Plausible reads it", url: "https://acme.com/?ref=ProductHunt", source: "producthunt"},
+		{name: "source wins over ref, utm_source over both", url: "https://acme.com/?ref=a&source=b&utm_source=c", source: "c",
+			policy: func(p *Policy) { p.QueryParamAllowlist = append(p.QueryParamAllowlist, "source") }},
+		{name: "source wins over ref", url: "https://acme.com/?ref=a&source=b", source: "b",
+			policy: func(p *Policy) { p.QueryParamAllowlist = append(p.QueryParamAllowlist, "source") }},
+		{name: "a ref the tenant did not allowlist is no source", url: "https://acme.com/?ref=secret",
+			policy: func(p *Policy) { p.QueryParamAllowlist = []string{"utm_source"} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -52,10 +52,17 @@ type page struct {
 	path        string
 	utm         [5]string // source, medium, campaign, term, content
 	clickIDType string
-	// source and medium are the attribution: from utm_source and
-	// utm_medium when allowlisted and sent, else from the click id.
+	// source and medium are the attribution: from utm_source (else the
+	// source or ref parameter) and utm_medium when allowlisted and sent,
+	// else from the click id.
 	source, medium string
 }
+
+// sourceParams name the attribution source, in the order they are
+// believed: utm_source, then the shorter source and ref that sites put on
+// their own links ("?ref=producthunt"). Like any parameter, each counts
+// only when the tenant allowlisted it (the default allowlist has all three).
+var sourceParams = []string{"utm_source", "source", "ref"}
 
 // utmParams are the UTM parameters in the order of page.utm.
 var utmParams = [5]string{"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"}
@@ -101,7 +108,14 @@ func reducePage(raw string, p Policy, hashRouting bool) (page, *Refusal) {
 			kept.utm[i] = v
 		}
 	}
-	kept.source, kept.medium = strings.ToLower(kept.utm[0]), strings.ToLower(kept.utm[1])
+	// As Plausible reads a source: utm_source, then source, then ref.
+	for _, name := range sourceParams {
+		if v := keep.Get(name); v != "" && cleanText(v) {
+			kept.source = strings.ToLower(v)
+			break
+		}
+	}
+	kept.medium = strings.ToLower(kept.utm[1])
 	for _, c := range clickIDs {
 		if _, ok := query[c.param]; ok {
 			kept.clickIDType = c.param
