@@ -338,10 +338,10 @@ func readRole(ctx context.Context, tx pgx.Tx, role string) (roleState, error) {
 }
 
 // Provision implements Store. Everything happens in one transaction under
-// the tenant's advisory lock, so two operators (or two reconciles) provisioning
-// the same tenant take turns, and different tenants proceed in parallel. A
-// second call with the passwords it returned changes nothing and writes
-// nothing.
+// the tenant's lock (a row in OperatorSchema, which Provision makes first if
+// the region's database has none yet), so two operators (or two reconciles)
+// provisioning the same tenant take turns, and different tenants proceed in
+// parallel. A second call with the passwords it returned changes nothing.
 //
 // What it makes:
 //   - owner role tenant_<name> and ingest role ingest_<name>: LOGIN, no
@@ -382,8 +382,11 @@ func (p *Postgres) Provision(ctx context.Context, tenant string, opts ProvisionO
 	}
 	var ownerPassword, ingestPassword string
 	secrets := []string{opts.ExistingPassword, opts.ExistingIngestPassword}
+	if _, err := p.operatorSchemaReady(ctx, "provision "+tenant, true); err != nil {
+		return Provisioned{}, err
+	}
 	err := p.inTx(ctx, "provision "+tenant, secrets, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceTenant, owner)); err != nil {
+		if err := lockTenant(ctx, tx, owner); err != nil {
 			return err
 		}
 		var st roleState
@@ -700,9 +703,9 @@ func (p *Postgres) passwordWorks(ctx context.Context, role, password string) boo
 //
 // ACL changes on the database rewrite its one pg_database row, and two
 // transactions doing that at once fail with "tuple concurrently updated":
-// a region-wide advisory lock makes them take turns. Only they take it: the
-// ACLs are read first without it, and only when one must change is the lock
-// taken (after the tenant's lock, held until commit) and the ACLs read again
+// the region's lock makes them take turns. Only they take it: the ACLs are
+// read first without it, and only when one must change is the lock taken
+// (after the tenant's lock, held until commit) and the ACLs read again
 // under it. A converged tenant's provisioning, the common case, so never
 // waits on another tenant's.
 func hardenDatabase(ctx context.Context, tx pgx.Tx, roles ...string) error {
@@ -710,7 +713,7 @@ func hardenDatabase(ctx context.Context, tx pgx.Tx, roles ...string) error {
 	if err != nil || !acl.needsChange(roles) {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceRegion, "database")); err != nil {
+	if err := lockRegion(ctx, tx); err != nil {
 		return err
 	}
 	if acl, err = readDatabaseACL(ctx, tx, roles); err != nil {
@@ -799,9 +802,12 @@ func (p *Postgres) Purge(ctx context.Context, tenant string) error {
 	roles := []string{IngestRoleName(tenant), owner}
 	op := "purge " + tenant
 
+	if _, err := p.operatorSchemaReady(ctx, op, true); err != nil {
+		return err
+	}
 	var existing []string
 	err := p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceTenant, owner)); err != nil {
+		if err := lockTenant(ctx, tx, owner); err != nil {
 			return err
 		}
 		var err error
@@ -815,7 +821,7 @@ func (p *Postgres) Purge(ctx context.Context, tenant string) error {
 		return err
 	}
 	return p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceTenant, owner)); err != nil {
+		if err := lockTenant(ctx, tx, owner); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{owner}.Sanitize()+` CASCADE`); err != nil {
@@ -833,7 +839,7 @@ func (p *Postgres) Purge(ctx context.Context, tenant string) error {
 			// DROP OWNED revokes the role's CONNECT on the database: a
 			// pg_database row change, serialized like hardenDatabase's.
 			if !lockedRegion {
-				if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceRegion, "database")); err != nil {
+				if err := lockRegion(ctx, tx); err != nil {
 					return err
 				}
 				lockedRegion = true

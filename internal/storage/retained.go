@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // MaxRetainHold is the longest hold Retain accepts: the policy deletes
@@ -30,9 +31,10 @@ import (
 const MaxRetainHold = 30 * 24 * time.Hour
 
 // OperatorSchema is the schema, in each region's database, where the
-// operator keeps its own records (the holds of retained tenants). Its name
-// starts with neither SchemaPrefix nor IngestRolePrefix, so no tenant can
-// have it, and CountTenants does not count it.
+// operator keeps its own records: its locks (see lockTenant) and the holds
+// of retained tenants. Its name starts with neither SchemaPrefix nor
+// IngestRolePrefix, so no tenant can have it, and CountTenants does not
+// count it. No tenant role has USAGE on it.
 const OperatorSchema = "millimetric_operator"
 
 // operatorRole owns OperatorSchema and its tables: a role that cannot log
@@ -93,7 +95,7 @@ func (p *Postgres) Retain(ctx context.Context, tenant string, deletedAt time.Tim
 		return newError(ReasonInvalidConfig, op,
 			fmt.Sprintf("a hold of %s is not allowed: it must be more than 0 and at most %s (30 days)", hold, MaxRetainHold), nil)
 	}
-	if _, err := p.retainedTableReady(ctx, op, true); err != nil {
+	if _, err := p.operatorSchemaReady(ctx, op, true); err != nil {
 		return err
 	}
 	schema := SchemaName(tenant)
@@ -101,7 +103,7 @@ func (p *Postgres) Retain(ctx context.Context, tenant string, deletedAt time.Tim
 	var locked []string
 	err := p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
 		locked = nil
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceTenant, schema)); err != nil {
+		if err := lockTenant(ctx, tx, schema); err != nil {
 			return err
 		}
 		var hasSchema bool
@@ -188,14 +190,14 @@ func (p *Postgres) Adopt(ctx context.Context, tenant string) (*time.Time, error)
 		return nil, err
 	}
 	op := "adopt " + tenant
-	ok, err := p.retainedTableReady(ctx, op, false)
+	ok, err := p.operatorSchemaReady(ctx, op, false)
 	if err != nil || !ok {
 		return nil, err
 	}
 	var adopted *time.Time
 	err = p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
 		adopted = nil
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceTenant, SchemaName(tenant))); err != nil {
+		if err := lockTenant(ctx, tx, SchemaName(tenant)); err != nil {
 			return err
 		}
 		var deletedAt, expiresAt time.Time
@@ -233,7 +235,7 @@ func (p *Postgres) Adopt(ctx context.Context, tenant string) (*time.Time, error)
 // table of holds, and none is made.
 func (p *Postgres) Retained(ctx context.Context) ([]RetainedTenant, error) {
 	op := "list retained tenants"
-	ok, err := p.retainedTableReady(ctx, op, false)
+	ok, err := p.operatorSchemaReady(ctx, op, false)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -267,7 +269,7 @@ func (p *Postgres) Retained(ctx context.Context) ([]RetainedTenant, error) {
 // with it. A failed tenant stays held and is tried again at the next sweep.
 func (p *Postgres) SweepRetained(ctx context.Context, now time.Time) ([]RetainedTenant, error) {
 	op := "sweep retained tenants"
-	ok, err := p.retainedTableReady(ctx, op, false)
+	ok, err := p.operatorSchemaReady(ctx, op, false)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -306,11 +308,11 @@ func (p *Postgres) sweepOne(ctx context.Context, tenant string, now time.Time) (
 			fmt.Sprintf("%s.%s holds a record of %q, which is not a tenant name; remove it by hand", OperatorSchema, retainedTable, tenant), err)
 	}
 	table := pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()
-	lock := lockKey(lockSpaceTenant, SchemaName(tenant))
+	schema := SchemaName(tenant)
 	held := RetainedTenant{Tenant: tenant}
 	claimed := false
 	err := p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lock); err != nil {
+		if err := lockTenant(ctx, tx, schema); err != nil {
 			return err
 		}
 		err := tx.QueryRow(ctx, `
@@ -339,7 +341,7 @@ func (p *Postgres) sweepOne(ctx context.Context, tenant string, now time.Time) (
 		return RetainedTenant{}, false, newError(ReasonStorageError, op, "after purging, "+left.String(), nil)
 	}
 	err = p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lock); err != nil {
+		if err := lockTenant(ctx, tx, schema); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE tenant = $1`, tenant)
@@ -351,76 +353,103 @@ func (p *Postgres) sweepOne(ctx context.Context, tenant string, now time.Time) (
 	return held, true, nil
 }
 
-// retainedTableReady makes sure the administrator can use the table of
-// holds and says whether it exists. When it exists and the administrator is
-// a member of operatorRole, it only reads the catalog. Otherwise, under a
-// region-wide lock, it makes what is missing: operatorRole (NOLOGIN), the
-// administrator's membership in it, and, when create is set, OperatorSchema
-// and the table, owned by operatorRole and with nothing granted to PUBLIC.
-func (p *Postgres) retainedTableReady(ctx context.Context, op string, create bool) (bool, error) {
-	var exists, member bool
+// operatorSchemaReady makes sure the administrator can use OperatorSchema
+// and that it has its current tables, the locks and the holds, and says
+// whether it exists. When it is complete and the administrator is a member
+// of operatorRole it only reads the catalog. Otherwise it makes what is
+// missing: operatorRole (NOLOGIN), the administrator's membership in it,
+// and, when create is set or the schema exists already, OperatorSchema and
+// its tables, owned by operatorRole and with nothing granted to PUBLIC.
+//
+// It takes no lock, as the locks are among what it makes: two operators
+// making the schema at once conflict on the catalog's unique indexes, and
+// the one that lost tries again and finds it made.
+func (p *Postgres) operatorSchemaReady(ctx context.Context, op string, create bool) (bool, error) {
+	var exists, complete, member bool
 	err := p.pool.QueryRow(ctx, `
-		SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		               WHERE n.nspname = $1 AND c.relname = $2),
+		WITH tables AS (
+		  SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		  WHERE n.nspname = $1 AND c.relname = ANY($2))
+		SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1),
+		       (SELECT count(*) FROM tables) = cardinality($2),
 		       COALESCE((SELECT pg_has_role(current_user, r.oid, 'USAGE') FROM pg_roles r WHERE r.rolname = $3), false)`,
-		OperatorSchema, retainedTable, operatorRole).Scan(&exists, &member)
+		OperatorSchema, []string{locksTable, retainedTable}, operatorRole).Scan(&exists, &complete, &member)
 	if err != nil {
 		return false, wrap(op, err, p.cfg.Password)
 	}
-	if exists && member {
+	if exists && complete && member {
 		return true, nil
 	}
 	if !exists && !create {
 		return false, nil
 	}
-	roleID, schemaID := pgx.Identifier{operatorRole}.Sanitize(), pgx.Identifier{OperatorSchema}.Sanitize()
-	err = p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceRegion, OperatorSchema)); err != nil {
-			return err
+	for attempt := 1; ; attempt++ {
+		err = p.inTx(ctx, op, nil, func(tx pgx.Tx) error { return makeOperatorSchema(ctx, tx) })
+		if attempt == 3 || !isCatalogRace(err) {
+			break
 		}
-		// Roles are the cluster's, shared by every region database on it,
-		// which the region lock does not cover: a concurrent CREATE ROLE
-		// from another database is not an error.
-		if _, err := tx.Exec(ctx, `
-			DO $$ BEGIN
-			  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '`+operatorRole+`') THEN
-			    CREATE ROLE `+roleID+` NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS;
-			  END IF;
-			EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-			END $$`); err != nil {
-			return err
-		}
-		var isMember bool
-		if err := tx.QueryRow(ctx, `SELECT pg_has_role(current_user, $1, 'USAGE')`, operatorRole).Scan(&isMember); err != nil {
-			return err
-		}
-		if !isMember {
-			if _, err := tx.Exec(ctx, `GRANT `+roleID+` TO CURRENT_USER`); err != nil {
-				return err
-			}
-		}
-		if exists {
-			return nil
-		}
-		if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+schemaID+` AUTHORIZATION `+roleID); err != nil {
-			return err
-		}
-		// As the owner role, so that it owns the table.
-		for _, stmt := range []string{
-			`SET LOCAL ROLE ` + roleID,
-			`REVOKE ALL ON SCHEMA ` + schemaID + ` FROM PUBLIC`,
-			retainedTableDDL,
-			`REVOKE ALL ON TABLE ` + pgx.Identifier{OperatorSchema, retainedTable}.Sanitize() + ` FROM PUBLIC`,
-			`RESET ROLE`,
-		} {
-			if _, err := tx.Exec(ctx, stmt); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
 	if err != nil {
 		return false, err
 	}
 	return true, nil
+}
+
+// makeOperatorSchema makes whatever of operatorRole, the administrator's
+// membership in it, OperatorSchema and its tables is missing.
+func makeOperatorSchema(ctx context.Context, tx pgx.Tx) error {
+	roleID, schemaID := pgx.Identifier{operatorRole}.Sanitize(), pgx.Identifier{OperatorSchema}.Sanitize()
+	// Roles are the cluster's, shared by every region database on it: a
+	// concurrent CREATE ROLE from another database is not an error.
+	if _, err := tx.Exec(ctx, `
+		DO $$ BEGIN
+		  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '`+operatorRole+`') THEN
+		    CREATE ROLE `+roleID+` NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS;
+		  END IF;
+		EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+		END $$`); err != nil {
+		return err
+	}
+	var isMember bool
+	if err := tx.QueryRow(ctx, `SELECT pg_has_role(current_user, $1, 'USAGE')`, operatorRole).Scan(&isMember); err != nil {
+		return err
+	}
+	if !isMember {
+		if _, err := tx.Exec(ctx, `GRANT `+roleID+` TO CURRENT_USER`); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+schemaID+` AUTHORIZATION `+roleID); err != nil {
+		return err
+	}
+	// As the owner role, so that it owns the tables.
+	for _, stmt := range []string{
+		`SET LOCAL ROLE ` + roleID,
+		`REVOKE ALL ON SCHEMA ` + schemaID + ` FROM PUBLIC`,
+		locksTableDDL,
+		locksTableRows,
+		`REVOKE ALL ON TABLE ` + pgx.Identifier{OperatorSchema, locksTable}.Sanitize() + ` FROM PUBLIC`,
+		retainedTableDDL,
+		`REVOKE ALL ON TABLE ` + pgx.Identifier{OperatorSchema, retainedTable}.Sanitize() + ` FROM PUBLIC`,
+		`RESET ROLE`,
+	} {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isCatalogRace says whether err is what a transaction gets that made a
+// schema, table or role another one made at the same time.
+func isCatalogRace(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case "23505", "42P06", "42P07", "42710": // unique_violation, duplicate_schema, duplicate_table, duplicate_object
+		return true
+	}
+	return false
 }
