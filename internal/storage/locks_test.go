@@ -149,3 +149,40 @@ func TestTheIngestRoleCannotTakeItsTenantsRetentionLock(t *testing.T) {
 		t.Errorf("retention after the ingest role tried: %+v, %v", sum, err)
 	}
 }
+
+// Provisioning takes EXECUTE on every advisory lock function away from
+// PUBLIC in the region's database, so no tenant role can take an advisory
+// lock at all: not a key the operator or another application uses, not any.
+func TestTenantRolesCannotTakeAdvisoryLocks(t *testing.T) {
+	ctx := testContext(t)
+	st := openStore(t, srv.AdminConfig("EU"))
+	name, roles := provision(t, st, "no-advisory")
+	purgeAfter(t, st, name)
+	for _, c := range []storage.Credentials{roles.Owner, roles.Ingest} {
+		conn := tenantConn(t, c)
+		var executable []string
+		err := conn.QueryRow(ctx, `
+			SELECT COALESCE(array_agg(p.oid::regprocedure::text ORDER BY 1), '{}') FROM pg_proc p
+			WHERE p.pronamespace = 'pg_catalog'::regnamespace
+			  AND (p.proname LIKE 'pg\_advisory\_%' OR p.proname LIKE 'pg\_try\_advisory\_%')
+			  AND has_function_privilege(p.oid, 'EXECUTE')`).Scan(&executable)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(executable) > 0 {
+			t.Errorf("%s may execute %v", c.Username, executable)
+		}
+		for _, sql := range []string{
+			`SELECT pg_advisory_lock(1)`,
+			`SELECT pg_try_advisory_lock(1, 2)`,
+			`SELECT pg_advisory_lock_shared(1)`,
+			`SELECT pg_advisory_xact_lock(1)`,
+			`SELECT pg_try_advisory_xact_lock_shared(1)`,
+			`SELECT pg_advisory_unlock_all()`,
+		} {
+			if _, err := conn.Exec(ctx, sql); !isPermissionDenied(err) {
+				t.Errorf("as %s, %s: %v; want permission denied", c.Username, sql, err)
+			}
+		}
+	}
+}

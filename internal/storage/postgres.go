@@ -357,7 +357,8 @@ func readRole(ctx context.Context, tx pgx.Tx, role string) (roleState, error) {
 //     hand) is revoked, so it can never read events back or add a column;
 //   - CONNECT on the database granted to both roles, and CONNECT, CREATE and
 //     TEMPORARY revoked from PUBLIC, so tenant roles can do nothing in the
-//     database outside their own schema.
+//     database outside their own schema; EXECUTE on the advisory lock
+//     functions revoked from PUBLIC too (see hardenDatabase).
 //
 // When the administrator is not a superuser it grants itself membership in
 // the owner role, which PostgreSQL requires to create a schema owned by it.
@@ -701,6 +702,17 @@ func (p *Postgres) passwordWorks(ctx context.Context, role, password string) boo
 // Statements run only when something is missing, so a repeated Provision
 // writes nothing.
 //
+// It also takes EXECUTE on every advisory lock function (pg_advisory_* and
+// pg_try_advisory_*, session and transaction, exclusive and shared, and the
+// unlocks) away from PUBLIC in this database. PostgreSQL grants them to
+// every role, and advisory lock keys are shared by the whole database, so
+// any tenant's role could otherwise hold a key that someone else's work
+// depends on. The operator itself takes no advisory lock (see lockTenant).
+// Only the functions' owner, the bootstrap superuser, can revoke them: with
+// an administrator that is not a superuser (a managed service's) they stay
+// executable, which PostgreSQL allows silently, and are not looked at
+// again; the operator's locks do not depend on it.
+//
 // ACL changes on the database rewrite its one pg_database row, and two
 // transactions doing that at once fail with "tuple concurrently updated":
 // the region's lock makes them take turns. Only they take it: the ACLs are
@@ -733,6 +745,11 @@ func hardenDatabase(ctx context.Context, tx pgx.Tx, roles ...string) error {
 			return err
 		}
 	}
+	if len(acl.publicAdvisoryLocks) > 0 {
+		if _, err := tx.Exec(ctx, `REVOKE EXECUTE ON FUNCTION `+strings.Join(acl.publicAdvisoryLocks, ", ")+` FROM PUBLIC`); err != nil {
+			return err
+		}
+	}
 	if missing := acl.missingConnect(roles); len(missing) > 0 {
 		ids := make([]string, len(missing))
 		for i, role := range missing {
@@ -750,6 +767,10 @@ type databaseACL struct {
 	db                    string
 	publicHasDB           bool
 	publicCreatesInPublic bool
+	// publicAdvisoryLocks are the advisory lock functions PUBLIC may
+	// execute and the administrator may take back (it is their owner's
+	// member: a superuser), as pg_catalog.name(argument types).
+	publicAdvisoryLocks []string
 	// withConnect are those of the roles asked about that may connect.
 	withConnect []string
 }
@@ -764,9 +785,17 @@ func readDatabaseACL(ctx context.Context, tx pgx.Tx, roles []string) (databaseAC
 		                 WHERE r.rolname = ANY($1) AND a.privilege_type = 'CONNECT'), '{}'),
 		       COALESCE((SELECT EXISTS (SELECT 1 FROM aclexplode(COALESCE(n.nspacl, acldefault('n', n.nspowner))) a
 		                                WHERE a.grantee = 0 AND a.privilege_type = 'CREATE')
-		                 FROM pg_namespace n WHERE n.nspname = 'public'), false)
+		                 FROM pg_namespace n WHERE n.nspname = 'public'), false),
+		       COALESCE((SELECT array_agg('pg_catalog.' || quote_ident(p.proname) || '(' || pg_get_function_identity_arguments(p.oid) || ')'
+		                                  ORDER BY p.proname, p.oid)
+		                 FROM pg_proc p
+		                 WHERE p.pronamespace = 'pg_catalog'::regnamespace
+		                   AND (p.proname LIKE 'pg\_advisory\_%' OR p.proname LIKE 'pg\_try\_advisory\_%')
+		                   AND pg_has_role(current_user, p.proowner, 'USAGE')
+		                   AND EXISTS (SELECT 1 FROM aclexplode(COALESCE(p.proacl, acldefault('f', p.proowner))) a
+		                               WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')), '{}')
 		FROM pg_database d WHERE d.datname = current_database()`, roles).Scan(
-		&a.db, &a.publicHasDB, &a.withConnect, &a.publicCreatesInPublic)
+		&a.db, &a.publicHasDB, &a.withConnect, &a.publicCreatesInPublic, &a.publicAdvisoryLocks)
 	return a, err
 }
 
@@ -783,7 +812,7 @@ func (a databaseACL) missingConnect(roles []string) []string {
 
 // needsChange says whether hardenDatabase has anything to change.
 func (a databaseACL) needsChange(roles []string) bool {
-	return a.publicHasDB || a.publicCreatesInPublic || len(a.missingConnect(roles)) > 0
+	return a.publicHasDB || a.publicCreatesInPublic || len(a.publicAdvisoryLocks) > 0 || len(a.missingConnect(roles)) > 0
 }
 
 // Purge implements Store. It first forbids both roles to log in and ends
