@@ -52,16 +52,23 @@ type Store interface {
 	// a few partitions for one row; it never scans the events.
 	OldestRawEventDay(ctx context.Context, tenant string) (*time.Time, error)
 	// Retain holds a deleted tenant's schema, data and roles for hold (at
-	// most MaxRetainHold) from deletedAt, recorded in the region's database;
-	// both roles lose LOGIN at once and their sessions are ended. A second
-	// Retain keeps the first hold; a tenant with no schema records nothing.
-	Retain(ctx context.Context, tenant string, deletedAt time.Time, hold time.Duration) error
-	// Adopt ends the tenant's hold for a tenant of the same name created
-	// again, and returns when the held one was deleted; nil when it is not
-	// held. Provision, run next, lets its roles log in again. A hold that
-	// has ended, or whose purge has begun, is not given back: ReasonBusy
-	// until the sweep has purged it.
-	Adopt(ctx context.Context, tenant string) (*time.Time, error)
+	// most MaxRetainHold) from deletedAt, recorded in the region's database
+	// with the deleted tenant's uid (its metadata.uid); both roles lose
+	// LOGIN at once and their sessions are ended. A second Retain keeps the
+	// first hold; a tenant with no schema records nothing.
+	Retain(ctx context.Context, tenant, uid string, deletedAt time.Time, hold time.Duration) error
+	// Adopt ends the hold under the tenant's name for a tenant of that name
+	// created again that asks for it by the deleted tenant's uid, and
+	// returns the hold; nil when nothing is held. Provision, run next, lets
+	// its roles log in again. Data held for another uid, or when uid is "",
+	// is never given: a *RetainedDataError, and the hold stays, as it does
+	// when uid asks for data that is not held. A hold that has ended, or
+	// whose purge has begun, is not given back: ReasonBusy until the sweep
+	// has purged it.
+	Adopt(ctx context.Context, tenant, uid string) (*RetainedTenant, error)
+	// Hold is the hold recorded under the tenant's name, nil when there is
+	// none.
+	Hold(ctx context.Context, tenant string) (*RetainedTenant, error)
 	// Retained lists the held tenants, the hold ending first first.
 	Retained(ctx context.Context) ([]RetainedTenant, error)
 	// SweepRetained purges every held tenant whose hold ended by now, and
