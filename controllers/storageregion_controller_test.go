@@ -377,6 +377,10 @@ func usStatus() *analyticsv1alpha1.StorageRegionStatus {
 // provisionedInUS provisions tenant directly in the US database, as the
 // tenant reconciler would, and purges it after the test; it returns the
 // store, for the test to retain the tenant as the finalizer would.
+// deletedUID stands for the metadata.uid of a deleted tenant whose data is
+// held.
+const deletedUID = "00000000-0000-4000-8000-000000000001"
+
 func provisionedInUS(t *testing.T, tenant string) *storage.Postgres {
 	t.Helper()
 	ctx := context.Background()
@@ -402,7 +406,7 @@ func TestARegionPurgesARetainedTenantWhenItsHoldEnds(t *testing.T) {
 	// What the tenant finalizer does for deletionPolicy Retain, retainDays 3.
 	hold := 3 * 24 * time.Hour
 	deletedAt := time.Now().UTC().Truncate(time.Second)
-	g.Expect(store.Retain(ctx, tenant, deletedAt, hold)).To(Succeed())
+	g.Expect(store.Retain(ctx, tenant, deletedUID, deletedAt, hold)).To(Succeed())
 	recheck(t, "us")
 	g.Eventually(usStatus, wait, tick).Should(And(
 		HaveField("Retained", HaveValue(BeNumerically(">=", 1))),
@@ -438,7 +442,7 @@ func TestARegionIsCheckedAgainWhenItsNextHoldEnds(t *testing.T) {
 	// A 3-day hold that ends in 4 seconds: the check that sees it comes back
 	// then, not after the 5-minute re-check interval.
 	hold := 3 * 24 * time.Hour
-	g.Expect(store.Retain(ctx, tenant, time.Now().Add(4*time.Second-hold), hold)).To(Succeed())
+	g.Expect(store.Retain(ctx, tenant, deletedUID, time.Now().Add(4*time.Second-hold), hold)).To(Succeed())
 	recheck(t, "us")
 	g.Eventually(usStatus, wait, tick).Should(HaveField("Retained", HaveValue(BeNumerically(">=", 1))))
 	g.Eventually(eventsAbout("us"), 20*time.Second, tick).Should(ContainElement(And(
@@ -455,7 +459,7 @@ func TestARegionWhoseSweepFailsStaysReadyAndSaysWhy(t *testing.T) {
 	withRegions(t)
 	const tenant = "region-sweep-fails"
 	store := provisionedInUS(t, tenant)
-	g.Expect(store.Retain(ctx, tenant, time.Now(), 3*24*time.Hour)).To(Succeed())
+	g.Expect(store.Retain(ctx, tenant, deletedUID, time.Now(), 3*24*time.Hour)).To(Succeed())
 
 	// A hold that ended, written by hand with a name no tenant can have:
 	// the sweep cannot purge it.

@@ -253,9 +253,9 @@ func (s *countedStore) Provision(ctx context.Context, tenant string, opts storag
 	return s.RegionStore.Provision(ctx, tenant, opts)
 }
 
-func (s *countedStore) Adopt(ctx context.Context, tenant string) (*time.Time, error) {
+func (s *countedStore) Adopt(ctx context.Context, tenant, uid string) (*storage.RetainedTenant, error) {
 	s.n.Add(1)
-	return s.RegionStore.Adopt(ctx, tenant)
+	return s.RegionStore.Adopt(ctx, tenant, uid)
 }
 
 func (s *countedStore) OldestRawEventDay(ctx context.Context, tenant string) (*time.Time, error) {

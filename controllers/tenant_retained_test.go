@@ -42,7 +42,15 @@ func ownerCredentials(g Gomega, ns, region string) storage.Credentials {
 		Username: string(secret.Data["username"]), Password: string(secret.Data["password"])}
 }
 
-func TestARetainedTenantIsLockedOutAtOnceAndItsDataAdoptedWhenRecreatedWithinTheHold(t *testing.T) {
+// heldRows counts the rows of the tenant's tables, as the administrator.
+func heldRows(g Gomega, store storage.Store, tenant string) int64 {
+	left, err := store.Verify(context.Background(), tenant)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(left.Schema).To(BeTrue(), "the schema of %s is gone", tenant)
+	return left.Rows
+}
+
+func TestRetainedDataGoesOnlyToATenantThatNamesTheDeletedTenantsUID(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	withRegions(t)
@@ -53,6 +61,7 @@ func TestARetainedTenantIsLockedOutAtOnceAndItsDataAdoptedWhenRecreatedWithinThe
 	g.Expect(k8s.Create(ctx, tenant)).To(Succeed())
 	g.Eventually(conditionOf(name, analyticsv1alpha1.ConditionStorageReady), wait, tick).Should(haveStatus(metav1.ConditionTrue))
 	g.Eventually(func() *corev1.Secret { return get(&corev1.Secret{}, ns, render.StorageSecretName)() }, wait, tick).ShouldNot(BeNil())
+	uid := string(tenant.UID)
 	creds := ownerCredentials(g, ns, "US")
 	conn, err := storage.ConnectTenant(ctx, creds)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -62,42 +71,113 @@ func TestARetainedTenantIsLockedOutAtOnceAndItsDataAdoptedWhenRecreatedWithinThe
 
 	deleteTenant(t, tenant)
 	g.Eventually(eventsAbout(name), wait, tick).Should(ContainElement(And(
-		HaveField("Reason", "Retained"), HaveField("Note", ContainSubstring("can no longer log in")))))
+		HaveField("Reason", "Retained"), HaveField("Note", And(ContainSubstring("can no longer log in"), ContainSubstring("adoptRetainedFrom is this tenant's uid, "+uid))))))
 	_, err = storage.ConnectTenant(ctx, creds)
 	g.Expect(err).To(HaveOccurred(), "the retained tenant's owner can still log in after deletion")
 	store, err := storage.Open(ctx, pg.AdminConfig("US"))
 	g.Expect(err).NotTo(HaveOccurred())
 	defer store.Close()
-	held, err := store.Retained(ctx)
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(held).To(ContainElement(And(HaveField("Tenant", name), HaveField("Hold()", 3*24*time.Hour))))
+	t.Cleanup(func() { _ = store.Purge(ctx, name) })
+	g.Expect(store.Hold(ctx, name)).To(And(HaveField("UID", uid), HaveField("Hold()", 3*24*time.Hour)))
+	g.Expect(heldRows(g, store, name)).To(BeEquivalentTo(1))
 
-	// Re-created within the hold: the data is adopted, visibly.
-	newTenant(t, name, analyticsv1alpha1.AnalyticsTenantSpec{Region: analyticsv1alpha1.RegionUS})
-	g.Eventually(conditionOf(name, analyticsv1alpha1.ConditionStorageReady), wait, tick).Should(haveStatus(metav1.ConditionTrue))
-	g.Eventually(func() *metav1.Time {
-		if t := getTenant(name); t != nil && t.Status.Storage != nil {
-			return t.Status.Storage.AdoptedFrom
+	t.Run("a tenant of the same name that does not ask for the data gets none of it and says why", func(t *testing.T) {
+		g := NewWithT(t)
+		other := newTenant(t, name, analyticsv1alpha1.AnalyticsTenantSpec{Region: analyticsv1alpha1.RegionUS})
+		g.Eventually(conditionOf(name, analyticsv1alpha1.ConditionStorageReady), wait, tick).Should(And(
+			haveStatus(metav1.ConditionFalse), HaveField("Reason", analyticsv1alpha1.ReasonRetainedDataExists),
+			HaveField("Message", And(ContainSubstring("another AnalyticsTenant also named held (uid "+uid+")"),
+				ContainSubstring("held until "), ContainSubstring("gets none of it"),
+				ContainSubstring("set spec.storage.adoptRetainedFrom: "+uid)))))
+		g.Expect(conditionOf(name, analyticsv1alpha1.ConditionReady)()).To(And(
+			haveStatus(metav1.ConditionFalse), HaveField("Reason", analyticsv1alpha1.ReasonRetainedDataExists)))
+		g.Eventually(eventsAbout(name), wait, tick).Should(ContainElement(And(
+			HaveField("Type", corev1.EventTypeWarning), HaveField("Reason", analyticsv1alpha1.ReasonRetainedDataExists))))
+		// envtest has no garbage collector: the deleted tenant's namespace
+		// and Secrets stay. None was written for this tenant.
+		for _, name := range []string{render.StorageSecretName, render.IngestSecretName} {
+			if secret := get(&corev1.Secret{}, ns, name)(); secret != nil {
+				g.Expect(secret.OwnerReferences).To(ConsistOf(HaveField("UID", tenant.UID)),
+					"Secret %s was written for the tenant that did not ask for the held data", name)
+			}
 		}
-		return nil
-	}, wait, tick).ShouldNot(BeNil(), "status.storage.adoptedFrom")
-	g.Eventually(eventsAbout(name), wait, tick).Should(ContainElement(HaveField("Reason", "Adopted")))
+		g.Expect(getTenant(name).Status.Storage.Schema).To(BeEmpty())
+		g.Expect(store.Hold(ctx, name)).To(HaveField("UID", uid), "the hold is kept")
+		_, err := storage.ConnectTenant(ctx, creds)
+		g.Expect(err).To(HaveOccurred(), "the held owner can log in again")
+
+		wrong := "00000000-0000-4000-8000-00000000dead"
+		g.Eventually(func() error {
+			t := getTenant(name)
+			t.Spec.Storage = &analyticsv1alpha1.StorageSpec{AdoptRetainedFrom: wrong}
+			return k8s.Update(ctx, t)
+		}, wait, tick).Should(Succeed())
+		g.Eventually(conditionOf(name, analyticsv1alpha1.ConditionStorageReady), wait, tick).Should(And(
+			haveStatus(metav1.ConditionFalse), HaveField("Reason", analyticsv1alpha1.ReasonRetainedDataMismatch),
+			HaveField("Message", And(ContainSubstring("spec.storage.adoptRetainedFrom is "+wrong),
+				ContainSubstring("is that of the deleted tenant with uid "+uid), ContainSubstring("nothing is adopted")))))
+		g.Eventually(eventsAbout(name), wait, tick).Should(ContainElement(HaveField("Reason", analyticsv1alpha1.ReasonRetainedDataMismatch)))
+		g.Expect(store.Hold(ctx, name)).To(HaveField("UID", uid), "the hold is kept")
+
+		// Deleted (deletionPolicy Delete), it purges nothing: the data is
+		// not its own.
+		deleteTenant(t, other)
+		g.Eventually(eventsAbout(name), wait, tick).Should(ContainElement(And(
+			HaveField("Reason", "Purged"), HaveField("Note", ContainSubstring("not this tenant's; it stays held")))))
+		g.Expect(store.Hold(ctx, name)).To(HaveField("UID", uid), "the hold is kept")
+		g.Expect(heldRows(g, store, name)).To(BeEquivalentTo(1))
+	})
+
+	t.Run("a tenant of the same name that names the deleted tenant's uid adopts the data", func(t *testing.T) {
+		g := NewWithT(t)
+		newTenant(t, name, analyticsv1alpha1.AnalyticsTenantSpec{Region: analyticsv1alpha1.RegionUS,
+			Storage: &analyticsv1alpha1.StorageSpec{AdoptRetainedFrom: uid}})
+		g.Eventually(conditionOf(name, analyticsv1alpha1.ConditionStorageReady), wait, tick).Should(haveStatus(metav1.ConditionTrue))
+		g.Eventually(func() *metav1.Time {
+			if t := getTenant(name); t != nil && t.Status.Storage != nil {
+				return t.Status.Storage.AdoptedFrom
+			}
+			return nil
+		}, wait, tick).ShouldNot(BeNil(), "status.storage.adoptedFrom")
+		g.Eventually(eventsAbout(name), wait, tick).Should(ContainElement(And(
+			HaveField("Reason", "Adopted"), HaveField("Note", ContainSubstring("uid "+uid)))))
+		g.Eventually(func() error {
+			c, err := storage.ConnectTenant(ctx, ownerCredentials(g, ns, "US"))
+			if err != nil {
+				return err
+			}
+			defer func() { _ = c.Close(ctx) }()
+			var n int
+			if err := c.QueryRow(ctx, `SELECT count(*) FROM tenant_held.events`).Scan(&n); err != nil {
+				return err
+			}
+			if n != 1 {
+				return fmt.Errorf("the adopted tenant has %d events, want its 1", n)
+			}
+			return nil
+		}, wait, tick).Should(Succeed())
+		g.Expect(store.Hold(ctx, name)).To(BeNil(), "an adopted tenant is no longer held")
+	})
+}
+
+func TestATenantThatAsksForRetainedDataThatIsNotHeldIsNotProvisionedEmpty(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	withRegions(t)
+	const name = "nothing-held"
+	asked := "00000000-0000-4000-8000-0000000000aa"
+	newTenant(t, name, analyticsv1alpha1.AnalyticsTenantSpec{Region: analyticsv1alpha1.RegionUS,
+		Storage: &analyticsv1alpha1.StorageSpec{AdoptRetainedFrom: asked}})
+	g.Eventually(conditionOf(name, analyticsv1alpha1.ConditionStorageReady), wait, tick).Should(And(
+		haveStatus(metav1.ConditionFalse), HaveField("Reason", analyticsv1alpha1.ReasonRetainedDataNotFound),
+		HaveField("Message", And(ContainSubstring("uid "+asked), ContainSubstring("holds no data under the name "+name),
+			ContainSubstring("remove spec.storage.adoptRetainedFrom to start empty")))))
+	g.Eventually(eventsAbout(name), wait, tick).Should(ContainElement(HaveField("Reason", analyticsv1alpha1.ReasonRetainedDataNotFound)))
+
 	g.Eventually(func() error {
-		c, err := storage.ConnectTenant(ctx, ownerCredentials(g, ns, "US"))
-		if err != nil {
-			return err
-		}
-		defer func() { _ = c.Close(ctx) }()
-		var n int
-		if err := c.QueryRow(ctx, `SELECT count(*) FROM tenant_held.events`).Scan(&n); err != nil {
-			return err
-		}
-		if n != 1 {
-			return fmt.Errorf("the adopted tenant has %d events, want its 1", n)
-		}
-		return nil
+		t := getTenant(name)
+		t.Spec.Storage = nil
+		return k8s.Update(ctx, t)
 	}, wait, tick).Should(Succeed())
-	held, err = store.Retained(ctx)
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(held).NotTo(ContainElement(HaveField("Tenant", name)), "an adopted tenant is no longer held")
+	g.Eventually(conditionOf(name, analyticsv1alpha1.ConditionStorageReady), wait, tick).Should(haveStatus(metav1.ConditionTrue))
 }

@@ -177,22 +177,28 @@ func (r *TenantReconciler) reconcileStorage(ctx context.Context, s *tenantScope)
 		}
 	}
 	// A tenant not provisioned yet (a new object; its status names no
-	// schema) or without its owner's Secret may be re-created under the
-	// name of a deleted tenant held under deletionPolicy Retain: it takes
-	// that data back, visibly. Before Provision, which would otherwise make
-	// the held roles log in again while the hold, and its sweep, still
-	// stand. The status, not the Secret, says "new": the old namespace and
-	// its Secrets may still be terminating.
+	// schema) or without its owner's Secret may have the name of a deleted
+	// tenant whose data is held under deletionPolicy Retain. It takes that
+	// data over only when it names the deleted tenant's uid
+	// (spec.storage.adoptRetainedFrom), visibly; otherwise it waits, not
+	// provisioned, until the hold ends and the data is purged. Before
+	// Provision, which would otherwise take the held schema by its name and
+	// let its roles log in again. The status, not the Secret, says "new":
+	// the old namespace and its Secrets may still be terminating.
 	if st := s.original.Status.Storage; st == nil || st.Schema == "" || ownerPassword == "" {
-		deletedAt, err := store.Adopt(ctx, s.tenant.Name)
+		held, err := store.Adopt(ctx, s.tenant.Name, s.spec.AdoptRetainedFrom)
+		var refused *storage.RetainedDataError
+		if errors.As(err, &refused) {
+			return r.retainedDataRefused(ctx, s, refused)
+		}
 		if err != nil {
 			return r.storageFailed(s, err)
 		}
-		if deletedAt != nil {
-			s.adoptedFrom = &metav1.Time{Time: *deletedAt}
+		if held != nil {
+			s.adoptedFrom = &metav1.Time{Time: held.DeletedAt}
 			r.event(ctx, s.tenant, corev1.EventTypeNormal, eventAdopted, "Provision", fmt.Sprintf(
-				"adopted schema %s and its data, held since the tenant of the same name was deleted at %s (deletionPolicy Retain)",
-				storage.SchemaName(s.tenant.Name), deletedAt.UTC().Format(time.RFC3339)))
+				"adopted schema %s and its data, held since the tenant of the same name with uid %s was deleted at %s (deletionPolicy Retain), as spec.storage.adoptRetainedFrom asks",
+				held.Schema, held.UID, held.DeletedAt.Format(time.RFC3339)))
 		}
 	}
 	start := time.Now()
@@ -234,6 +240,57 @@ func storageReadyMessage(s *tenantScope) string {
 	ns := render.NamespaceName(s.render())
 	return fmt.Sprintf("schema %s is provisioned in region %s (StorageRegion %s); the owner's credentials are in Secret %s/%s, for retention, and the ingest role %s's in Secret %s/%s",
 		storage.SchemaName(s.tenant.Name), s.spec.Region, s.region.Name, ns, render.StorageSecretName, storage.IngestRoleName(s.tenant.Name), ns, render.IngestSecretName)
+}
+
+// retainedDataRefused records why the tenant is not provisioned: data held
+// under its name is not given to it (it did not ask, or asked for another
+// deleted tenant's), or it asked for data that is not held. StorageReady is
+// False with a reason of its own and a message that says what to do, and a
+// Warning event is recorded when the reason is new. The tenant is looked at
+// again when the hold ends, which changes what it can have, or after a
+// backoff; a change of its spec reconciles it at once.
+func (r *TenantReconciler) retainedDataRefused(ctx context.Context, s *tenantScope, refused *storage.RetainedDataError) (ctrl.Result, error) {
+	schema := storage.SchemaName(s.tenant.Name)
+	where := fmt.Sprintf("region %s (StorageRegion %s)", s.spec.Region, s.region.Name)
+	var reason, msg string
+	held := refused.Held
+	when := ""
+	if held != nil {
+		when = held.ExpiresAt.Format(time.RFC3339)
+		if !r.now().Before(held.ExpiresAt) {
+			when += ", which has passed: it is being purged"
+		}
+	}
+	switch {
+	case held == nil:
+		reason = analyticsv1alpha1.ReasonRetainedDataNotFound
+		msg = fmt.Sprintf("spec.storage.adoptRetainedFrom asks for the retained data of the deleted tenant with uid %s, but %s holds no data under the name %s: its hold ended and it was purged, or it was never retained. This tenant is not provisioned empty unasked: remove spec.storage.adoptRetainedFrom to start empty",
+			refused.UID, where, s.tenant.Name)
+	case held.UID == "":
+		reason = analyticsv1alpha1.ReasonRetainedDataExists
+		msg = fmt.Sprintf("%s holds schema %s, the data of a deleted tenant also named %s, deleted at %s under deletionPolicy Retain and held until %s. It was held by an operator that did not record the deleted tenant's uid, so it cannot be adopted; this tenant is provisioned, empty, once the hold has ended and the data is purged",
+			where, schema, s.tenant.Name, held.DeletedAt.Format(time.RFC3339), when)
+	case refused.UID == "":
+		reason = analyticsv1alpha1.ReasonRetainedDataExists
+		msg = fmt.Sprintf("%s holds schema %s, the data of another AnalyticsTenant also named %s (uid %s), deleted at %s under deletionPolicy Retain and held until %s. This tenant gets none of it and is provisioned, empty, once the hold has ended and the data is purged. If this tenant is the same customer, adopt the data instead: set spec.storage.adoptRetainedFrom: %s",
+			where, schema, s.tenant.Name, held.UID, held.DeletedAt.Format(time.RFC3339), when, held.UID)
+	default:
+		reason = analyticsv1alpha1.ReasonRetainedDataMismatch
+		msg = fmt.Sprintf("spec.storage.adoptRetainedFrom is %s, but the data %s holds under the name %s (schema %s, held until %s) is that of the deleted tenant with uid %s: nothing is adopted and this tenant is not provisioned. Set it to %s to adopt that data, or remove it to start empty once the hold has ended and the data is purged",
+			refused.UID, where, s.tenant.Name, schema, when, held.UID, held.UID)
+	}
+	if old := meta.FindStatusCondition(s.original.Status.Conditions, analyticsv1alpha1.ConditionStorageReady); old == nil || old.Reason != reason {
+		r.event(ctx, s.tenant, corev1.EventTypeWarning, reason, "Provision", msg)
+	}
+	s.set(analyticsv1alpha1.ConditionStorageReady, metav1.ConditionFalse, reason, msg)
+	retry := failingBackoff(s.failingSince(analyticsv1alpha1.ConditionStorageReady))
+	if held != nil {
+		if until := held.ExpiresAt.Sub(r.now()); until > 0 {
+			// The region's sweep runs when the hold ends; a little after.
+			retry = until + regionSweepMinWait
+		}
+	}
+	return ctrl.Result{RequeueAfter: retry}, nil
 }
 
 // storageVerifyEvery is how often a converged tenant's storage is
@@ -355,10 +412,20 @@ func (r *TenantReconciler) finalize(ctx context.Context, s *tenantScope) (ctrl.R
 	retain := s.spec.DeletionPolicy == analyticsv1alpha1.DeletionPolicyRetain
 	region, err := r.findRegion(ctx, s.spec.Region, "")
 	var unavailable *regionUnavailable
+	var other *storage.RetainedTenant
+	if err == nil {
+		other, err = r.heldForAnother(ctx, s, region)
+	}
 	switch {
 	case errors.As(err, &unavailable) && !r.wasProvisioned(ctx, s):
 		r.event(ctx, s.tenant, corev1.EventTypeNormal, eventPurged, "Delete",
 			fmt.Sprintf("nothing to purge or retain: the tenant was never provisioned in region %s", s.spec.Region))
+	case other != nil:
+		// It waited, never provisioned, for a hold under its name: that
+		// data is not its own to purge or to hold again.
+		r.event(ctx, s.tenant, corev1.EventTypeNormal, eventPurged, "Delete", fmt.Sprintf(
+			"nothing to purge or retain: schema %s in region %s is the retained data of another deleted tenant of the same name (uid %s), not this tenant's; it stays held until %s",
+			other.Schema, s.spec.Region, other.UID, other.ExpiresAt.Format(time.RFC3339)))
 	case retain:
 		var until time.Time
 		if err == nil {
@@ -370,8 +437,8 @@ func (r *TenantReconciler) finalize(ctx context.Context, s *tenantScope) (ctrl.R
 			return ctrl.Result{RequeueAfter: failingBackoff(s.tenant.DeletionTimestamp.Time)}, nil
 		}
 		r.event(ctx, s.tenant, corev1.EventTypeNormal, eventRetained, "Delete", fmt.Sprintf(
-			"holding schema %s in region %s until %s (deletionPolicy Retain, %d days): its roles can no longer log in; a tenant created with the same name before then adopts the data, after that StorageRegion %s purges it",
-			schema, s.spec.Region, until.UTC().Format(time.RFC3339), s.spec.RetainDays, region.Name))
+			"holding schema %s in region %s until %s (deletionPolicy Retain, %d days): its roles can no longer log in; a tenant created with the same name before then adopts the data only if its spec.storage.adoptRetainedFrom is this tenant's uid, %s; after that StorageRegion %s purges it",
+			schema, s.spec.Region, until.UTC().Format(time.RFC3339), s.spec.RetainDays, s.tenant.UID, region.Name))
 	default:
 		if err == nil {
 			err = r.purge(ctx, s, region)
@@ -403,7 +470,7 @@ func (r *TenantReconciler) retain(ctx context.Context, s *tenantScope, region *a
 	}
 	deletedAt := s.tenant.DeletionTimestamp.Time
 	hold := time.Duration(s.spec.RetainDays) * 24 * time.Hour
-	if err := store.Retain(ctx, s.tenant.Name, deletedAt, hold); err != nil {
+	if err := store.Retain(ctx, s.tenant.Name, string(s.tenant.UID), deletedAt, hold); err != nil {
 		return time.Time{}, err
 	}
 	left, err := store.Verify(ctx, s.tenant.Name)
@@ -416,6 +483,23 @@ func (r *TenantReconciler) retain(ctx context.Context, s *tenantScope, region *a
 		}
 	}
 	return deletedAt.Add(hold), nil
+}
+
+// heldForAnother is the hold under the tenant's name when it is not the
+// tenant's own: the data of another deleted tenant of the same name (or
+// held without a uid), which this tenant waited for and never got. nil
+// when nothing is held or the hold is this tenant's (its Retain ran, its
+// finalizer not yet removed).
+func (r *TenantReconciler) heldForAnother(ctx context.Context, s *tenantScope, region *analyticsv1alpha1.StorageRegion) (*storage.RetainedTenant, error) {
+	store, err := r.regionStore(ctx, region)
+	if err != nil {
+		return nil, err
+	}
+	held, err := store.Hold(ctx, s.tenant.Name)
+	if err != nil || held == nil || held.UID == string(s.tenant.UID) {
+		return nil, err
+	}
+	return held, nil
 }
 
 // purge deletes the tenant's data and role and checks nothing is left.

@@ -107,8 +107,10 @@ type AnalyticsTenantSpec struct {
 
 	// DeletionPolicy says what deleting this AnalyticsTenant does to its
 	// stored data: Delete (default) purges it; Retain holds it for
-	// RetainDays, with its roles unable to log in, then purges it. A tenant
-	// re-created with the same name within the hold adopts the data.
+	// RetainDays, with its roles unable to log in, then purges it. Within
+	// the hold, a tenant created again with the same name can take the data
+	// over, but only by naming this tenant's metadata.uid in its
+	// spec.storage.adoptRetainedFrom.
 	// +optional
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 
@@ -119,6 +121,34 @@ type AnalyticsTenantSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=30
 	RetainDays *int32 `json:"retainDays,omitempty"`
+
+	// Storage is about the tenant's stored data.
+	// +optional
+	Storage *StorageSpec `json:"storage,omitempty"`
+}
+
+// StorageSpec is about a tenant's stored data.
+type StorageSpec struct {
+	// AdoptRetainedFrom takes over the data of a deleted AnalyticsTenant of
+	// the same name that is still held under deletionPolicy Retain: set it
+	// to that deleted tenant's metadata.uid, and this tenant gets its
+	// schema, raw events and aggregates instead of starting empty. Set it
+	// only when this tenant is the same customer as the deleted one: a name
+	// alone never gives a tenant someone else's data.
+	//
+	// Without it, a tenant created under the name of a held one is not
+	// provisioned until the hold ends and the held data is purged: its
+	// StorageReady condition is False with reason RetainedDataExists, and
+	// its message says when that is and which uid to set here to adopt the
+	// data instead. A uid that is not the held tenant's is refused
+	// (RetainedDataMismatch), as is one when no data is held under the name
+	// (RetainedDataNotFound: the hold ended and the data was purged); remove
+	// the field to start empty. It matters only until the tenant's storage
+	// is provisioned, so it may stay in the manifest afterwards.
+	// +optional
+	// +kubebuilder:validation:MaxLength=36
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')",message="adoptRetainedFrom must be the metadata.uid of the deleted AnalyticsTenant whose retained data to adopt, a lowercase UUID such as 4f1c2d3e-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
+	AdoptRetainedFrom string `json:"adoptRetainedFrom,omitempty"`
 }
 
 // IngestSpec configures the ingest Deployment.
@@ -262,8 +292,8 @@ type StorageStatus struct {
 	// +optional
 	SecretName string `json:"secretName,omitempty"`
 	// AdoptedFrom is when the earlier tenant of the same name, whose
-	// retained data this tenant adopted, was deleted; unset when the tenant
-	// started empty.
+	// retained data this tenant adopted (spec.storage.adoptRetainedFrom),
+	// was deleted; unset when the tenant started empty.
 	// +optional
 	AdoptedFrom *metav1.Time `json:"adoptedFrom,omitempty"`
 	// Fingerprint identifies what was last provisioned in the database (the

@@ -88,6 +88,23 @@ const (
 	// ReasonApplyFailed means the API server refused an object the operator
 	// applied.
 	ReasonApplyFailed = "ApplyFailed"
+	// ReasonRetainedDataExists means the region holds the data of a deleted
+	// tenant of the same name under deletionPolicy Retain, and this tenant
+	// did not ask to adopt it (spec.storage.adoptRetainedFrom): it is not
+	// provisioned until the hold ends and that data is purged
+	// (StorageReady False). The message says when, and the uid to set to
+	// adopt the data instead.
+	ReasonRetainedDataExists = "RetainedDataExists"
+	// ReasonRetainedDataMismatch means spec.storage.adoptRetainedFrom names
+	// another tenant than the deleted one whose data is held under this
+	// name: nothing is adopted or provisioned (StorageReady False).
+	ReasonRetainedDataMismatch = "RetainedDataMismatch"
+	// ReasonRetainedDataNotFound means spec.storage.adoptRetainedFrom asks
+	// for retained data, but none is held under this tenant's name any more
+	// (its hold ended and it was purged, or it was never retained): the
+	// tenant is not provisioned empty unasked (StorageReady False); remove
+	// the field to start empty.
+	ReasonRetainedDataNotFound = "RetainedDataNotFound"
 
 	// ReasonConnected means the region's admin connection works.
 	ReasonConnected = "Connected"

@@ -84,6 +84,9 @@ type EffectiveTenantSpec struct {
 	DeletionPolicy DeletionPolicy
 	// RetainDays is the hold of deletionPolicy Retain.
 	RetainDays int32
+	// AdoptRetainedFrom is the uid of the deleted tenant whose retained
+	// data the tenant asks to adopt; empty when it asks for none.
+	AdoptRetainedFrom string
 
 	// Image is the ingest image the tenant asked for; empty means the
 	// operator's default.
@@ -148,6 +151,9 @@ func (s *AnalyticsTenantSpec) Effective() EffectiveTenantSpec {
 		if in.RateLimit != nil {
 			e.EventsPerMinutePerIP = in.RateLimit.EventsPerMinutePerIP
 		}
+	}
+	if st := s.Storage; st != nil {
+		e.AdoptRetainedFrom = st.AdoptRetainedFrom
 	}
 	if p := s.Privacy; p != nil {
 		if p.QueryParamAllowlist != nil {

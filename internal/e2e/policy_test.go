@@ -187,6 +187,8 @@ func TestARetainedTenantIsHeldLockedOutAdoptedAndSweptWhenItsHoldEnds(t *testing
 	}
 
 	create(retained)
+	first := &analyticsv1alpha1.AnalyticsTenant{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Name: name}, first)).To(Succeed())
 	conn, creds := ownerConn(t, ns)
 	_, err = conn.Exec(ctx, `INSERT INTO tenant_e2e_held.events (received_at, event_name) VALUES (now(), 'pageview')`)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -207,9 +209,17 @@ func TestARetainedTenantIsHeldLockedOutAdoptedAndSweptWhenItsHoldEnds(t *testing
 		}, wait, tick).Should(BeNumerically(">=", 1))
 	})
 
-	t.Run("re-created within the hold, it adopts the data", func(t *testing.T) {
+	t.Run("re-created within the hold, it adopts the data only when it names the deleted tenant's uid", func(t *testing.T) {
 		g := NewWithT(t)
-		create(retained)
+		g.Expect(k8s.Create(ctx, &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: analyticsv1alpha1.AnalyticsTenantSpec{}})).To(Succeed())
+		g.Eventually(func() string { return conditionOf(name, analyticsv1alpha1.ConditionStorageReady) }, wait, tick).
+			Should(Equal("False/" + analyticsv1alpha1.ReasonRetainedDataExists))
+		deleteTenant(t, name)
+		g.Expect(events()).To(Equal(1), "the data is still held")
+
+		adopting := retained
+		adopting.Storage = &analyticsv1alpha1.StorageSpec{AdoptRetainedFrom: string(first.UID)}
+		create(adopting)
 		got := &analyticsv1alpha1.AnalyticsTenant{}
 		g.Expect(k8s.Get(ctx, client.ObjectKey{Name: name}, got)).To(Succeed())
 		g.Expect(got.Status.Storage.AdoptedFrom).NotTo(BeNil())

@@ -126,7 +126,7 @@ func (c Credentials) endpoint() endpoint {
 }
 
 // Connect opens a single connection with cfg's settings, for callers that
-// need a session of their own (session advisory locks, tests). Errors are
+// need a session of their own (tests, benchmarks, the e2e suite). Errors are
 // *Error values; see ReasonFor.
 func Connect(ctx context.Context, cfg AdminConfig) (*pgx.Conn, error) {
 	return connect(ctx, cfg.endpoint())

@@ -33,7 +33,8 @@ limitations under the License.
 // lose LOGIN and the hold is recorded in the region's database, in
 // OperatorSchema, so it outlives the tenant object. SweepRetained purges the
 // holds that have ended; Adopt gives a held tenant's data to a tenant
-// re-created under its name within the hold.
+// re-created under its name within the hold, only when that tenant names
+// the deleted tenant's uid.
 //
 // Failures are *Error values whose Reason (see ReasonFor) a controller can
 // show as a condition reason. No error message, String or log line of this

@@ -37,3 +37,11 @@ func (p *Postgres) PreparedStatements(ctx context.Context) (int, error) {
 	err := p.pool.QueryRow(ctx, `SELECT count(*) FROM pg_prepared_statements`, pgx.QueryExecModeSimpleProtocol).Scan(&n)
 	return n, err
 }
+
+// HoldRetentionLock takes the tenant's retention lock on conn, as a
+// retention run does, and holds it until conn's transaction ends (ROLLBACK,
+// or the connection closes). locked is false when another session holds it.
+func HoldRetentionLock(ctx context.Context, conn *pgx.Conn, schema string) (locked bool, err error) {
+	tx, err := lockRetention(ctx, conn, schema)
+	return tx != nil, err
+}

@@ -18,7 +18,6 @@ package storage
 
 import (
 	"fmt"
-	"hash/fnv"
 	"regexp"
 	"strings"
 	"time"
@@ -101,26 +100,4 @@ func parsePartitionName(name string) (day time.Time, ok bool) {
 func utcDay(t time.Time) time.Time {
 	y, m, d := t.UTC().Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-}
-
-// Advisory lock key spaces (the high 32 bits of a bigint key), so the
-// operator's locks do not collide with each other or with an application's.
-const (
-	lockSpaceTenant    int64 = 0x6d6d7470 // "mmtp": provisioning or purging one tenant
-	lockSpaceRegion    int64 = 0x6d6d7267 // "mmrg": database-wide ACL changes
-	lockSpaceRetention int64 = 0x6d6d7274 // "mmrt": a tenant's retention run
-)
-
-func lockKey(space int64, name string) int64 {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(name))
-	return space<<32 | int64(h.Sum32())
-}
-
-// RetentionLockKey is the session advisory lock (pg_advisory_lock(bigint))
-// a retention run holds for schema: one run at a time per tenant. It is
-// exported so people and tests can find the holder in pg_locks
-// (classid = key>>32, objid = key&0xffffffff).
-func RetentionLockKey(schema string) int64 {
-	return lockKey(lockSpaceRetention, schema)
 }

@@ -52,16 +52,23 @@ type Store interface {
 	// a few partitions for one row; it never scans the events.
 	OldestRawEventDay(ctx context.Context, tenant string) (*time.Time, error)
 	// Retain holds a deleted tenant's schema, data and roles for hold (at
-	// most MaxRetainHold) from deletedAt, recorded in the region's database;
-	// both roles lose LOGIN at once and their sessions are ended. A second
-	// Retain keeps the first hold; a tenant with no schema records nothing.
-	Retain(ctx context.Context, tenant string, deletedAt time.Time, hold time.Duration) error
-	// Adopt ends the tenant's hold for a tenant of the same name created
-	// again, and returns when the held one was deleted; nil when it is not
-	// held. Provision, run next, lets its roles log in again. A hold that
-	// has ended, or whose purge has begun, is not given back: ReasonBusy
-	// until the sweep has purged it.
-	Adopt(ctx context.Context, tenant string) (*time.Time, error)
+	// most MaxRetainHold) from deletedAt, recorded in the region's database
+	// with the deleted tenant's uid (its metadata.uid); both roles lose
+	// LOGIN at once and their sessions are ended. A second Retain keeps the
+	// first hold; a tenant with no schema records nothing.
+	Retain(ctx context.Context, tenant, uid string, deletedAt time.Time, hold time.Duration) error
+	// Adopt ends the hold under the tenant's name for a tenant of that name
+	// created again that asks for it by the deleted tenant's uid, and
+	// returns the hold; nil when nothing is held. Provision, run next, lets
+	// its roles log in again. Data held for another uid, or when uid is "",
+	// is never given: a *RetainedDataError, and the hold stays, as it does
+	// when uid asks for data that is not held. A hold that has ended, or
+	// whose purge has begun, is not given back: ReasonBusy until the sweep
+	// has purged it.
+	Adopt(ctx context.Context, tenant, uid string) (*RetainedTenant, error)
+	// Hold is the hold recorded under the tenant's name, nil when there is
+	// none.
+	Hold(ctx context.Context, tenant string) (*RetainedTenant, error)
 	// Retained lists the held tenants, the hold ending first first.
 	Retained(ctx context.Context) ([]RetainedTenant, error)
 	// SweepRetained purges every held tenant whose hold ended by now, and
@@ -338,10 +345,10 @@ func readRole(ctx context.Context, tx pgx.Tx, role string) (roleState, error) {
 }
 
 // Provision implements Store. Everything happens in one transaction under
-// the tenant's advisory lock, so two operators (or two reconciles) provisioning
-// the same tenant take turns, and different tenants proceed in parallel. A
-// second call with the passwords it returned changes nothing and writes
-// nothing.
+// the tenant's lock (a row in OperatorSchema, which Provision makes first if
+// the region's database has none yet), so two operators (or two reconciles)
+// provisioning the same tenant take turns, and different tenants proceed in
+// parallel. A second call with the passwords it returned changes nothing.
 //
 // What it makes:
 //   - owner role tenant_<name> and ingest role ingest_<name>: LOGIN, no
@@ -357,7 +364,8 @@ func readRole(ctx context.Context, tx pgx.Tx, role string) (roleState, error) {
 //     hand) is revoked, so it can never read events back or add a column;
 //   - CONNECT on the database granted to both roles, and CONNECT, CREATE and
 //     TEMPORARY revoked from PUBLIC, so tenant roles can do nothing in the
-//     database outside their own schema.
+//     database outside their own schema; EXECUTE on the advisory lock
+//     functions revoked from PUBLIC too (see hardenDatabase).
 //
 // When the administrator is not a superuser it grants itself membership in
 // the owner role, which PostgreSQL requires to create a schema owned by it.
@@ -382,8 +390,11 @@ func (p *Postgres) Provision(ctx context.Context, tenant string, opts ProvisionO
 	}
 	var ownerPassword, ingestPassword string
 	secrets := []string{opts.ExistingPassword, opts.ExistingIngestPassword}
+	if _, err := p.operatorSchemaReady(ctx, "provision "+tenant, true); err != nil {
+		return Provisioned{}, err
+	}
 	err := p.inTx(ctx, "provision "+tenant, secrets, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceTenant, owner)); err != nil {
+		if err := lockTenant(ctx, tx, owner); err != nil {
 			return err
 		}
 		var st roleState
@@ -697,11 +708,22 @@ func (p *Postgres) passwordWorks(ctx context.Context, role, password string) boo
 // Statements run only when something is missing, so a repeated Provision
 // writes nothing.
 //
+// It also takes EXECUTE on every advisory lock function (pg_advisory_* and
+// pg_try_advisory_*, session and transaction, exclusive and shared, and the
+// unlocks) away from PUBLIC in this database. PostgreSQL grants them to
+// every role, and advisory lock keys are shared by the whole database, so
+// any tenant's role could otherwise hold a key that someone else's work
+// depends on. The operator itself takes no advisory lock (see lockTenant).
+// Only the functions' owner, the bootstrap superuser, can revoke them: with
+// an administrator that is not a superuser (a managed service's) they stay
+// executable, which PostgreSQL allows silently, and are not looked at
+// again; the operator's locks do not depend on it.
+//
 // ACL changes on the database rewrite its one pg_database row, and two
 // transactions doing that at once fail with "tuple concurrently updated":
-// a region-wide advisory lock makes them take turns. Only they take it: the
-// ACLs are read first without it, and only when one must change is the lock
-// taken (after the tenant's lock, held until commit) and the ACLs read again
+// the region's lock makes them take turns. Only they take it: the ACLs are
+// read first without it, and only when one must change is the lock taken
+// (after the tenant's lock, held until commit) and the ACLs read again
 // under it. A converged tenant's provisioning, the common case, so never
 // waits on another tenant's.
 func hardenDatabase(ctx context.Context, tx pgx.Tx, roles ...string) error {
@@ -709,7 +731,7 @@ func hardenDatabase(ctx context.Context, tx pgx.Tx, roles ...string) error {
 	if err != nil || !acl.needsChange(roles) {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceRegion, "database")); err != nil {
+	if err := lockRegion(ctx, tx); err != nil {
 		return err
 	}
 	if acl, err = readDatabaseACL(ctx, tx, roles); err != nil {
@@ -726,6 +748,11 @@ func hardenDatabase(ctx context.Context, tx pgx.Tx, roles ...string) error {
 	}
 	if acl.publicCreatesInPublic {
 		if _, err := tx.Exec(ctx, `REVOKE CREATE ON SCHEMA public FROM PUBLIC`); err != nil {
+			return err
+		}
+	}
+	if len(acl.publicAdvisoryLocks) > 0 {
+		if _, err := tx.Exec(ctx, `REVOKE EXECUTE ON FUNCTION `+strings.Join(acl.publicAdvisoryLocks, ", ")+` FROM PUBLIC`); err != nil {
 			return err
 		}
 	}
@@ -746,6 +773,10 @@ type databaseACL struct {
 	db                    string
 	publicHasDB           bool
 	publicCreatesInPublic bool
+	// publicAdvisoryLocks are the advisory lock functions PUBLIC may
+	// execute and the administrator may take back (it is their owner's
+	// member: a superuser), as pg_catalog.name(argument types).
+	publicAdvisoryLocks []string
 	// withConnect are those of the roles asked about that may connect.
 	withConnect []string
 }
@@ -760,9 +791,17 @@ func readDatabaseACL(ctx context.Context, tx pgx.Tx, roles []string) (databaseAC
 		                 WHERE r.rolname = ANY($1) AND a.privilege_type = 'CONNECT'), '{}'),
 		       COALESCE((SELECT EXISTS (SELECT 1 FROM aclexplode(COALESCE(n.nspacl, acldefault('n', n.nspowner))) a
 		                                WHERE a.grantee = 0 AND a.privilege_type = 'CREATE')
-		                 FROM pg_namespace n WHERE n.nspname = 'public'), false)
+		                 FROM pg_namespace n WHERE n.nspname = 'public'), false),
+		       COALESCE((SELECT array_agg('pg_catalog.' || quote_ident(p.proname) || '(' || pg_get_function_identity_arguments(p.oid) || ')'
+		                                  ORDER BY p.proname, p.oid)
+		                 FROM pg_proc p
+		                 WHERE p.pronamespace = 'pg_catalog'::regnamespace
+		                   AND (p.proname LIKE 'pg\_advisory\_%' OR p.proname LIKE 'pg\_try\_advisory\_%')
+		                   AND pg_has_role(current_user, p.proowner, 'USAGE')
+		                   AND EXISTS (SELECT 1 FROM aclexplode(COALESCE(p.proacl, acldefault('f', p.proowner))) a
+		                               WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')), '{}')
 		FROM pg_database d WHERE d.datname = current_database()`, roles).Scan(
-		&a.db, &a.publicHasDB, &a.withConnect, &a.publicCreatesInPublic)
+		&a.db, &a.publicHasDB, &a.withConnect, &a.publicCreatesInPublic, &a.publicAdvisoryLocks)
 	return a, err
 }
 
@@ -779,7 +818,7 @@ func (a databaseACL) missingConnect(roles []string) []string {
 
 // needsChange says whether hardenDatabase has anything to change.
 func (a databaseACL) needsChange(roles []string) bool {
-	return a.publicHasDB || a.publicCreatesInPublic || len(a.missingConnect(roles)) > 0
+	return a.publicHasDB || a.publicCreatesInPublic || len(a.publicAdvisoryLocks) > 0 || len(a.missingConnect(roles)) > 0
 }
 
 // Purge implements Store. It first forbids both roles to log in and ends
@@ -798,9 +837,12 @@ func (p *Postgres) Purge(ctx context.Context, tenant string) error {
 	roles := []string{IngestRoleName(tenant), owner}
 	op := "purge " + tenant
 
+	if _, err := p.operatorSchemaReady(ctx, op, true); err != nil {
+		return err
+	}
 	var existing []string
 	err := p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceTenant, owner)); err != nil {
+		if err := lockTenant(ctx, tx, owner); err != nil {
 			return err
 		}
 		var err error
@@ -814,7 +856,7 @@ func (p *Postgres) Purge(ctx context.Context, tenant string) error {
 		return err
 	}
 	return p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceTenant, owner)); err != nil {
+		if err := lockTenant(ctx, tx, owner); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{owner}.Sanitize()+` CASCADE`); err != nil {
@@ -832,7 +874,7 @@ func (p *Postgres) Purge(ctx context.Context, tenant string) error {
 			// DROP OWNED revokes the role's CONNECT on the database: a
 			// pg_database row change, serialized like hardenDatabase's.
 			if !lockedRegion {
-				if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceRegion, "database")); err != nil {
+				if err := lockRegion(ctx, tx); err != nil {
 					return err
 				}
 				lockedRegion = true

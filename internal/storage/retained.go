@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // MaxRetainHold is the longest hold Retain accepts: the policy deletes
@@ -30,9 +31,10 @@ import (
 const MaxRetainHold = 30 * 24 * time.Hour
 
 // OperatorSchema is the schema, in each region's database, where the
-// operator keeps its own records (the holds of retained tenants). Its name
-// starts with neither SchemaPrefix nor IngestRolePrefix, so no tenant can
-// have it, and CountTenants does not count it.
+// operator keeps its own records: its locks (see lockTenant) and the holds
+// of retained tenants. Its name starts with neither SchemaPrefix nor
+// IngestRolePrefix, so no tenant can have it, and CountTenants does not
+// count it. No tenant role has USAGE on it.
 const OperatorSchema = "millimetric_operator"
 
 // operatorRole owns OperatorSchema and its tables: a role that cannot log
@@ -46,24 +48,36 @@ const operatorRole = "millimetric_operator"
 // retainedTable holds one row per retained tenant.
 const retainedTable = "retained_tenants"
 
-// retainedTableDDL makes the table of holds. purge_started_at is set by the
-// sweep, under the tenant's lock, before it purges: from then on Adopt
-// refuses the tenant, so a purge that runs in several transactions can never
-// purge a tenant that was adopted meanwhile.
-var retainedTableDDL = `CREATE TABLE IF NOT EXISTS ` + pgx.Identifier{OperatorSchema, retainedTable}.Sanitize() + ` (
+// retainedTableDDL makes the table of holds. tenant_uid is the deleted
+// tenant's metadata.uid, which a tenant must name to adopt the data (NULL in
+// holds recorded before holds carried it: those are never adopted, only
+// purged when they end). purge_started_at is set by the sweep, under the
+// tenant's lock, before it purges: from then on Adopt refuses the tenant, so
+// a purge that runs in several transactions can never purge a tenant that
+// was adopted meanwhile. retainedTableUID adds tenant_uid to a table made
+// before it.
+var (
+	retainedTableDDL = `CREATE TABLE IF NOT EXISTS ` + pgx.Identifier{OperatorSchema, retainedTable}.Sanitize() + ` (
 	tenant           text PRIMARY KEY,
 	schema           text NOT NULL,
 	deleted_at       timestamptz NOT NULL,
 	expires_at       timestamptz NOT NULL,
 	purge_started_at timestamptz,
+	tenant_uid       text,
 	CHECK (expires_at > deleted_at)
 )`
+	retainedTableUID = `ALTER TABLE ` + pgx.Identifier{OperatorSchema, retainedTable}.Sanitize() + ` ADD COLUMN IF NOT EXISTS tenant_uid text`
+)
 
 // RetainedTenant is the hold of a deleted tenant's data under deletionPolicy
 // Retain, as Retained and SweepRetained report it.
 type RetainedTenant struct {
 	// Tenant is the deleted tenant's name.
 	Tenant string
+	// UID is the deleted tenant's metadata.uid: what a tenant created
+	// again under the same name must name to adopt the data. It is "" for
+	// a hold recorded before holds carried it, which cannot be adopted.
+	UID string
 	// Schema is its schema, SchemaName(Tenant).
 	Schema string
 	// DeletedAt is when the tenant was deleted: the start of the hold.
@@ -75,16 +89,18 @@ type RetainedTenant struct {
 // Hold is how long the tenant is held.
 func (r RetainedTenant) Hold() time.Duration { return r.ExpiresAt.Sub(r.DeletedAt) }
 
-// Retain implements Store. It records the hold in OperatorSchema, beside
-// the tenant's schema, so it outlives the tenant object, and in the same
-// transaction, under the tenant's lock, forbids both of the tenant's roles to
-// log in; then it ends their sessions. The schema, its data and the roles
-// stay until Adopt or SweepRetained. A second Retain of a held tenant keeps
-// the first hold (its deletedAt and expiry) and re-applies NOLOGIN.
+// Retain implements Store. It records the hold, with the deleted tenant's
+// uid, in OperatorSchema, beside the tenant's schema, so it outlives the
+// tenant object, and in the same transaction, under the tenant's lock,
+// forbids both of the tenant's roles to log in; then it ends their
+// sessions. The schema, its data and the roles stay until Adopt or
+// SweepRetained. A second Retain of a held tenant keeps the first hold (its
+// uid, deletedAt and expiry) and re-applies NOLOGIN.
 //
 // A tenant with no schema has no data to hold: Retain records nothing and
-// changes nothing. hold must be positive and at most MaxRetainHold.
-func (p *Postgres) Retain(ctx context.Context, tenant string, deletedAt time.Time, hold time.Duration) error {
+// changes nothing. hold must be positive and at most MaxRetainHold, and uid
+// not empty.
+func (p *Postgres) Retain(ctx context.Context, tenant, uid string, deletedAt time.Time, hold time.Duration) error {
 	if err := ValidateTenantName(tenant); err != nil {
 		return err
 	}
@@ -93,7 +109,10 @@ func (p *Postgres) Retain(ctx context.Context, tenant string, deletedAt time.Tim
 		return newError(ReasonInvalidConfig, op,
 			fmt.Sprintf("a hold of %s is not allowed: it must be more than 0 and at most %s (30 days)", hold, MaxRetainHold), nil)
 	}
-	if _, err := p.retainedTableReady(ctx, op, true); err != nil {
+	if uid == "" {
+		return newError(ReasonInvalidConfig, op, "a hold needs the deleted tenant's uid, which adopting its data must name", nil)
+	}
+	if _, err := p.operatorSchemaReady(ctx, op, true); err != nil {
 		return err
 	}
 	schema := SchemaName(tenant)
@@ -101,7 +120,7 @@ func (p *Postgres) Retain(ctx context.Context, tenant string, deletedAt time.Tim
 	var locked []string
 	err := p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
 		locked = nil
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceTenant, schema)); err != nil {
+		if err := lockTenant(ctx, tx, schema); err != nil {
 			return err
 		}
 		var hasSchema bool
@@ -112,9 +131,9 @@ func (p *Postgres) Retain(ctx context.Context, tenant string, deletedAt time.Tim
 			return nil
 		}
 		if _, err := tx.Exec(ctx, `
-			INSERT INTO `+pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()+` (tenant, schema, deleted_at, expires_at)
-			VALUES ($1, $2, $3, $4) ON CONFLICT (tenant) DO NOTHING`,
-			tenant, schema, deletedAt, deletedAt.Add(hold)); err != nil {
+			INSERT INTO `+pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()+` (tenant, tenant_uid, schema, deleted_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant) DO NOTHING`,
+			tenant, uid, schema, deletedAt, deletedAt.Add(hold)); err != nil {
 			return err
 		}
 		// The ingest role first, as in Purge; both lose LOGIN in this
@@ -174,58 +193,157 @@ func (p *Postgres) endSessions(ctx context.Context, op string, roles []string) e
 	return wrap(op, err, p.cfg.Password)
 }
 
-// Adopt implements Store. Under the tenant's lock it ends the tenant's hold,
-// if it is held, and returns when the held tenant was deleted; nil when it
-// is not held (never retained, adopted already, or purged by the sweep, in
-// which case nothing of it is left). The caller provisions the tenant right
-// after: Provision gives both roles LOGIN back, as it repairs any drift.
+// RetainedDataError is why Adopt did not give a tenant the data held under
+// its name: the tenant did not ask for it, asked for another deleted
+// tenant's, or asked for data that is not held (any more). Nothing was
+// changed. A controller shows it as a condition; the storage is not at
+// fault.
+type RetainedDataError struct {
+	// Tenant is the name of the tenant that was to be provisioned.
+	Tenant string
+	// UID is the metadata.uid of the deleted tenant whose data it asked
+	// for, "" when it asked for none.
+	UID string
+	// Held is the hold recorded under the tenant's name, nil when nothing is
+	// held there.
+	Held *RetainedTenant
+}
+
+// Error says what is held and what was asked for.
+func (e *RetainedDataError) Error() string {
+	switch {
+	case e.Held == nil:
+		return fmt.Sprintf("no data of a deleted tenant named %s with uid %s is held", e.Tenant, e.UID)
+	case e.Held.UID == "":
+		return fmt.Sprintf("the data held under the name %s until %s was recorded without the deleted tenant's uid and cannot be adopted",
+			e.Tenant, e.Held.ExpiresAt.UTC().Format(time.RFC3339))
+	case e.UID == "":
+		return fmt.Sprintf("the data of the deleted tenant %s (uid %s) is held until %s, and adopting it was not asked for",
+			e.Tenant, e.Held.UID, e.Held.ExpiresAt.UTC().Format(time.RFC3339))
+	default:
+		return fmt.Sprintf("the data held under the name %s is of the deleted tenant with uid %s, not %s",
+			e.Tenant, e.Held.UID, e.UID)
+	}
+}
+
+// Adopt implements Store. Under the tenant's lock it gives the data held
+// under the tenant's name to the tenant created again under it, if uid is
+// the deleted tenant's, recorded by Retain: it ends the hold and returns
+// it. The caller provisions the tenant right after: Provision gives both
+// roles LOGIN back, as it repairs any drift.
+//
+// Nothing held under the name (never retained, adopted already, or purged
+// by the sweep, in which case nothing of it is left) is nil, nil when uid
+// is "" or a schema of that name exists, live; when uid asks for data and
+// there is none, a *RetainedDataError with no hold. Data held for another
+// deleted tenant, or held when uid is "", is never given: the hold stays as
+// it is and the error is a *RetainedDataError that carries it, so a name
+// alone never hands a tenant someone else's data. A hold whose schema is
+// gone (purged by hand) holds nothing: its record is removed.
 //
 // A hold that has ended (by the store's clock) or whose purge has begun is
-// not given back: Adopt fails with ReasonBusy until the sweep has purged
-// the tenant, and the tenant is then provisioned empty.
-func (p *Postgres) Adopt(ctx context.Context, tenant string) (*time.Time, error) {
+// not given back either: Adopt fails with ReasonBusy until the sweep has
+// purged the tenant.
+func (p *Postgres) Adopt(ctx context.Context, tenant, uid string) (*RetainedTenant, error) {
 	if err := ValidateTenantName(tenant); err != nil {
 		return nil, err
 	}
 	op := "adopt " + tenant
-	ok, err := p.retainedTableReady(ctx, op, false)
-	if err != nil || !ok {
+	if _, err := p.operatorSchemaReady(ctx, op, true); err != nil {
 		return nil, err
 	}
-	var adopted *time.Time
-	err = p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
-		adopted = nil
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceTenant, SchemaName(tenant))); err != nil {
+	schema, table := SchemaName(tenant), pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()
+	var adopted *RetainedTenant
+	var refused *RetainedDataError
+	err := p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
+		adopted, refused = nil, nil
+		if err := lockTenant(ctx, tx, schema); err != nil {
 			return err
 		}
-		var deletedAt, expiresAt time.Time
+		var hasSchema bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&hasSchema); err != nil {
+			return err
+		}
+		held := RetainedTenant{Tenant: tenant}
+		var heldUID *string
 		var purging *time.Time
 		err := tx.QueryRow(ctx, `
-			SELECT deleted_at, expires_at, purge_started_at
-			FROM `+pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()+` WHERE tenant = $1 FOR UPDATE`,
-			tenant).Scan(&deletedAt, &expiresAt, &purging)
-		if errors.Is(err, pgx.ErrNoRows) {
+			SELECT schema, tenant_uid, deleted_at, expires_at, purge_started_at
+			FROM `+table+` WHERE tenant = $1 FOR UPDATE`,
+			tenant).Scan(&held.Schema, &heldUID, &held.DeletedAt, &held.ExpiresAt, &purging)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		found := err == nil
+		if found && purging == nil && !hasSchema {
+			// Purged by hand: nothing is held any more.
+			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE tenant = $1`, tenant); err != nil {
+				return err
+			}
+			found = false
+		}
+		if !found {
+			if uid != "" && !hasSchema {
+				refused = &RetainedDataError{Tenant: tenant, UID: uid}
+			}
 			return nil
 		}
-		if err != nil {
-			return err
+		held.DeletedAt, held.ExpiresAt = held.DeletedAt.UTC(), held.ExpiresAt.UTC()
+		if heldUID != nil {
+			held.UID = *heldUID
 		}
-		if purging != nil || !p.now().Before(expiresAt) {
+		if uid == "" || held.UID != uid {
+			refused = &RetainedDataError{Tenant: tenant, UID: uid, Held: &held}
+			return nil
+		}
+		if purging != nil || !p.now().Before(held.ExpiresAt) {
 			return newError(ReasonBusy, op, fmt.Sprintf(
 				"the hold of the deleted tenant %s ended at %s: its data is being purged, and the tenant is provisioned anew once nothing of it is left",
-				tenant, expiresAt.UTC().Format(time.RFC3339)), nil)
+				tenant, held.ExpiresAt.Format(time.RFC3339)), nil)
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM `+pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()+` WHERE tenant = $1`, tenant); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE tenant = $1`, tenant); err != nil {
 			return err
 		}
-		deletedAt = deletedAt.UTC()
-		adopted = &deletedAt
+		adopted = &held
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	if refused != nil {
+		return nil, refused
+	}
 	return adopted, nil
+}
+
+// Hold implements Store: the hold recorded under the tenant's name, nil
+// when there is none. It writes nothing.
+func (p *Postgres) Hold(ctx context.Context, tenant string) (*RetainedTenant, error) {
+	if err := ValidateTenantName(tenant); err != nil {
+		return nil, err
+	}
+	op := "read the hold of " + tenant
+	ok, err := p.operatorSchemaReady(ctx, op, false)
+	if err != nil || !ok {
+		return nil, err
+	}
+	held := RetainedTenant{Tenant: tenant}
+	var uid *string
+	err = p.pool.QueryRow(ctx, `
+		SELECT schema, tenant_uid, deleted_at, expires_at
+		FROM `+pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()+` WHERE tenant = $1`,
+		tenant).Scan(&held.Schema, &uid, &held.DeletedAt, &held.ExpiresAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, wrap(op, err, p.cfg.Password)
+	}
+	if uid != nil {
+		held.UID = *uid
+	}
+	held.DeletedAt, held.ExpiresAt = held.DeletedAt.UTC(), held.ExpiresAt.UTC()
+	return &held, nil
 }
 
 // Retained implements Store: the held tenants, the hold ending first
@@ -233,19 +351,19 @@ func (p *Postgres) Adopt(ctx context.Context, tenant string) (*time.Time, error)
 // table of holds, and none is made.
 func (p *Postgres) Retained(ctx context.Context) ([]RetainedTenant, error) {
 	op := "list retained tenants"
-	ok, err := p.retainedTableReady(ctx, op, false)
+	ok, err := p.operatorSchemaReady(ctx, op, false)
 	if err != nil || !ok {
 		return nil, err
 	}
 	rows, err := p.pool.Query(ctx, `
-		SELECT tenant, schema, deleted_at, expires_at
+		SELECT tenant, COALESCE(tenant_uid, ''), schema, deleted_at, expires_at
 		FROM `+pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()+` ORDER BY expires_at, tenant`)
 	if err != nil {
 		return nil, wrap(op, err, p.cfg.Password)
 	}
 	held, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (RetainedTenant, error) {
 		var r RetainedTenant
-		err := row.Scan(&r.Tenant, &r.Schema, &r.DeletedAt, &r.ExpiresAt)
+		err := row.Scan(&r.Tenant, &r.UID, &r.Schema, &r.DeletedAt, &r.ExpiresAt)
 		r.DeletedAt, r.ExpiresAt = r.DeletedAt.UTC(), r.ExpiresAt.UTC()
 		return r, err
 	})
@@ -267,7 +385,7 @@ func (p *Postgres) Retained(ctx context.Context) ([]RetainedTenant, error) {
 // with it. A failed tenant stays held and is tried again at the next sweep.
 func (p *Postgres) SweepRetained(ctx context.Context, now time.Time) ([]RetainedTenant, error) {
 	op := "sweep retained tenants"
-	ok, err := p.retainedTableReady(ctx, op, false)
+	ok, err := p.operatorSchemaReady(ctx, op, false)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -306,17 +424,17 @@ func (p *Postgres) sweepOne(ctx context.Context, tenant string, now time.Time) (
 			fmt.Sprintf("%s.%s holds a record of %q, which is not a tenant name; remove it by hand", OperatorSchema, retainedTable, tenant), err)
 	}
 	table := pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()
-	lock := lockKey(lockSpaceTenant, SchemaName(tenant))
+	schema := SchemaName(tenant)
 	held := RetainedTenant{Tenant: tenant}
 	claimed := false
 	err := p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lock); err != nil {
+		if err := lockTenant(ctx, tx, schema); err != nil {
 			return err
 		}
 		err := tx.QueryRow(ctx, `
 			UPDATE `+table+` SET purge_started_at = COALESCE(purge_started_at, $2)
 			WHERE tenant = $1 AND expires_at <= $2
-			RETURNING schema, deleted_at, expires_at`, tenant, now).Scan(&held.Schema, &held.DeletedAt, &held.ExpiresAt)
+			RETURNING COALESCE(tenant_uid, ''), schema, deleted_at, expires_at`, tenant, now).Scan(&held.UID, &held.Schema, &held.DeletedAt, &held.ExpiresAt)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
@@ -339,7 +457,7 @@ func (p *Postgres) sweepOne(ctx context.Context, tenant string, now time.Time) (
 		return RetainedTenant{}, false, newError(ReasonStorageError, op, "after purging, "+left.String(), nil)
 	}
 	err = p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lock); err != nil {
+		if err := lockTenant(ctx, tx, schema); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE tenant = $1`, tenant)
@@ -351,76 +469,106 @@ func (p *Postgres) sweepOne(ctx context.Context, tenant string, now time.Time) (
 	return held, true, nil
 }
 
-// retainedTableReady makes sure the administrator can use the table of
-// holds and says whether it exists. When it exists and the administrator is
-// a member of operatorRole, it only reads the catalog. Otherwise, under a
-// region-wide lock, it makes what is missing: operatorRole (NOLOGIN), the
-// administrator's membership in it, and, when create is set, OperatorSchema
-// and the table, owned by operatorRole and with nothing granted to PUBLIC.
-func (p *Postgres) retainedTableReady(ctx context.Context, op string, create bool) (bool, error) {
-	var exists, member bool
+// operatorSchemaReady makes sure the administrator can use OperatorSchema
+// and that it has its current tables, the locks and the holds, and says
+// whether it exists. When it is complete and the administrator is a member
+// of operatorRole it only reads the catalog. Otherwise it makes what is
+// missing: operatorRole (NOLOGIN), the administrator's membership in it,
+// and, when create is set or the schema exists already, OperatorSchema and
+// its tables, owned by operatorRole and with nothing granted to PUBLIC.
+//
+// It takes no lock, as the locks are among what it makes: two operators
+// making the schema at once conflict on the catalog's unique indexes, and
+// the one that lost tries again and finds it made.
+func (p *Postgres) operatorSchemaReady(ctx context.Context, op string, create bool) (bool, error) {
+	var exists, complete, member bool
 	err := p.pool.QueryRow(ctx, `
-		SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-		               WHERE n.nspname = $1 AND c.relname = $2),
+		WITH tables AS (
+		  SELECT c.oid, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		  WHERE n.nspname = $1 AND c.relname = ANY($2))
+		SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1),
+		       (SELECT count(*) FROM tables) = cardinality($2)
+		         AND EXISTS (SELECT 1 FROM tables t JOIN pg_attribute a ON a.attrelid = t.oid
+		                     WHERE t.relname = $4 AND a.attname = 'tenant_uid' AND NOT a.attisdropped),
 		       COALESCE((SELECT pg_has_role(current_user, r.oid, 'USAGE') FROM pg_roles r WHERE r.rolname = $3), false)`,
-		OperatorSchema, retainedTable, operatorRole).Scan(&exists, &member)
+		OperatorSchema, []string{locksTable, retainedTable}, operatorRole, retainedTable).Scan(&exists, &complete, &member)
 	if err != nil {
 		return false, wrap(op, err, p.cfg.Password)
 	}
-	if exists && member {
+	if exists && complete && member {
 		return true, nil
 	}
 	if !exists && !create {
 		return false, nil
 	}
-	roleID, schemaID := pgx.Identifier{operatorRole}.Sanitize(), pgx.Identifier{OperatorSchema}.Sanitize()
-	err = p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(lockSpaceRegion, OperatorSchema)); err != nil {
-			return err
+	for attempt := 1; ; attempt++ {
+		err = p.inTx(ctx, op, nil, func(tx pgx.Tx) error { return makeOperatorSchema(ctx, tx) })
+		if attempt == 3 || !isCatalogRace(err) {
+			break
 		}
-		// Roles are the cluster's, shared by every region database on it,
-		// which the region lock does not cover: a concurrent CREATE ROLE
-		// from another database is not an error.
-		if _, err := tx.Exec(ctx, `
-			DO $$ BEGIN
-			  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '`+operatorRole+`') THEN
-			    CREATE ROLE `+roleID+` NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS;
-			  END IF;
-			EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
-			END $$`); err != nil {
-			return err
-		}
-		var isMember bool
-		if err := tx.QueryRow(ctx, `SELECT pg_has_role(current_user, $1, 'USAGE')`, operatorRole).Scan(&isMember); err != nil {
-			return err
-		}
-		if !isMember {
-			if _, err := tx.Exec(ctx, `GRANT `+roleID+` TO CURRENT_USER`); err != nil {
-				return err
-			}
-		}
-		if exists {
-			return nil
-		}
-		if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+schemaID+` AUTHORIZATION `+roleID); err != nil {
-			return err
-		}
-		// As the owner role, so that it owns the table.
-		for _, stmt := range []string{
-			`SET LOCAL ROLE ` + roleID,
-			`REVOKE ALL ON SCHEMA ` + schemaID + ` FROM PUBLIC`,
-			retainedTableDDL,
-			`REVOKE ALL ON TABLE ` + pgx.Identifier{OperatorSchema, retainedTable}.Sanitize() + ` FROM PUBLIC`,
-			`RESET ROLE`,
-		} {
-			if _, err := tx.Exec(ctx, stmt); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	}
 	if err != nil {
 		return false, err
 	}
 	return true, nil
+}
+
+// makeOperatorSchema makes whatever of operatorRole, the administrator's
+// membership in it, OperatorSchema and its tables is missing.
+func makeOperatorSchema(ctx context.Context, tx pgx.Tx) error {
+	roleID, schemaID := pgx.Identifier{operatorRole}.Sanitize(), pgx.Identifier{OperatorSchema}.Sanitize()
+	// Roles are the cluster's, shared by every region database on it: a
+	// concurrent CREATE ROLE from another database is not an error.
+	if _, err := tx.Exec(ctx, `
+		DO $$ BEGIN
+		  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '`+operatorRole+`') THEN
+		    CREATE ROLE `+roleID+` NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS;
+		  END IF;
+		EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+		END $$`); err != nil {
+		return err
+	}
+	var isMember bool
+	if err := tx.QueryRow(ctx, `SELECT pg_has_role(current_user, $1, 'USAGE')`, operatorRole).Scan(&isMember); err != nil {
+		return err
+	}
+	if !isMember {
+		if _, err := tx.Exec(ctx, `GRANT `+roleID+` TO CURRENT_USER`); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+schemaID+` AUTHORIZATION `+roleID); err != nil {
+		return err
+	}
+	// As the owner role, so that it owns the tables.
+	for _, stmt := range []string{
+		`SET LOCAL ROLE ` + roleID,
+		`REVOKE ALL ON SCHEMA ` + schemaID + ` FROM PUBLIC`,
+		locksTableDDL,
+		locksTableRows,
+		`REVOKE ALL ON TABLE ` + pgx.Identifier{OperatorSchema, locksTable}.Sanitize() + ` FROM PUBLIC`,
+		retainedTableDDL,
+		retainedTableUID,
+		`REVOKE ALL ON TABLE ` + pgx.Identifier{OperatorSchema, retainedTable}.Sanitize() + ` FROM PUBLIC`,
+		`RESET ROLE`,
+	} {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isCatalogRace says whether err is what a transaction gets that made a
+// schema, table or role another one made at the same time.
+func isCatalogRace(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case "23505", "42P06", "42P07", "42710": // unique_violation, duplicate_schema, duplicate_table, duplicate_object
+		return true
+	}
+	return false
 }

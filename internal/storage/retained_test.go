@@ -19,8 +19,10 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,6 +47,14 @@ func bothAdmins() []struct {
 		{"by a superuser administrator", srv.AdminConfig("EU")},
 		{"by a CREATEROLE-only administrator", srv.LimitedAdminConfig("EU")},
 	}
+}
+
+// uidSeq numbers the uids newUID makes.
+var uidSeq atomic.Int64
+
+// newUID is a metadata.uid for a deleted tenant, unique in the run.
+func newUID() string {
+	return fmt.Sprintf("00000000-0000-4000-8000-%012d", uidSeq.Add(1))
 }
 
 // purgeAfter purges the tenant when the test ends, whatever became of it.
@@ -96,8 +106,9 @@ func TestARetainedTenantCannotLogInAndIsPurgedOnlyWhenItsHoldEnds(t *testing.T) 
 			deletedAt := time.Now().UTC().Truncate(time.Second)
 			insertEvents(t, tenantConn(t, roles.Owner), roles.Owner.Schema, eventsOn(deletedAt, 5))
 			ownerSession, ingestSession := tenantConn(t, roles.Owner), tenantConn(t, roles.Ingest)
+			uid := newUID()
 
-			if err := st.Retain(ctx, name, deletedAt, threeDays); err != nil {
+			if err := st.Retain(ctx, name, uid, deletedAt, threeDays); err != nil {
 				t.Fatalf("Retain: %v", err)
 			}
 			for _, c := range []storage.Credentials{roles.Owner, roles.Ingest} {
@@ -111,9 +122,9 @@ func TestARetainedTenantCannotLogInAndIsPurgedOnlyWhenItsHoldEnds(t *testing.T) 
 			if _, err := ingestSession.Exec(ctx, `SELECT 1`); err == nil {
 				t.Errorf("the ingest role's open session still works after Retain")
 			}
-			want := storage.RetainedTenant{Tenant: name, Schema: roles.Owner.Schema, DeletedAt: deletedAt, ExpiresAt: deletedAt.Add(threeDays)}
+			want := storage.RetainedTenant{Tenant: name, UID: uid, Schema: roles.Owner.Schema, DeletedAt: deletedAt, ExpiresAt: deletedAt.Add(threeDays)}
 			if got := holdOf(t, st, name); got == nil || !got.DeletedAt.Equal(want.DeletedAt) || !got.ExpiresAt.Equal(want.ExpiresAt) ||
-				got.Schema != want.Schema || got.Hold() != threeDays {
+				got.Schema != want.Schema || got.UID != uid || got.Hold() != threeDays {
 				t.Fatalf("Retained lists %+v, want %+v", got, want)
 			}
 			if left, err := st.Verify(ctx, name); err != nil || !left.Schema || !left.Role || !left.IngestRole || left.Rows != 5 || left.Sessions != 0 {
@@ -145,8 +156,13 @@ func TestARetainedTenantCannotLogInAndIsPurgedOnlyWhenItsHoldEnds(t *testing.T) 
 				t.Errorf("after the sweep, Retained still lists %+v", got)
 			}
 
-			// Nothing is left to adopt: a tenant of the same name starts empty.
-			if adopted, err := st.Adopt(ctx, name); err != nil || adopted != nil {
+			// Nothing is left to adopt: a tenant of the same name starts
+			// empty, and one that asks for the data is told it is gone.
+			var refused *storage.RetainedDataError
+			if adopted, err := st.Adopt(ctx, name, uid); adopted != nil || !errors.As(err, &refused) || refused.Held != nil {
+				t.Fatalf("Adopt by uid after the sweep = %v, %v; want a RetainedDataError with nothing held", adopted, err)
+			}
+			if adopted, err := st.Adopt(ctx, name, ""); err != nil || adopted != nil {
 				t.Fatalf("Adopt after the sweep = %v, %v; want nil, nil", adopted, err)
 			}
 			again, err := st.Provision(ctx, name, storage.ProvisionOptions{})
@@ -169,21 +185,22 @@ func TestATenantAdoptedWithinItsHoldLogsInAgainWithItsData(t *testing.T) {
 			purgeAfter(t, st, name)
 			deletedAt := time.Now().UTC().Truncate(time.Second).Add(-time.Hour)
 			insertEvents(t, tenantConn(t, roles.Owner), roles.Owner.Schema, eventsOn(deletedAt, 3))
-			if err := st.Retain(ctx, name, deletedAt, threeDays); err != nil {
+			uid := newUID()
+			if err := st.Retain(ctx, name, uid, deletedAt, threeDays); err != nil {
 				t.Fatalf("Retain: %v", err)
 			}
 
-			adopted, err := st.Adopt(ctx, name)
+			adopted, err := st.Adopt(ctx, name, uid)
 			if err != nil {
 				t.Fatalf("Adopt: %v", err)
 			}
-			if adopted == nil || !adopted.Equal(deletedAt) {
-				t.Fatalf("Adopt = %v, want the hold's deletedAt %s", adopted, deletedAt)
+			if adopted == nil || !adopted.DeletedAt.Equal(deletedAt) || adopted.UID != uid {
+				t.Fatalf("Adopt = %+v, want the hold of uid %s deleted at %s", adopted, uid, deletedAt)
 			}
 			if got := holdOf(t, st, name); got != nil {
 				t.Errorf("after Adopt, Retained still lists %+v", got)
 			}
-			if again, err := st.Adopt(ctx, name); err != nil || again != nil {
+			if again, err := st.Adopt(ctx, name, ""); err != nil || again != nil {
 				t.Errorf("a second Adopt = %v, %v; want nil, nil: the hold is over", again, err)
 			}
 
@@ -230,15 +247,15 @@ func TestASecondRetainKeepsTheFirstHold(t *testing.T) {
 	st := openStore(t, srv.AdminConfig("EU"))
 	name, _ := provision(t, st, "twice")
 	purgeAfter(t, st, name)
-	first := time.Now().UTC().Truncate(time.Second)
-	if err := st.Retain(ctx, name, first, threeDays); err != nil {
+	first, uid := time.Now().UTC().Truncate(time.Second), newUID()
+	if err := st.Retain(ctx, name, uid, first, threeDays); err != nil {
 		t.Fatalf("Retain: %v", err)
 	}
-	if err := st.Retain(ctx, name, first.Add(24*time.Hour), storage.MaxRetainHold); err != nil {
+	if err := st.Retain(ctx, name, newUID(), first.Add(24*time.Hour), storage.MaxRetainHold); err != nil {
 		t.Fatalf("second Retain: %v", err)
 	}
 	got := holdOf(t, st, name)
-	if got == nil || !got.DeletedAt.Equal(first) || !got.ExpiresAt.Equal(first.Add(threeDays)) {
+	if got == nil || got.UID != uid || !got.DeletedAt.Equal(first) || !got.ExpiresAt.Equal(first.Add(threeDays)) {
 		t.Errorf("after a second Retain the hold is %+v, want the first: deleted %s, ending %s", got, first, first.Add(threeDays))
 	}
 }
@@ -247,13 +264,13 @@ func TestATenantWithNoSchemaIsNotHeld(t *testing.T) {
 	ctx := testContext(t)
 	st := openStore(t, srv.LimitedAdminConfig("EU"))
 	name := newTenantName("never-provisioned")
-	if err := st.Retain(ctx, name, time.Now(), threeDays); err != nil {
+	if err := st.Retain(ctx, name, newUID(), time.Now(), threeDays); err != nil {
 		t.Fatalf("Retain of a tenant with no schema: %v", err)
 	}
 	if got := holdOf(t, st, name); got != nil {
 		t.Errorf("Retained lists %+v for a tenant that has no schema", got)
 	}
-	if adopted, err := st.Adopt(ctx, name); err != nil || adopted != nil {
+	if adopted, err := st.Adopt(ctx, name, ""); err != nil || adopted != nil {
 		t.Errorf("Adopt = %v, %v; want nil, nil", adopted, err)
 	}
 }
@@ -264,7 +281,7 @@ func TestRetainRefusesAHoldOutsideThePolicy(t *testing.T) {
 	name, roles := provision(t, st, "too-long")
 	purgeAfter(t, st, name)
 	for _, hold := range []time.Duration{0, -time.Hour, storage.MaxRetainHold + time.Second} {
-		err := st.Retain(ctx, name, time.Now(), hold)
+		err := st.Retain(ctx, name, newUID(), time.Now(), hold)
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("Retain with a hold of %s: %v; want an error naming the tenant", hold, err)
 		}
@@ -284,7 +301,7 @@ func TestTenantsCannotReadOrWriteTheHolds(t *testing.T) {
 	st := openStore(t, srv.LimitedAdminConfig("US"))
 	held, _ := provision(t, st, "held-secret")
 	purgeAfter(t, st, held)
-	if err := st.Retain(ctx, held, time.Now(), threeDays); err != nil {
+	if err := st.Retain(ctx, held, newUID(), time.Now(), threeDays); err != nil {
 		t.Fatalf("Retain: %v", err)
 	}
 	_, roles := provision(t, st, "nosy")
@@ -317,10 +334,11 @@ func TestAHoldThatEndedIsNotGivenBack(t *testing.T) {
 	late := openStore(t, srv.LimitedAdminConfig("EU"), storage.WithClock(func() time.Time { return deletedAt.Add(threeDays) }))
 	name, _ := provision(t, st, "too-late")
 	purgeAfter(t, st, name)
-	if err := st.Retain(ctx, name, deletedAt, threeDays); err != nil {
+	uid := newUID()
+	if err := st.Retain(ctx, name, uid, deletedAt, threeDays); err != nil {
 		t.Fatalf("Retain: %v", err)
 	}
-	adopted, err := late.Adopt(ctx, name)
+	adopted, err := late.Adopt(ctx, name, uid)
 	if storage.ReasonFor(err) != storage.ReasonBusy || adopted != nil || !strings.Contains(err.Error(), name) {
 		t.Fatalf("Adopt after the hold ended = %v, %v; want no time and a %s error naming the tenant", adopted, err, storage.ReasonBusy)
 	}
@@ -331,7 +349,7 @@ func TestAHoldThatEndedIsNotGivenBack(t *testing.T) {
 	if err != nil || !sweptTenant(swept, name) {
 		t.Fatalf("SweepRetained = %+v, %v; want %s purged", swept, err, name)
 	}
-	if adopted, err := late.Adopt(ctx, name); err != nil || adopted != nil {
+	if adopted, err := late.Adopt(ctx, name, ""); err != nil || adopted != nil {
 		t.Errorf("Adopt after the sweep = %v, %v; want nil, nil", adopted, err)
 	}
 }
@@ -341,7 +359,7 @@ func TestTheHoldOfATenantPurgedAlreadyIsJustRemoved(t *testing.T) {
 	st := openStore(t, srv.AdminConfig("EU"))
 	name, _ := provision(t, st, "gone-before")
 	deletedAt := time.Now().UTC().Truncate(time.Second)
-	if err := st.Retain(ctx, name, deletedAt, threeDays); err != nil {
+	if err := st.Retain(ctx, name, newUID(), deletedAt, threeDays); err != nil {
 		t.Fatalf("Retain: %v", err)
 	}
 	if err := st.Purge(ctx, name); err != nil {
@@ -363,23 +381,24 @@ func TestTheSweepNeverPurgesATenantAdoptedAtTheSameTime(t *testing.T) {
 	st := openStore(t, srv.AdminConfig("EU"), storage.WithMaxConns(8))
 	deletedAt := time.Now().UTC().Truncate(time.Second)
 	const n = 4
-	names := make([]string, n)
+	names, uids := make([]string, n), make([]string, n)
 	for i := range names {
 		names[i], _ = provision(t, st, "raced")
+		uids[i] = newUID()
 		purgeAfter(t, st, names[i])
-		if err := st.Retain(ctx, names[i], deletedAt, time.Hour); err != nil {
+		if err := st.Retain(ctx, names[i], uids[i], deletedAt, time.Hour); err != nil {
 			t.Fatalf("Retain: %v", err)
 		}
 	}
 
 	var wg sync.WaitGroup
-	adopted := make([]*time.Time, n)
+	adopted := make([]*storage.RetainedTenant, n)
 	adoptErrs := make([]error, n)
 	var swept []storage.RetainedTenant
 	var sweepErr error
 	wg.Go(func() { swept, sweepErr = st.SweepRetained(ctx, deletedAt.Add(2*time.Hour)) })
 	for i := range names {
-		wg.Go(func() { adopted[i], adoptErrs[i] = st.Adopt(ctx, names[i]) })
+		wg.Go(func() { adopted[i], adoptErrs[i] = st.Adopt(ctx, names[i], uids[i]) })
 	}
 	wg.Wait()
 	if sweepErr != nil {
@@ -415,8 +434,8 @@ func TestATenantWhosePurgeBeganIsNotGivenBack(t *testing.T) {
 	st := openStore(t, srv.AdminConfig("EU"), storage.WithLockTimeout(time.Second))
 	name, roles := provision(t, st, "half-purged")
 	purgeAfter(t, st, name)
-	deletedAt := time.Now().UTC().Truncate(time.Second)
-	if err := st.Retain(ctx, name, deletedAt, threeDays); err != nil {
+	deletedAt, uid := time.Now().UTC().Truncate(time.Second), newUID()
+	if err := st.Retain(ctx, name, uid, deletedAt, threeDays); err != nil {
 		t.Fatalf("Retain: %v", err)
 	}
 	// A session that is not the tenant's, and so not ended, holds the
@@ -433,7 +452,7 @@ func TestATenantWhosePurgeBeganIsNotGivenBack(t *testing.T) {
 		t.Fatalf("a failed purge ended the hold")
 	}
 	// The store's clock (now) is within the hold; the claim still refuses.
-	adopted, err := st.Adopt(ctx, name)
+	adopted, err := st.Adopt(ctx, name, uid)
 	if storage.ReasonFor(err) != storage.ReasonBusy || adopted != nil {
 		t.Fatalf("Adopt of a tenant whose purge began = %v, %v; want a %s error", adopted, err, storage.ReasonBusy)
 	}
@@ -448,7 +467,132 @@ func TestATenantWhosePurgeBeganIsNotGivenBack(t *testing.T) {
 	if left, err := st.Verify(ctx, name); err != nil || !left.Empty() {
 		t.Errorf("after the second sweep: %s (%v)", left, err)
 	}
-	if adopted, err := st.Adopt(ctx, name); err != nil || adopted != nil {
+	if adopted, err := st.Adopt(ctx, name, ""); err != nil || adopted != nil {
 		t.Errorf("Adopt after the purge = %v, %v; want nil, nil", adopted, err)
+	}
+}
+
+// A name alone never hands a tenant someone else's retained data: only the
+// deleted tenant's uid does, and what is refused stays held as it was.
+func TestHeldDataGoesOnlyToATenantThatNamesTheDeletedTenantsUID(t *testing.T) {
+	for _, admin := range bothAdmins() {
+		t.Run(admin.name, func(t *testing.T) {
+			ctx := testContext(t)
+			st := openStore(t, admin.cfg)
+			name, roles := provision(t, st, "uid-held")
+			purgeAfter(t, st, name)
+			insertEvents(t, tenantConn(t, roles.Owner), roles.Owner.Schema, eventsOn(time.Now(), 2))
+			deletedAt, uid := time.Now().UTC().Truncate(time.Second), newUID()
+			if err := st.Retain(ctx, name, uid, deletedAt, threeDays); err != nil {
+				t.Fatalf("Retain: %v", err)
+			}
+			stillHeld := func(when string) {
+				t.Helper()
+				if got, err := st.Hold(ctx, name); err != nil || got == nil || got.UID != uid || !got.DeletedAt.Equal(deletedAt) {
+					t.Fatalf("%s, Hold = %+v, %v; want the hold of uid %s", when, got, err, uid)
+				}
+				if err := canLogIn(ctx, roles.Owner); storage.ReasonFor(err) != storage.ReasonAuthenticationFailed {
+					t.Fatalf("%s, the held owner can log in: %v", when, err)
+				}
+			}
+
+			for _, tc := range []struct{ name, uid, says string }{
+				{"a tenant that does not ask for the data", "", "adopting it was not asked for"},
+				{"a tenant that names another deleted tenant's uid", newUID(), "not "},
+			} {
+				adopted, err := st.Adopt(ctx, name, tc.uid)
+				var refused *storage.RetainedDataError
+				if adopted != nil || !errors.As(err, &refused) || refused.Held == nil || refused.Held.UID != uid ||
+					refused.UID != tc.uid || !strings.Contains(err.Error(), tc.says) {
+					t.Fatalf("Adopt by %s = %+v, %v; want a RetainedDataError carrying the hold of %s", tc.name, adopted, err, uid)
+				}
+				stillHeld("after Adopt by " + tc.name)
+			}
+
+			adopted, err := st.Adopt(ctx, name, uid)
+			if err != nil || adopted == nil || adopted.UID != uid {
+				t.Fatalf("Adopt by the deleted tenant's uid = %+v, %v", adopted, err)
+			}
+			back, err := st.Provision(ctx, name, storage.ProvisionOptions{})
+			if err != nil {
+				t.Fatalf("Provision after Adopt: %v", err)
+			}
+			if n := countEvents(t, back.Owner); n != 2 {
+				t.Errorf("the adopting tenant has %d events, want the 2 it took over", n)
+			}
+			if got, err := st.Hold(ctx, name); err != nil || got != nil {
+				t.Errorf("after Adopt, Hold = %+v, %v; want none", got, err)
+			}
+		})
+	}
+}
+
+// A hold recorded before holds carried the deleted tenant's uid cannot be
+// adopted by anyone; the sweep still purges it when it ends.
+func TestAHoldWithoutAUIDIsNeverAdopted(t *testing.T) {
+	ctx := testContext(t)
+	st := openStore(t, srv.AdminConfig("EU"))
+	name, _ := provision(t, st, "no-uid")
+	purgeAfter(t, st, name)
+	deletedAt, uid := time.Now().UTC().Truncate(time.Second), newUID()
+	if err := st.Retain(ctx, name, uid, deletedAt, threeDays); err != nil {
+		t.Fatalf("Retain: %v", err)
+	}
+	if _, err := adminConn(t).Exec(ctx, `UPDATE `+storage.OperatorSchema+`.retained_tenants SET tenant_uid = NULL WHERE tenant = $1`, name); err != nil {
+		t.Fatal(err)
+	}
+	for _, asked := range []string{"", uid} {
+		adopted, err := st.Adopt(ctx, name, asked)
+		var refused *storage.RetainedDataError
+		if adopted != nil || !errors.As(err, &refused) || refused.Held == nil || refused.Held.UID != "" {
+			t.Errorf("Adopt(%q) of a hold without a uid = %+v, %v; want it refused", asked, adopted, err)
+		}
+	}
+	swept, err := st.SweepRetained(ctx, deletedAt.Add(threeDays))
+	if err != nil || !sweptTenant(swept, name) {
+		t.Fatalf("SweepRetained = %+v, %v; want %s purged", swept, err, name)
+	}
+}
+
+// A hold whose schema was purged by hand holds nothing: a tenant of that
+// name is not kept waiting for it.
+func TestAHoldWhoseSchemaIsGoneHoldsNothing(t *testing.T) {
+	ctx := testContext(t)
+	st := openStore(t, srv.AdminConfig("EU"))
+	name, _ := provision(t, st, "hand-purged")
+	if err := st.Retain(ctx, name, newUID(), time.Now(), threeDays); err != nil {
+		t.Fatalf("Retain: %v", err)
+	}
+	if err := st.Purge(ctx, name); err != nil {
+		t.Fatalf("Purge: %v", err)
+	}
+	if adopted, err := st.Adopt(ctx, name, ""); err != nil || adopted != nil {
+		t.Fatalf("Adopt = %+v, %v; want nil, nil", adopted, err)
+	}
+	if got := holdOf(t, st, name); got != nil {
+		t.Errorf("the hold of a purged schema is still listed: %+v", got)
+	}
+}
+
+// A region whose table of holds was made before holds carried a uid gets
+// the column at the operator's next use of it, and its holds are kept.
+func TestATableOfHoldsFromBeforeUIDsIsUpgraded(t *testing.T) {
+	ctx := testContext(t)
+	st := openStore(t, srv.LimitedAdminConfig("US"))
+	name, _ := provision(t, st, "old-table")
+	purgeAfter(t, st, name)
+	if err := st.Retain(ctx, name, newUID(), time.Now(), threeDays); err != nil {
+		t.Fatalf("Retain: %v", err)
+	}
+	us, err := srv.Connect(ctx, "US")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = us.Close(ctx) }()
+	if _, err := us.Exec(ctx, `ALTER TABLE `+storage.OperatorSchema+`.retained_tenants DROP COLUMN tenant_uid`); err != nil {
+		t.Fatal(err)
+	}
+	if got := holdOf(t, st, name); got == nil || got.UID != "" {
+		t.Fatalf("after the upgrade, Retained lists %+v; want the hold kept, without a uid", got)
 	}
 }

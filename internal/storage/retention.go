@@ -88,9 +88,10 @@ const retentionLockTimeout = 5 * time.Second
 // without being counted, however runs are interrupted. Then the partitions
 // for today through today+FuturePartitionDays are made if missing.
 //
-// One run at a time per tenant: the run holds a session advisory lock
-// (RetentionLockKey) and, if another session has it, returns at once with
-// Skipped set and nothing done. A schema older than the run knows
+// One run at a time per tenant: the run holds the tenant's retention lock
+// (lockRetention) in a second session of its own, opened with conn's
+// settings, and if another session has it, returns at once with Skipped set
+// and nothing done. A schema older than the run knows
 // (ReasonIncompatibleSchema) is left for the operator to migrate first.
 func RunRetention(ctx context.Context, conn *pgx.Conn, schema string, retentionDays int, now time.Time) (RetentionSummary, error) {
 	today := utcDay(now)
@@ -106,21 +107,25 @@ func RunRetention(ctx context.Context, conn *pgx.Conn, schema string, retentionD
 		return sum, err
 	}
 
-	key := RetentionLockKey(schema)
-	var locked bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&locked); err != nil {
+	lockConn, err := pgx.ConnectConfig(ctx, conn.Config())
+	if err != nil {
+		return sum, wrap("retention: opening the session that holds the retention lock", err)
+	}
+	defer func() {
+		// Closing the session ends its transaction and so frees the lock,
+		// even when ctx is done; a broken connection frees it anyway.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = lockConn.Close(cctx)
+	}()
+	lock, err := lockRetention(ctx, lockConn, schema)
+	if err != nil {
 		return sum, wrap("retention", err)
 	}
-	if !locked {
+	if lock == nil {
 		sum.Skipped = true
 		return sum, nil
 	}
-	defer func() {
-		// Unlock even when ctx is done; a broken connection frees it anyway.
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_, _ = conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, key)
-	}()
 
 	version, err := schemaVersionOf(ctx, conn, schema)
 	if err != nil {
@@ -166,6 +171,47 @@ func RunRetention(ctx context.Context, conn *pgx.Conn, schema string, retentionD
 		sum.OldestRawEvent = &t
 	}
 	return sum, nil
+}
+
+// lockRetention takes the tenant's retention lock on conn: it begins a
+// transaction there and locks the one row of the schema's schema_version
+// table FOR UPDATE NOWAIT. The lock is held until the returned transaction
+// ends; lock is nil, with no error, when another session holds it.
+//
+// It is a row in the tenant's own schema, not an advisory lock: only the
+// schema's owner (and the administrator) may lock that row, since locking a
+// row needs UPDATE on its table, and no other tenant's role may even use
+// the schema. The tenant's ingest role has no privilege on schema_version
+// either, so not even the tenant's own ingest credentials can keep its
+// retention from running. The row is also what a migration of the schema
+// updates: a retention run and a migration of the same tenant take turns,
+// so a run never works on a schema that changes under it (Provision waits
+// for the run, up to its lock timeout; a run that finds a migration under
+// way skips, like one that finds another run).
+//
+// The transaction is idle for as long as the run works on its own
+// connection; idle_in_transaction_session_timeout is turned off in it, so
+// that a limit set on the tenant's role does not end the session and free
+// the lock halfway through a run.
+func lockRetention(ctx context.Context, conn *pgx.Conn, schema string) (lock pgx.Tx, err error) {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	_, err = tx.Exec(ctx, `SET LOCAL idle_in_transaction_session_timeout = 0`)
+	if err == nil {
+		var one int
+		err = tx.QueryRow(ctx, `SELECT 1 FROM `+pgx.Identifier{schema, "schema_version"}.Sanitize()+` FOR UPDATE NOWAIT`).Scan(&one)
+	}
+	if err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "55P03" { // lock_not_available
+			return nil, nil
+		}
+		return nil, err
+	}
+	return tx, nil
 }
 
 // checkRetentionRole makes sure the run uses the tenant's own role.

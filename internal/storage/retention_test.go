@@ -298,8 +298,8 @@ func TestRetentionRunsOneAtATime(t *testing.T) {
 
 	t.Run("a run while another holds the lock skips and does nothing", func(t *testing.T) {
 		holder := tenantConn(t, creds)
-		if _, err := holder.Exec(ctx, `SELECT pg_advisory_lock($1)`, storage.RetentionLockKey(creds.Schema)); err != nil {
-			t.Fatal(err)
+		if locked, err := storage.HoldRetentionLock(ctx, holder, creds.Schema); err != nil || !locked {
+			t.Fatalf("holding the retention lock: %v, %v", locked, err)
 		}
 		sum, err := storage.RunRetention(ctx, conn, creds.Schema, 30, retentionNow)
 		if err != nil {
@@ -311,7 +311,7 @@ func TestRetentionRunsOneAtATime(t *testing.T) {
 		if got := partitionCount(t, conn, creds.Schema); got != partitions {
 			t.Errorf("%d partitions after a skipped run, want %d", got, partitions)
 		}
-		if _, err := holder.Exec(ctx, `SELECT pg_advisory_unlock($1)`, storage.RetentionLockKey(creds.Schema)); err != nil {
+		if _, err := holder.Exec(ctx, `ROLLBACK`); err != nil {
 			t.Fatal(err)
 		}
 	})
