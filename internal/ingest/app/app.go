@@ -56,6 +56,7 @@ import (
 	"github.com/millimetric/tenant-operator/internal/ingest/ratelimit"
 	"github.com/millimetric/tenant-operator/internal/ingest/server"
 	"github.com/millimetric/tenant-operator/internal/ingest/writer"
+	"github.com/millimetric/tenant-operator/internal/memlimit"
 	"github.com/millimetric/tenant-operator/internal/storage"
 )
 
@@ -77,12 +78,16 @@ type Options struct {
 	Listen         string
 	TrustedProxies []netip.Prefix
 	GeoIPDB        string
-	BufferSize     int
+	BufferBytes    int
 	FlushRows      int
 	FlushInterval  time.Duration
 	MaxBodyBytes   int64
 	ShutdownDelay  time.Duration
 	ShutdownWait   time.Duration
+	// BatchTimeout and WedgedAfter are the writer's; 0 means its defaults
+	// (writer.DefaultBatchTimeout, writer.DefaultWedgedAfter).
+	BatchTimeout time.Duration
+	WedgedAfter  time.Duration
 
 	// Listener, when set, is served instead of listening on Listen (tests).
 	Listener net.Listener
@@ -102,6 +107,12 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stderr
 		return ExitUsage
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	// The Go heap stays below the container's memory limit: the buffer is
+	// bounded in bytes, and the collector works harder near the limit
+	// rather than the kernel killing the pod with accepted events in it.
+	if soft := memlimit.Set(); soft > 0 {
+		log.Info("Go memory limit set from the container's", "bytes", soft)
+	}
 	if err := Run(ctx, opts, log); err != nil {
 		log.Error("ingest failed", "error", err.Error())
 		return ExitFailed
@@ -118,7 +129,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Options
 	listen := fs.String("listen", ":8080", "address to serve HTTP on")
 	trusted := fs.String("trusted-proxies", "", "comma-separated CIDR prefixes of the proxies (the edge) whose X-Forwarded-For is believed; from any other peer the client is the TCP peer")
 	geoDB := fs.String("geoip-db", "", "MaxMind-format City database for locations; none means location unknown")
-	bufferSize := fs.Int("buffer-size", writer.DefaultCapacity, "accepted events that may wait to be written before the service answers 503")
+	bufferBytes := fs.Int("buffer-bytes", writer.DefaultCapacityBytes, "memory the accepted events waiting to be written may hold before the service answers 503")
 	flushRows := fs.Int("flush-rows", writer.DefaultFlushRows, "write as soon as this many events wait, and at most this many per COPY")
 	flushInterval := fs.Duration("flush-interval", writer.DefaultFlushInterval, "longest an accepted event waits to be written")
 	maxBody := fs.Int64("max-body-bytes", server.DefaultMaxBodyBytes, "largest event body; larger ones are answered 413")
@@ -150,8 +161,8 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Options
 		return Options{}, fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	switch {
-	case *bufferSize < 1:
-		return Options{}, fmt.Errorf("--buffer-size %d must be positive", *bufferSize)
+	case *bufferBytes < 64<<10:
+		return Options{}, fmt.Errorf("--buffer-bytes %d is below 64 KiB", *bufferBytes)
 	case *flushRows < 1:
 		return Options{}, fmt.Errorf("--flush-rows %d must be positive", *flushRows)
 	case *flushInterval <= 0:
@@ -163,7 +174,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Options
 	}
 	return Options{
 		Tenant: tenant, Credentials: creds, VisitorKey: visitorKey, Listen: *listen, TrustedProxies: proxies, GeoIPDB: *geoDB,
-		BufferSize: *bufferSize, FlushRows: *flushRows, FlushInterval: *flushInterval, MaxBodyBytes: *maxBody,
+		BufferBytes: *bufferBytes, FlushRows: *flushRows, FlushInterval: *flushInterval, MaxBodyBytes: *maxBody,
 		ShutdownDelay: *shutdownDelay, ShutdownWait: *shutdownWait,
 	}, nil
 }
@@ -193,7 +204,9 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 	w := writer.New(writer.Options{
 		Connect:       func(ctx context.Context) (*pgx.Conn, error) { return storage.ConnectIngest(ctx, creds) },
 		Schema:        creds.Schema,
-		Capacity:      opts.BufferSize,
+		CapacityBytes: opts.BufferBytes,
+		BatchTimeout:  opts.BatchTimeout,
+		WedgedAfter:   opts.WedgedAfter,
 		FlushRows:     opts.FlushRows,
 		FlushInterval: opts.FlushInterval,
 		Metrics:       m,

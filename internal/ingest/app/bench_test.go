@@ -121,7 +121,7 @@ func BenchmarkIngest(b *testing.B) {
 func startBenchService(b *testing.B, creds storage.Credentials) *service {
 	b.Helper()
 	return startService(b, creds, tenantConfig("bench", 0), func(o *app.Options) {
-		o.BufferSize = writer.DefaultCapacity
+		o.BufferBytes = writer.DefaultCapacityBytes
 		o.FlushRows = writer.DefaultFlushRows
 		o.FlushInterval = writer.DefaultFlushInterval
 		o.Now = nil

@@ -146,7 +146,7 @@ func startService(t testing.TB, creds storage.Credentials, cfg config.Tenant, ed
 		VisitorKey:     newVisitorKey(t),
 		Listener:       ln,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
-		BufferSize:     1000,
+		BufferBytes:    1 << 20,
 		FlushRows:      100,
 		FlushInterval:  50 * time.Millisecond,
 		MaxBodyBytes:   4096,
@@ -285,11 +285,19 @@ func admin(t testing.TB) *pgx.Conn {
 	return conn
 }
 
-// countRows counts the events of schema.
+// countRows counts the events of schema, on a connection of its own that
+// it closes at once: waitRows polls it, and connections kept until the
+// test ends would exhaust the server's.
 func countRows(t testing.TB, schema string) int {
 	t.Helper()
+	ctx := testContext(t)
+	conn, err := srv.Connect(ctx, "EU")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close(context.Background()) }()
 	var n int
-	if err := admin(t).QueryRow(testContext(t), `SELECT count(*) FROM `+pgx.Identifier{schema, "events"}.Sanitize()).Scan(&n); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{schema, "events"}.Sanitize()).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

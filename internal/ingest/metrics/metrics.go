@@ -51,8 +51,14 @@ type Metrics struct {
 	OptedOut prometheus.Counter
 	// BufferDepth is how many accepted events wait to be written.
 	BufferDepth prometheus.Gauge
-	// BufferCapacity is how many may wait before the service answers 503.
-	BufferCapacity prometheus.Gauge
+	// BufferBytes is the memory they hold, as the writer estimates it.
+	BufferBytes prometheus.Gauge
+	// BufferCapacityBytes is how much they may hold before the service
+	// answers 503.
+	BufferCapacityBytes prometheus.Gauge
+	// Rejected counts accepted events the database refused for their
+	// content, set aside so that the rows beside them are written.
+	Rejected prometheus.Counter
 	// FlushDuration is how long one COPY of a batch takes.
 	FlushDuration prometheus.Histogram
 	// RowsWritten counts rows written to the events table.
@@ -82,8 +88,14 @@ func New(reg prometheus.Registerer) *Metrics {
 		BufferDepth: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ingest_buffer_depth", Help: "Accepted events waiting to be written.",
 		}),
-		BufferCapacity: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "ingest_buffer_capacity", Help: "Events that may wait before the service answers 503.",
+		BufferBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ingest_buffer_bytes", Help: "Memory the accepted events waiting to be written hold, estimated.",
+		}),
+		BufferCapacityBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ingest_buffer_capacity_bytes", Help: "Memory the waiting events may hold before the service answers 503.",
+		}),
+		Rejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ingest_events_rejected_total", Help: "Accepted events the database refused for their content, set aside so the rest are written.",
 		}),
 		FlushDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "ingest_flush_duration_seconds", Help: "Time to write one batch with COPY.",
@@ -104,7 +116,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		ReasonRateLimited, ReasonBufferFull, ReasonNotReady, ReasonDraining, ReasonMethodNotAllowed, ReasonInternal} {
 		m.Refused.WithLabelValues(r)
 	}
-	reg.MustRegister(m.Accepted, m.Refused, m.Bots, m.OptedOut, m.BufferDepth, m.BufferCapacity,
+	reg.MustRegister(m.Accepted, m.Refused, m.Bots, m.OptedOut, m.BufferDepth, m.BufferBytes, m.BufferCapacityBytes, m.Rejected,
 		m.FlushDuration, m.RowsWritten, m.FlushErrors, m.DatabaseUp,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

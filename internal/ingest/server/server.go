@@ -25,7 +25,7 @@ limitations under the License.
 //	POST    /api/event  an event, as the SDK, Plausible's tracker and Events API send it: 202
 //	OPTIONS /api/event  CORS preflight, for the tenant's own domains only
 //	GET     /healthz    the process is alive
-//	GET     /readyz     the database is reachable, not draining
+//	GET     /readyz     the database is reachable, writes are not stuck, not draining
 //	GET     /metrics    Prometheus metrics
 //
 // Refusals are JSON, {"error": reason, "message": text}, and never carry
@@ -187,7 +187,7 @@ func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "draining\n")
 	case !s.opts.Buffer.Ready():
 		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = io.WriteString(w, "the database is not reachable\n")
+		_, _ = io.WriteString(w, "the database is not reachable, or accepted events have not been written for too long\n")
 	default:
 		_, _ = io.WriteString(w, "ok\n")
 	}

@@ -19,10 +19,20 @@ limitations under the License.
 // tenant's events table every FlushInterval or as soon as FlushRows are
 // waiting.
 //
-// Nothing accepted is dropped. A batch that fails to be written stays at
-// the head of the buffer and is tried again; while it waits, new events
-// fill the rest of the buffer, and when that is full Add refuses (the
-// server answers 503) instead of dropping. Close writes everything left.
+// Nothing accepted is dropped. The buffer is bounded in bytes (an
+// estimate of what each waiting event holds in memory), not in events, so a
+// burst of large events cannot take the pod past its memory limit. A batch
+// that fails to be written stays at the head of the buffer and is tried
+// again; while it waits, new events fill the rest of the buffer, and when
+// that is full Add refuses (the server answers 503) instead of dropping.
+// Each COPY has a deadline (BatchTimeout), so a black-holed connection is
+// given up and dialled again rather than waited on for ever; and while
+// events wait and nothing has been written for WedgedAfter, Ready says no,
+// so the Service sends the traffic to other replicas. A batch the database
+// refuses for its content (one row it cannot store, a data or constraint
+// error) is split until the rows that fail are alone; those are set aside,
+// counted (ingest_events_rejected_total) and logged by error code only, and
+// every other row is written. Close writes everything left.
 //
 // One goroutine (Run) owns the one database connection: it writes the
 // batches and checks the database when idle, so no lock is ever held
@@ -37,8 +47,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/millimetric/tenant-operator/internal/ingest/event"
 	"github.com/millimetric/tenant-operator/internal/ingest/metrics"
@@ -53,9 +65,19 @@ var ErrClosed = errors.New("the writer is closing")
 
 // Defaults of Options.
 const (
-	DefaultCapacity      = 20000
+	// DefaultCapacityBytes is 32 MiB of waiting events: an eighth of the
+	// default ingest pod's 256 MiB limit, about 40,000 typical events or
+	// 3,000 of the largest the body limit lets in.
+	DefaultCapacityBytes = 32 << 20
 	DefaultFlushRows     = 2000
 	DefaultFlushInterval = time.Second
+	// DefaultBatchTimeout bounds one COPY: 2,000 rows take milliseconds,
+	// so a batch still running after this is on a dead connection.
+	DefaultBatchTimeout = 10 * time.Second
+	// DefaultWedgedAfter is how long events may wait with nothing written
+	// before the writer says it is not ready: longer than a batch's
+	// deadline and a reconnect.
+	DefaultWedgedAfter = 15 * time.Second
 	// idleCheckInterval is how long the database may go without a round
 	// trip before the writer pings it, so readiness follows an outage
 	// even when no event arrives.
@@ -78,9 +100,14 @@ type Options struct {
 	Connect func(ctx context.Context) (*pgx.Conn, error)
 	// Schema is the tenant's schema.
 	Schema string
-	// Capacity bounds the events waiting to be written; 0 means
-	// DefaultCapacity.
-	Capacity int
+	// CapacityBytes bounds the memory the events waiting to be written
+	// hold (EventBytes of each); 0 means DefaultCapacityBytes.
+	CapacityBytes int
+	// BatchTimeout bounds one COPY; 0 means DefaultBatchTimeout.
+	BatchTimeout time.Duration
+	// WedgedAfter is how long events may wait with nothing written before
+	// Ready turns false; 0 means DefaultWedgedAfter.
+	WedgedAfter time.Duration
 	// FlushRows is the largest batch, and the number of waiting events
 	// that starts a flush before FlushInterval; 0 means DefaultFlushRows.
 	FlushRows int
@@ -98,10 +125,15 @@ type Options struct {
 type Writer struct {
 	opts Options
 
-	mu       sync.Mutex
-	pending  []event.Kept
-	inflight int // events taken by the batch being written
-	closing  bool
+	mu            sync.Mutex
+	pending       []event.Kept
+	pendingBytes  int
+	inflight      int // events taken by the batch being written
+	inflightBytes int
+	closing       bool
+	// lastWritten is when a batch was last written, or when the buffer
+	// last went from empty to waiting: the start of the current wait.
+	lastWritten time.Time
 
 	wake chan struct{}
 	done chan struct{}
@@ -116,14 +148,17 @@ type Writer struct {
 
 // New makes a Writer; Run starts it.
 func New(opts Options) *Writer {
-	if opts.Capacity <= 0 {
-		opts.Capacity = DefaultCapacity
+	if opts.CapacityBytes <= 0 {
+		opts.CapacityBytes = DefaultCapacityBytes
 	}
 	if opts.FlushRows <= 0 {
 		opts.FlushRows = DefaultFlushRows
 	}
-	if opts.FlushRows > opts.Capacity {
-		opts.FlushRows = opts.Capacity
+	if opts.BatchTimeout <= 0 {
+		opts.BatchTimeout = DefaultBatchTimeout
+	}
+	if opts.WedgedAfter <= 0 {
+		opts.WedgedAfter = DefaultWedgedAfter
 	}
 	if opts.FlushInterval <= 0 {
 		opts.FlushInterval = DefaultFlushInterval
@@ -132,7 +167,7 @@ func New(opts Options) *Writer {
 		opts.Log = slog.Default()
 	}
 	if opts.Metrics != nil {
-		opts.Metrics.BufferCapacity.Set(float64(opts.Capacity))
+		opts.Metrics.BufferCapacityBytes.Set(float64(opts.CapacityBytes))
 	}
 	return &Writer{
 		opts: opts,
@@ -142,26 +177,45 @@ func New(opts Options) *Writer {
 	}
 }
 
-// Add buffers an event to be written. It returns ErrFull when Capacity
-// events are waiting, and ErrClosed once Close was called: the event is
-// then not accepted and the caller must say so.
+// keptOverhead is what an event.Kept holds besides its strings' and
+// props' bytes: the struct itself, in the buffer's backing array.
+const keptOverhead = int(unsafe.Sizeof(event.Kept{}))
+
+// EventBytes estimates the memory a waiting event holds: its struct and
+// the bytes of its strings and props.
+func EventBytes(k event.Kept) int {
+	n := keptOverhead + len(k.Props)
+	for _, s := range []string{k.Name, k.Hostname, k.Path, k.Referrer, k.UTMSource, k.UTMMedium, k.UTMCampaign,
+		k.UTMTerm, k.UTMContent, k.ClickIDType, k.Source, k.Medium, k.Title, k.Browser, k.OS, k.Device,
+		k.Country, k.Region, k.City} {
+		n += len(s)
+	}
+	return n
+}
+
+// Add buffers an event to be written. It returns ErrFull when the events
+// waiting hold CapacityBytes, and ErrClosed once Close was called: the
+// event is then not accepted and the caller must say so.
 func (w *Writer) Add(k event.Kept) error {
+	size := EventBytes(k)
 	w.mu.Lock()
 	if w.closing {
 		w.mu.Unlock()
 		return ErrClosed
 	}
-	if len(w.pending)+w.inflight >= w.opts.Capacity {
+	if w.pendingBytes+w.inflightBytes+size > w.opts.CapacityBytes {
 		w.mu.Unlock()
 		return ErrFull
 	}
-	w.pending = append(w.pending, k)
-	n := len(w.pending)
-	depth := n + w.inflight
-	w.mu.Unlock()
-	if w.opts.Metrics != nil {
-		w.opts.Metrics.BufferDepth.Set(float64(depth))
+	if len(w.pending)+w.inflight == 0 {
+		w.lastWritten = time.Now()
 	}
+	w.pending = append(w.pending, k)
+	w.pendingBytes += size
+	n := len(w.pending)
+	depth, bytes := n+w.inflight, w.pendingBytes+w.inflightBytes
+	w.mu.Unlock()
+	w.gauge(depth, bytes)
 	if n >= w.opts.FlushRows {
 		w.poke()
 	}
@@ -176,9 +230,23 @@ func (w *Writer) Depth() int {
 }
 
 // Ready says whether the writer can take events: the database answered its
-// last round trip.
+// last round trip, and it is not wedged: events have not waited longer
+// than WedgedAfter with nothing written.
 func (w *Writer) Ready() bool {
-	return w.dbUp.Load()
+	if !w.dbUp.Load() {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.pending)+w.inflight == 0 || time.Since(w.lastWritten) < w.opts.WedgedAfter
+}
+
+// gauge publishes the buffer's depth in events and in bytes.
+func (w *Writer) gauge(depth, bytes int) {
+	if w.opts.Metrics != nil {
+		w.opts.Metrics.BufferDepth.Set(float64(depth))
+		w.opts.Metrics.BufferBytes.Set(float64(bytes))
+	}
 }
 
 func (w *Writer) poke() {
@@ -245,7 +313,10 @@ func (w *Writer) round(ctx context.Context) {
 		return
 	}
 	if !wrote && time.Since(w.lastRound) >= idleCheckInterval {
-		if _, err := w.conn.Exec(ctx, "SELECT 1"); err != nil {
+		pingCtx, cancel := context.WithTimeout(ctx, w.opts.BatchTimeout)
+		_, err := w.conn.Exec(pingCtx, "SELECT 1")
+		cancel()
+		if err != nil {
 			w.failed(ctx, "checking the database", err)
 			return
 		}
@@ -273,7 +344,9 @@ func (w *Writer) ensureConn(ctx context.Context) error {
 	if w.conn != nil && !w.conn.IsClosed() {
 		return nil
 	}
-	conn, err := w.opts.Connect(ctx)
+	connectCtx, cancel := context.WithTimeout(ctx, w.opts.BatchTimeout)
+	defer cancel()
+	conn, err := w.opts.Connect(connectCtx)
 	if err != nil {
 		w.failed(ctx, "connecting to the database", err)
 		return err
@@ -318,7 +391,7 @@ func (w *Writer) flushAll(ctx context.Context) (wrote bool, err error) {
 		if len(batch) == 0 {
 			return wrote, nil
 		}
-		err := w.copyBatch(ctx, batch)
+		err := w.writeBatch(ctx, batch)
 		w.settle(batch, err)
 		if err != nil {
 			if w.opts.Metrics != nil {
@@ -329,6 +402,47 @@ func (w *Writer) flushAll(ctx context.Context) (wrote bool, err error) {
 		wrote = true
 		w.succeeded()
 	}
+}
+
+// writeBatch writes batch. When the database refuses it for a row's
+// content (refusedRow), it is split in two and each half written on its
+// own, down to single rows: a row refused alone is set aside, counted and
+// logged by its error code, never its content, and the rows beside it are
+// written. Any other error (the connection, a deadline) fails the whole
+// batch, which stays in the buffer to be tried again.
+func (w *Writer) writeBatch(ctx context.Context, batch []event.Kept) error {
+	err := w.copyBatch(ctx, batch)
+	if !refusedRow(err) {
+		return err
+	}
+	if len(batch) == 1 {
+		var pgErr *pgconn.PgError
+		errors.As(err, &pgErr)
+		w.opts.Log.Error("an accepted event was set aside: the database refused it",
+			"sqlstate", pgErr.Code, "error", pgErr.Message)
+		if w.opts.Metrics != nil {
+			w.opts.Metrics.Rejected.Inc()
+		}
+		return nil
+	}
+	half := len(batch) / 2
+	if err := w.writeBatch(ctx, batch[:half]); err != nil {
+		return err
+	}
+	return w.writeBatch(ctx, batch[half:])
+}
+
+// refusedRow says whether err is the database refusing a row for what it
+// holds (SQLSTATE classes 22, data exception, such as an invalid byte
+// sequence or a value out of range, and 23, integrity constraint
+// violation): trying the same row again can never succeed.
+func refusedRow(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || len(pgErr.Code) < 2 {
+		return false
+	}
+	class := pgErr.Code[:2]
+	return class == "22" || class == "23"
 }
 
 // take moves the oldest FlushRows events into the batch being written;
@@ -342,7 +456,12 @@ func (w *Writer) take() []event.Kept {
 	}
 	batch := w.pending[:n:n]
 	w.pending = w.pending[n:]
-	w.inflight = n
+	size := 0
+	for _, k := range batch {
+		size += EventBytes(k)
+	}
+	w.inflight, w.inflightBytes = n, size
+	w.pendingBytes -= size
 	return batch
 }
 
@@ -350,21 +469,26 @@ func (w *Writer) take() []event.Kept {
 // the head of the buffer, in order, to be tried again.
 func (w *Writer) settle(batch []event.Kept, err error) {
 	w.mu.Lock()
-	w.inflight = 0
+	size := w.inflightBytes
+	w.inflight, w.inflightBytes = 0, 0
 	if err != nil {
 		w.pending = append(batch, w.pending...)
-	} else if len(w.pending) == 0 {
-		w.pending = nil // let the backing array go
+		w.pendingBytes += size
+	} else {
+		w.lastWritten = time.Now()
+		if len(w.pending) == 0 {
+			w.pending = nil // let the backing array go
+		}
 	}
-	depth := len(w.pending)
+	depth, bytes := len(w.pending), w.pendingBytes
 	w.mu.Unlock()
-	if w.opts.Metrics != nil {
-		w.opts.Metrics.BufferDepth.Set(float64(depth))
-	}
+	w.gauge(depth, bytes)
 }
 
 func (w *Writer) copyBatch(ctx context.Context, batch []event.Kept) error {
 	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, w.opts.BatchTimeout)
+	defer cancel()
 	n, err := w.conn.CopyFrom(ctx, pgx.Identifier{w.opts.Schema, storage.EventsTable}, Columns,
 		pgx.CopyFromSlice(len(batch), func(i int) ([]any, error) { return Row(batch[i]), nil }))
 	if err != nil {

@@ -17,7 +17,6 @@ limitations under the License.
 package pgtest
 
 import (
-	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -34,6 +33,9 @@ type Proxy struct {
 	mu    sync.Mutex
 	up    bool
 	conns []net.Conn
+	// flowing is closed while bytes pass; BlackHole replaces it with an
+	// open one, on which the copying goroutines wait.
+	flowing chan struct{}
 	// open counts the client connections through the proxy not closed yet.
 	open int
 }
@@ -46,7 +48,8 @@ func (s *Server) NewProxy(t testing.TB) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{Port: l.Addr().(*net.TCPAddr).Port, up: true}
+	p := &Proxy{Port: l.Addr().(*net.TCPAddr).Port, up: true, flowing: make(chan struct{})}
+	close(p.flowing)
 	t.Cleanup(func() { _ = l.Close(); p.Cut() })
 	go func() {
 		for {
@@ -72,12 +75,33 @@ func (s *Server) NewProxy(t testing.TB) *Proxy {
 			// The connection is over when both directions are.
 			var wg sync.WaitGroup
 			wg.Add(2)
-			go func() { defer wg.Done(); _, _ = io.Copy(out, in); _ = out.Close() }()
-			go func() { defer wg.Done(); _, _ = io.Copy(in, out); _ = in.Close() }()
+			go func() { defer wg.Done(); p.pipe(out, in); _ = out.Close() }()
+			go func() { defer wg.Done(); p.pipe(in, out); _ = in.Close() }()
 			go func() { wg.Wait(); p.mu.Lock(); p.open--; p.mu.Unlock() }()
 		}
 	}()
 	return p
+}
+
+// pipe copies src to dst until either fails, holding each read while the
+// proxy is a black hole.
+func (p *Proxy) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			flowing := p.flowing
+			p.mu.Unlock()
+			<-flowing
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // Cut closes every connection through the proxy and refuses new ones until
@@ -90,6 +114,21 @@ func (p *Proxy) Cut() {
 		_ = c.Close()
 	}
 	p.conns = nil
+	p.flow()
+}
+
+// BlackHole keeps every connection, and accepts new ones, but passes no
+// byte either way until Restore or Cut: a network that drops packets
+// instead of refusing them, where a client only learns of the outage from
+// its own deadlines.
+func (p *Proxy) BlackHole() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.flowing:
+		p.flowing = make(chan struct{})
+	default: // already a black hole
+	}
 }
 
 // Restore lets connections through again.
@@ -97,6 +136,16 @@ func (p *Proxy) Restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.up = true
+	p.flow()
+}
+
+// flow lets the held bytes go; p.mu is held.
+func (p *Proxy) flow() {
+	select {
+	case <-p.flowing:
+	default:
+		close(p.flowing)
+	}
 }
 
 // Open is the number of connections through the proxy that neither end has
