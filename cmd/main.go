@@ -77,7 +77,7 @@ func run() int {
 	defaults := render.DefaultSettings()
 	var (
 		ingestImage, operatorImage, namespacePrefix   string
-		edgeSelector, dnsNamespaceSelector, dnsPodSel string
+		edgeSelector, monitoringSelector, dnsNamespaceSelector, dnsPodSel string
 		tenantSelector, trustedProxies                string
 		maxConcurrentReconciles                       int
 	)
@@ -87,6 +87,7 @@ func run() int {
 	flag.StringVar(&edgeSelector, "edge-namespace-selector", metav1.FormatLabelSelector(&defaults.EdgeNamespaceSelector), "Label selector of the namespaces whose pods may send events to ingest.")
 	flag.StringVar(&dnsNamespaceSelector, "dns-namespace-selector", metav1.FormatLabelSelector(&defaults.DNSNamespaceSelector), "Label selector of the namespace cluster DNS runs in.")
 	flag.StringVar(&dnsPodSel, "dns-pod-selector", metav1.FormatLabelSelector(&defaults.DNSPodSelector), "Label selector of the cluster DNS pods.")
+	flag.StringVar(&monitoringSelector, "ingest-monitoring-namespace-selector", metav1.FormatLabelSelector(&defaults.MonitoringNamespaceSelector), "Label selector of the namespaces whose pods (Prometheus) may scrape ingest's metrics port.")
 	flag.StringVar(&trustedProxies, "ingest-trusted-proxies", "", "Comma-separated CIDRs of the proxies in front of ingest (the edge); ingest trusts X-Forwarded-For only from them. Empty: from none.")
 	var allowedSecretNamespace string
 	var allowInsecureStorage bool
@@ -126,6 +127,7 @@ func run() int {
 		into        *metav1.LabelSelector
 	}{
 		{"edge-namespace-selector", edgeSelector, &settings.EdgeNamespaceSelector},
+		{"ingest-monitoring-namespace-selector", monitoringSelector, &settings.MonitoringNamespaceSelector},
 		{"dns-namespace-selector", dnsNamespaceSelector, &settings.DNSNamespaceSelector},
 		{"dns-pod-selector", dnsPodSel, &settings.DNSPodSelector},
 	} {

@@ -44,6 +44,9 @@ import (
 	"k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
 	"sigs.k8s.io/yaml"
+
+	"github.com/millimetric/tenant-operator/api/v1alpha1"
+	rendering "github.com/millimetric/tenant-operator/internal/render"
 )
 
 const (
@@ -817,13 +820,48 @@ func TestChartMetrics(t *testing.T) {
 	if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.Name == "metrics" && p.ContainerPort == 8443 }) {
 		t.Errorf("the manager has no port metrics 8443: %+v", c.Ports)
 	}
-	for _, kind := range []string{"ServiceMonitor", "PrometheusRule"} {
+	for _, kind := range []string{"ServiceMonitor", "PodMonitor", "PrometheusRule"} {
 		if n := len(m.ofKind(kind)); n != 0 {
 			t.Errorf("the default values render %d %ss; they are off by default", n, kind)
 		}
 	}
 
-	on := render(t, set("metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true")...)
+	on := render(t, set("metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true", "metrics.ingestPodMonitor.enabled=true")...)
+	t.Run("metrics.ingestPodMonitor.enabled scrapes every tenant's ingest pods on their metrics port", func(t *testing.T) {
+		o, ok := on.find("PodMonitor", release+"-ingest")
+		if !ok {
+			t.Fatalf("no PodMonitor: %s", on)
+		}
+		spec := o.fields(t)["spec"].(map[string]any)
+		endpoint := spec["podMetricsEndpoints"].([]any)[0].(map[string]any)
+		if endpoint["port"] != rendering.IngestMetricsPortName || endpoint["path"] != "/metrics" {
+			t.Errorf("the PodMonitor's endpoint is %v, want /metrics on port %s", endpoint, rendering.IngestMetricsPortName)
+		}
+		if any, _ := spec["namespaceSelector"].(map[string]any)["any"].(bool); !any {
+			t.Errorf("the PodMonitor looks in %v; tenants are in namespaces of their own", spec["namespaceSelector"])
+		}
+		// The pods as the operator renders them.
+		tenant := rendering.Tenant{Object: &v1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: "acme"}},
+			Spec: (&v1alpha1.AnalyticsTenantSpec{}).Effective(), Settings: rendering.DefaultSettings()}
+		podLabels := rendering.IngestDeployment(tenant).Spec.Template.Labels
+		matchLabels := spec["selector"].(map[string]any)["matchLabels"].(map[string]any)
+		if len(matchLabels) == 0 {
+			t.Fatal("the PodMonitor selects every pod")
+		}
+		for k, v := range matchLabels {
+			if podLabels[k] != v {
+				t.Errorf("the PodMonitor selects %s=%v; ingest pods have %q", k, v, podLabels[k])
+			}
+		}
+		retention := labels.Set(rendering.RetentionCronJob(tenant).Spec.JobTemplate.Spec.Template.Labels)
+		selector := labels.Set{}
+		for k, v := range matchLabels {
+			selector[k] = v.(string)
+		}
+		if labels.SelectorFromSet(selector).Matches(retention) {
+			t.Error("the PodMonitor also selects the retention pods")
+		}
+	})
 	t.Run("metrics.serviceMonitor.enabled scrapes the metrics Service over HTTPS", func(t *testing.T) {
 		o, ok := on.find("ServiceMonitor", release)
 		if !ok {

@@ -67,7 +67,7 @@ func TestARealBrowserIsCountedByItsMMAIDAndKeepsNoCookie(t *testing.T) {
 		Ingest:  &analyticsv1alpha1.IngestSpec{Replicas: ptr.To[int32](1)},
 	})
 	g.Eventually(func() bool { return isReady(name) }, wait, tick).Should(BeTrue())
-	_, logs, ingestURL := runIngest(t, name, ns)
+	_, logs, ingestURL, opsURL := runIngest(t, name, ns)
 	ingestPort := ingestURL[strings.LastIndex(ingestURL, ":")+1:]
 
 	// The customer's sites: each page embeds the SDK with the one line
@@ -91,7 +91,7 @@ func TestARealBrowserIsCountedByItsMMAIDAndKeepsNoCookie(t *testing.T) {
 
 	// requests is what ingest has counted of the events it was sent.
 	requests := func() string {
-		resp, err := http.Get(ingestURL + "/metrics")
+		resp, err := http.Get(opsURL + "/metrics")
 		g.Expect(err).NotTo(HaveOccurred())
 		defer resp.Body.Close()
 		body, err := io.ReadAll(resp.Body)

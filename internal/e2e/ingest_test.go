@@ -48,16 +48,18 @@ import (
 // runIngest runs the ingest container of the tenant's Deployment as a local
 // process, with exactly the arguments, environment and files the operator
 // rendered (resolved from the tenant's ConfigMap and Secret), on a free
-// loopback port, and waits until it is ready. It returns the process, its
-// log and its URL; the process is killed when the test ends.
-func runIngest(t testing.TB, name, ns string, extraArgs ...string) (*exec.Cmd, *syncBuffer, string) {
+// loopback port (and its probes and metrics on another), and waits until
+// it is ready. It returns the process, its log, its public URL and its
+// probes' and metrics' URL; the process is killed when the test ends.
+func runIngest(t testing.TB, name, ns string, extraArgs ...string) (cmd *exec.Cmd, logs *syncBuffer, url, opsURL string) {
 	t.Helper()
 	g := NewWithT(t)
 	ctx := context.Background()
 	dep := &appsv1.Deployment{}
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.IngestName}, dep)).To(Succeed())
-	port := freePort(t)
-	args := append([]string{"--listen=127.0.0.1:" + strconv.Itoa(port), "--shutdown-delay=0s", "--flush-interval=100ms"}, extraArgs...)
+	port, opsPort := freePort(t), freePort(t)
+	args := append([]string{"--listen=127.0.0.1:" + strconv.Itoa(port), "--metrics-listen=127.0.0.1:" + strconv.Itoa(opsPort),
+		"--shutdown-delay=0s", "--flush-interval=100ms"}, extraArgs...)
 	cmd, err := localrun.Command(ctx, k8s, ns, &dep.Spec.Template.Spec, render.IngestName, os.Getenv("E2E_INGEST"), t.TempDir(), args...)
 	g.Expect(err).NotTo(HaveOccurred())
 	for _, e := range cmd.Env {
@@ -65,20 +67,20 @@ func runIngest(t testing.TB, name, ns string, extraArgs ...string) (*exec.Cmd, *
 			g.Expect(e).To(Equal("PGUSER="+storage.IngestRoleName(name)), "ingest must connect as the insert-only role")
 		}
 	}
-	logs := &syncBuffer{}
+	logs = &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	g.Expect(cmd.Start()).To(Succeed())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	url, opsURL = fmt.Sprintf("http://127.0.0.1:%d", port), fmt.Sprintf("http://127.0.0.1:%d", opsPort)
 	g.Eventually(func() int {
-		resp, err := http.Get(url + "/readyz")
+		resp, err := http.Get(opsURL + "/readyz")
 		if err != nil {
 			return 0
 		}
 		_ = resp.Body.Close()
 		return resp.StatusCode
 	}, wait, tick).Should(Equal(http.StatusOK), "ingest never turned ready: %s", logs)
-	return cmd, logs, url
+	return cmd, logs, url, opsURL
 }
 
 // syncBuffer collects a process's output, read while it runs.
@@ -118,7 +120,7 @@ func TestTheIngestServiceAsRenderedWritesIntoItsTenantsRegionAndRetentionCountsI
 	})
 	g.Eventually(func() bool { return isReady(name) }, wait, tick).Should(BeTrue())
 
-	cmd, logs, url := runIngest(t, name, ns,
+	cmd, logs, url, _ := runIngest(t, name, ns,
 		// The test stands in for the edge, which sends the visitor's address.
 		"--trusted-proxies=127.0.0.1/32")
 

@@ -46,6 +46,10 @@ const (
 	IngestConfigDir = "/etc/millimetric"
 	// IngestPortName names the ingest container's and Service's port.
 	IngestPortName = "http"
+	// IngestMetricsPortName names the ingest container's probes' and
+	// metrics' port; the Service does not expose it, Prometheus scrapes
+	// the pods (the chart's PodMonitor).
+	IngestMetricsPortName = "metrics"
 	// IngestServicePort is the port of the ingest Service.
 	IngestServicePort = 80
 )
@@ -190,7 +194,7 @@ func IngestDeployment(t Tenant) *appsv1.Deployment {
 	probe := func(path string, period, failures int32) *corev1.Probe {
 		return &corev1.Probe{
 			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-				Path: path, Port: intstr.FromString(IngestPortName), Scheme: corev1.URISchemeHTTP,
+				Path: path, Port: intstr.FromString(IngestMetricsPortName), Scheme: corev1.URISchemeHTTP,
 			}},
 			TimeoutSeconds:   1,
 			PeriodSeconds:    period,
@@ -244,9 +248,10 @@ func IngestDeployment(t Tenant) *appsv1.Deployment {
 						Name:  IngestName,
 						Image: IngestImage(t),
 						Args:  IngestArgs(t),
-						Ports: []corev1.ContainerPort{{
-							Name: IngestPortName, ContainerPort: IngestPort, Protocol: corev1.ProtocolTCP,
-						}},
+						Ports: []corev1.ContainerPort{
+							{Name: IngestPortName, ContainerPort: IngestPort, Protocol: corev1.ProtocolTCP},
+							{Name: IngestMetricsPortName, ContainerPort: IngestMetricsPort, Protocol: corev1.ProtocolTCP},
+						},
 						Env:             ingestEnv(t),
 						Resources:       *t.Spec.Resources.DeepCopy(),
 						SecurityContext: containerSecurityContext(),
@@ -293,7 +298,11 @@ func ingestEnv(t Tenant) []corev1.EnvVar {
 // (Settings.IngestTrustedProxies). With none named the flag is left out,
 // and ingest trusts no forwarded address.
 func IngestArgs(t Tenant) []string {
-	args := []string{"--config=" + IngestConfigDir + "/" + IngestConfigKey}
+	args := []string{
+		"--config=" + IngestConfigDir + "/" + IngestConfigKey,
+		fmt.Sprintf("--listen=:%d", IngestPort),
+		fmt.Sprintf("--metrics-listen=:%d", IngestMetricsPort),
+	}
 	if len(t.Settings.IngestTrustedProxies) > 0 {
 		args = append(args, "--trusted-proxies="+strings.Join(t.Settings.IngestTrustedProxies, ","))
 	}

@@ -19,6 +19,7 @@ package render
 import (
 	"encoding/json"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -177,15 +178,18 @@ func TestIngestDeployment(t *testing.T) {
 	if c.Name != "ingest" || c.Image != DefaultIngestImage {
 		t.Errorf("container %s runs %s, want ingest running %s", c.Name, c.Image, DefaultIngestImage)
 	}
-	if diff := cmp.Diff([]string{"--config=/etc/millimetric/ingest.json"}, c.Args); diff != "" {
+	if diff := cmp.Diff(ingestArgs, c.Args); diff != "" {
 		t.Errorf("args (-want +got):\n%s", diff)
 	}
-	if len(c.Ports) != 1 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != IngestPort {
-		t.Errorf("ports = %+v, want http on %d", c.Ports, IngestPort)
+	if len(c.Ports) != 2 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != IngestPort ||
+		c.Ports[1].Name != "metrics" || c.Ports[1].ContainerPort != IngestMetricsPort {
+		t.Errorf("ports = %+v, want http on %d and metrics on %d", c.Ports, IngestPort, IngestMetricsPort)
 	}
-	for probe, wantPath := range map[*corev1.Probe]string{c.ReadinessProbe: "/readyz", c.LivenessProbe: "/healthz"} {
-		if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Path != wantPath || probe.HTTPGet.Port != intstr.FromString("http") {
-			t.Errorf("probe %+v, want GET %s on http", probe, wantPath)
+	// The probes are on the metrics port: the public one, which the edge
+	// forwards, serves none.
+	for probe, wantPath := range map[*corev1.Probe]string{c.StartupProbe: "/healthz", c.ReadinessProbe: "/readyz", c.LivenessProbe: "/healthz"} {
+		if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Path != wantPath || probe.HTTPGet.Port != intstr.FromString("metrics") {
+			t.Errorf("probe %+v, want GET %s on metrics", probe, wantPath)
 		}
 	}
 	if diff := cmp.Diff(tenant.Spec.Resources, c.Resources); diff != "" {
@@ -332,18 +336,19 @@ func TestStorageEnvironment(t *testing.T) {
 	}
 }
 
+// ingestArgs are the ingest container's arguments without trusted proxies.
+var ingestArgs = []string{"--config=/etc/millimetric/ingest.json", "--listen=:8080", "--metrics-listen=:9090"}
+
 func TestIngestTrustsForwardedAddressesOnlyFromTheProxiesNamed(t *testing.T) {
 	tests := []struct {
 		name    string
 		proxies []string
 		want    []string
 	}{
-		{"an operator naming no proxies gives ingest only its config", nil,
-			[]string{"--config=/etc/millimetric/ingest.json"}},
-		{"an operator naming an empty list gives ingest only its config", []string{},
-			[]string{"--config=/etc/millimetric/ingest.json"}},
+		{"an operator naming no proxies gives ingest no trusted proxies", nil, ingestArgs},
+		{"an operator naming an empty list gives ingest no trusted proxies", []string{}, ingestArgs},
 		{"an operator naming proxies gives ingest all of them in one flag", []string{"10.0.0.0/8", "fd00::/8"},
-			[]string{"--config=/etc/millimetric/ingest.json", "--trusted-proxies=10.0.0.0/8,fd00::/8"}},
+			append(slices.Clone(ingestArgs), "--trusted-proxies=10.0.0.0/8,fd00::/8")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

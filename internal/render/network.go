@@ -31,26 +31,36 @@ import (
 //   - NetworkPolicyDefaultDeny denies all traffic to and from every pod, so
 //     whatever the other policies do not allow is refused;
 //   - NetworkPolicyIngest lets the edge (pods in namespaces matching
-//     Settings.EdgeNamespaceSelector) reach ingest on IngestPort, and ingest
-//     reach only the cluster DNS and its region's storage;
+//     Settings.EdgeNamespaceSelector) reach ingest on IngestPort, the
+//     monitoring namespaces (Settings.MonitoringNamespaceSelector) scrape it
+//     on IngestMetricsPort, and ingest reach only the cluster DNS and its
+//     region's storage;
 //   - NetworkPolicyRetention lets nothing reach the retention pods, and them
 //     reach only the cluster DNS and the region's storage.
 //
 // Storage is the region's egress peers on its egress ports (or, when it
 // lists none, the database's port over TCP). A region without egress peers
 // (or an unknown region) gives no storage rule at all rather than one that
-// allows everything; an empty edge selector, which would match every
-// namespace, gives no ingress rule.
+// allows everything; an empty edge or monitoring selector, which would
+// match every namespace, gives no ingress rule.
 func NetworkPolicies(t Tenant) []*networkingv1.NetworkPolicy {
 	both := []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}
 	egress := append(dnsEgress(t), storageEgress(t)...)
 
 	var ingestIngress []networkingv1.NetworkPolicyIngressRule
-	if edge := t.Settings.EdgeNamespaceSelector; !selectorIsEmpty(edge) {
-		ingestIngress = []networkingv1.NetworkPolicyIngressRule{{
-			From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: edge.DeepCopy()}},
-			Ports: []networkingv1.NetworkPolicyPort{tcpPort(IngestPort)},
-		}}
+	for _, from := range []struct {
+		namespaces metav1.LabelSelector
+		port       int32
+	}{
+		{t.Settings.EdgeNamespaceSelector, IngestPort},
+		{t.Settings.MonitoringNamespaceSelector, IngestMetricsPort},
+	} {
+		if !selectorIsEmpty(from.namespaces) {
+			ingestIngress = append(ingestIngress, networkingv1.NetworkPolicyIngressRule{
+				From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: from.namespaces.DeepCopy()}},
+				Ports: []networkingv1.NetworkPolicyPort{tcpPort(from.port)},
+			})
+		}
 	}
 
 	policy := func(name string, labels map[string]string, spec networkingv1.NetworkPolicySpec) *networkingv1.NetworkPolicy {

@@ -75,30 +75,41 @@ func TestDefaultDenyCoversEveryPod(t *testing.T) {
 	}
 }
 
-func TestIngestAcceptsOnlyTheEdge(t *testing.T) {
+func TestIngestAcceptsOnlyTheEdgeAndItsMetricsOnlyMonitoring(t *testing.T) {
+	edgeRule := networkingv1.NetworkPolicyIngressRule{
+		From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "millimetric-edge"}}}},
+		Ports: []networkingv1.NetworkPolicyPort{tcp(IngestPort)},
+	}
+	monitoringRule := networkingv1.NetworkPolicyIngressRule{
+		From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "monitoring"}}}},
+		Ports: []networkingv1.NetworkPolicyPort{tcp(IngestMetricsPort)},
+	}
 	tests := []struct {
-		name string
-		edge metav1.LabelSelector
-		want []networkingv1.NetworkPolicyIngressRule
+		name             string
+		edge, monitoring metav1.LabelSelector
+		want             []networkingv1.NetworkPolicyIngressRule
 	}{
 		{
-			name: "the edge namespaces may reach ingest's port, and nothing else may",
-			edge: DefaultSettings().EdgeNamespaceSelector,
-			want: []networkingv1.NetworkPolicyIngressRule{{
-				From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "millimetric-edge"}}}},
-				Ports: []networkingv1.NetworkPolicyPort{tcp(IngestPort)},
-			}},
+			name: "the edge namespaces may reach ingest's public port, the monitoring ones its metrics port, and nothing else may",
+			edge: DefaultSettings().EdgeNamespaceSelector, monitoring: DefaultSettings().MonitoringNamespaceSelector,
+			want: []networkingv1.NetworkPolicyIngressRule{edgeRule, monitoringRule},
 		},
 		{
-			name: "an empty edge selector, which would match every namespace, lets nothing in",
-			edge: metav1.LabelSelector{},
-			want: nil,
+			name: "an empty edge selector, which would match every namespace, lets no visitor in",
+			edge: metav1.LabelSelector{}, monitoring: DefaultSettings().MonitoringNamespaceSelector,
+			want: []networkingv1.NetworkPolicyIngressRule{monitoringRule},
+		},
+		{
+			name: "an empty monitoring selector lets no scraper in",
+			edge: DefaultSettings().EdgeNamespaceSelector, monitoring: metav1.LabelSelector{},
+			want: []networkingv1.NetworkPolicyIngressRule{edgeRule},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tenant := tenantWith()
 			tenant.Settings.EdgeNamespaceSelector = tt.edge
+			tenant.Settings.MonitoringNamespaceSelector = tt.monitoring
 			np := policiesByName(t, tenant)["ingest"]
 			if diff := cmp.Diff(IngestDeployment(tenant).Spec.Selector.MatchLabels, np.Spec.PodSelector.MatchLabels); diff != "" {
 				t.Errorf("the policy selects other pods than ingest's (-deployment +policy):\n%s", diff)

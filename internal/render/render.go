@@ -94,8 +94,14 @@ const (
 	NetworkPolicyRetention = RetentionName
 )
 
-// IngestPort is the port the ingest container serves HTTP on.
+// IngestPort is the port the ingest container serves the event API and the
+// SDK on: the one the edge reaches.
 const IngestPort = 8080
+
+// IngestMetricsPort is the port the ingest container serves its probes
+// and metrics on: the kubelet and the monitoring namespaces reach it, the
+// edge never does.
+const IngestMetricsPort = 9090
 
 // Defaults of Settings.
 const (
@@ -110,6 +116,11 @@ const (
 	// DefaultEdgeNamespace is the namespace of the edge proxies that send
 	// events to ingest.
 	DefaultEdgeNamespace = "millimetric-edge"
+	// DefaultMonitoringNamespace is the namespace whose Prometheus may
+	// scrape ingest's metrics port unless --ingest-monitoring-namespace-selector
+	// says otherwise: kube-prometheus' and the Prometheus community chart's
+	// usual one.
+	DefaultMonitoringNamespace = "monitoring"
 )
 
 // Settings are the operator-wide inputs, from the manager's flags.
@@ -128,6 +139,9 @@ type Settings struct {
 	// events to ingest. An empty selector would select every namespace, so
 	// it allows none instead.
 	EdgeNamespaceSelector metav1.LabelSelector
+	// MonitoringNamespaceSelector selects the namespaces whose pods (a
+	// Prometheus) may scrape ingest's metrics port. Empty allows none.
+	MonitoringNamespaceSelector metav1.LabelSelector
 	// DNSNamespaceSelector selects the namespace of the cluster DNS.
 	DNSNamespaceSelector metav1.LabelSelector
 	// DNSPodSelector selects the cluster DNS pods in it.
@@ -170,6 +184,9 @@ func DefaultSettings() Settings {
 		NamespacePrefix: DefaultNamespacePrefix,
 		EdgeNamespaceSelector: metav1.LabelSelector{
 			MatchLabels: map[string]string{corev1.LabelMetadataName: DefaultEdgeNamespace},
+		},
+		MonitoringNamespaceSelector: metav1.LabelSelector{
+			MatchLabels: map[string]string{corev1.LabelMetadataName: DefaultMonitoringNamespace},
 		},
 		DNSNamespaceSelector: metav1.LabelSelector{
 			MatchLabels: map[string]string{corev1.LabelMetadataName: metav1.NamespaceSystem},

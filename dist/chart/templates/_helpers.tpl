@@ -111,6 +111,9 @@ left out when its value is empty, so the operator's own default applies.
 {{- with $v.tenants.network.edgeNamespaceSelector }}
 - {{ printf "--edge-namespace-selector=%s" . | quote }}
 {{- end }}
+{{- with $v.tenants.network.monitoringNamespaceSelector }}
+- {{ printf "--ingest-monitoring-namespace-selector=%s" . | quote }}
+{{- end }}
 {{- with $v.tenants.network.dnsNamespaceSelector }}
 - {{ printf "--dns-namespace-selector=%s" . | quote }}
 {{- end }}

@@ -24,7 +24,8 @@ limitations under the License.
 //	go run ./hack/local/ingest down        stop them
 //
 // Processes, their logs (.run/ingest/<tenant>.log) and files live in
-// .run/ingest. Tenant i, in name order, listens on 127.0.0.1:18080+i.
+// .run/ingest. Tenant i, in name order, listens on 127.0.0.1:18080+i, and
+// serves its probes and metrics on 127.0.0.1:19080+i.
 package main
 
 import (
@@ -53,6 +54,9 @@ import (
 )
 
 const basePort = 18080
+
+// metricsPortOffset puts tenant i's probes and metrics on 19080+i.
+const metricsPortOffset = 1000
 
 func main() {
 	if len(os.Args) < 2 {
@@ -134,7 +138,7 @@ func start(ctx context.Context, c client.Client, dir, binary, tenant string, por
 		return err
 	}
 	cmd, err := localrun.Command(context.Background(), c, ns, &dep.Spec.Template.Spec, render.IngestName, binary, tdir,
-		"--listen=127.0.0.1:"+strconv.Itoa(port), "--shutdown-delay=0s")
+		"--listen=127.0.0.1:"+strconv.Itoa(port), "--metrics-listen=127.0.0.1:"+strconv.Itoa(port+metricsPortOffset), "--shutdown-delay=0s")
 	if err != nil {
 		return err
 	}
@@ -151,7 +155,8 @@ func start(ctx context.Context, c client.Client, dir, binary, tenant string, por
 	if err := os.WriteFile(filepath.Join(dir, tenant+".pid"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o600); err != nil {
 		return err
 	}
-	fmt.Printf(">> ingest: %s → http://127.0.0.1:%d/api/event (log .run/ingest/%s.log)\n", tenant, port, tenant)
+	fmt.Printf(">> ingest: %s → http://127.0.0.1:%d/api/event, metrics http://127.0.0.1:%d/metrics (log .run/ingest/%s.log)\n",
+		tenant, port, port+metricsPortOffset, tenant)
 	return nil
 }
 

@@ -89,8 +89,14 @@ type Options struct {
 	BatchTimeout time.Duration
 	WedgedAfter  time.Duration
 
-	// Listener, when set, is served instead of listening on Listen (tests).
-	Listener net.Listener
+	// MetricsListen is the address of the probes and the metrics
+	// (server.Ops): a port the edge never reaches.
+	MetricsListen string
+
+	// Listener and MetricsListener, when set, are served instead of
+	// listening on Listen and MetricsListen (tests).
+	Listener        net.Listener
+	MetricsListener net.Listener
 	// Now is the clock; nil means time.Now (tests move it).
 	Now func() time.Time
 }
@@ -126,7 +132,8 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Options
 	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "the tenant's ingest configuration file (the ingest-config ConfigMap's ingest.json); required")
-	listen := fs.String("listen", ":8080", "address to serve HTTP on")
+	listen := fs.String("listen", ":8080", "address to serve the event API and the SDK on: the port the edge reaches")
+	metricsListen := fs.String("metrics-listen", ":9090", "address to serve /healthz, /readyz and /metrics on: a port the edge never reaches")
 	trusted := fs.String("trusted-proxies", "", "comma-separated CIDR prefixes of the proxies (the edge) whose X-Forwarded-For is believed; from any other peer the client is the TCP peer")
 	geoDB := fs.String("geoip-db", "", "MaxMind-format City database for locations; none means location unknown")
 	bufferBytes := fs.Int("buffer-bytes", writer.DefaultCapacityBytes, "memory the accepted events waiting to be written may hold before the service answers 503")
@@ -173,7 +180,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Options
 		return Options{}, fmt.Errorf("--shutdown-timeout (%s) must be longer than --shutdown-delay (%s)", *shutdownWait, *shutdownDelay)
 	}
 	return Options{
-		Tenant: tenant, Credentials: creds, VisitorKey: visitorKey, Listen: *listen, TrustedProxies: proxies, GeoIPDB: *geoDB,
+		Tenant: tenant, Credentials: creds, VisitorKey: visitorKey, Listen: *listen, MetricsListen: *metricsListen, TrustedProxies: proxies, GeoIPDB: *geoDB,
 		BufferBytes: *bufferBytes, FlushRows: *flushRows, FlushInterval: *flushInterval, MaxBodyBytes: *maxBody,
 		ShutdownDelay: *shutdownDelay, ShutdownWait: *shutdownWait,
 	}, nil
@@ -226,23 +233,38 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 		Log:            log,
 	})
 
-	ln := opts.Listener
-	if ln == nil {
-		var err error
-		if ln, err = net.Listen("tcp", opts.Listen); err != nil {
-			return fmt.Errorf("listening on %s: %w", opts.Listen, err)
+	listen := func(ln net.Listener, addr string) (net.Listener, error) {
+		if ln != nil {
+			return ln, nil
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("listening on %s: %w", addr, err)
+		}
+		return ln, nil
+	}
+	ln, err := listen(opts.Listener, opts.Listen)
+	if err != nil {
+		return err
+	}
+	opsLn, err := listen(opts.MetricsListener, opts.MetricsListen)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	newServer := func(h http.Handler) *http.Server {
+		return &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      10 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    16 << 10,
+			// The standard library logs bad requests with the peer's address.
+			ErrorLog: slog.NewLogLogger(slog.DiscardHandler, slog.LevelError),
 		}
 	}
-	httpServer := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		// The standard library logs bad requests with the peer's address.
-		ErrorLog: slog.NewLogLogger(slog.DiscardHandler, slog.LevelError),
-	}
+	httpServer, opsServer := newServer(srv), newServer(srv.Ops())
 
 	// The writer's database calls outlive ctx: they end when the drain's
 	// deadline does.
@@ -251,15 +273,18 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 	writerDone := make(chan struct{})
 	go func() { defer close(writerDone); w.Run(writerCtx) }()
 
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- httpServer.Serve(ln) }()
-	log.Info("ingest is serving", "address", ln.Addr().String(), "tenant", opts.Tenant.Tenant,
+	go func() { serveErr <- opsServer.Serve(opsLn) }()
+	log.Info("ingest is serving", "address", ln.Addr().String(), "metricsAddress", opsLn.Addr().String(), "tenant", opts.Tenant.Tenant,
 		"region", opts.Tenant.Region, "schema", creds.Schema, "geoip", opts.GeoIPDB != "",
 		"trustedProxies", len(opts.TrustedProxies))
 
 	select {
 	case err := <-serveErr:
 		cancelWriter()
+		_ = httpServer.Close()
+		_ = opsServer.Close()
 		return fmt.Errorf("serving HTTP: %w", err)
 	case <-ctx.Done():
 	}
@@ -275,9 +300,13 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 	if err := httpServer.Shutdown(deadline); err != nil {
 		log.Error("stopping the HTTP server", "error", err.Error())
 	}
-	err := w.Close(deadline)
+	err = w.Close(deadline)
 	cancelWriter()
 	<-writerDone
+	// The probes answer until the end: unready while draining.
+	if err := opsServer.Shutdown(deadline); err != nil {
+		log.Error("stopping the probes' and metrics' HTTP server", "error", err.Error())
+	}
 	if err != nil {
 		return err
 	}

@@ -282,6 +282,22 @@ func TestTheHTTPAPIRefusesWhatItCannotTakeWithAReason(t *testing.T) {
 		}
 	})
 
+	t.Run("the public port serves no probe and no metrics: the edge never reaches them", func(t *testing.T) {
+		for _, path := range []string{"/metrics", "/healthz", "/readyz"} {
+			resp, err := http.Get(svc.url + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusNotFound {
+				t.Errorf("GET %s on the public port: %d, want 404", path, resp.StatusCode)
+			}
+			if got := svc.get(t, path); got == "" {
+				t.Errorf("GET %s on the probes' port: empty", path)
+			}
+		}
+	})
+
 	t.Run("CORS preflight is answered for the tenant's own domains only", func(t *testing.T) {
 		for origin, want := range map[string]int{"https://shop.acme.test": 204, "https://acme.test": 204, "https://evil.test": 403} {
 			req, _ := http.NewRequest(http.MethodOptions, svc.url+"/api/event", nil)
@@ -426,7 +442,7 @@ func TestEveryAcceptedEventIsWrittenAfterSIGTERM(t *testing.T) {
 
 	// A flush interval far longer than the test: every event is still
 	// in the buffer when SIGTERM comes, so only the drain writes them.
-	cmd := exec.Command(bin, "--config="+cfgPath, "--listen=127.0.0.1:0", "--flush-interval=10m", "--flush-rows=100000",
+	cmd := exec.Command(bin, "--config="+cfgPath, "--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0", "--flush-interval=10m", "--flush-rows=100000",
 		"--buffer-bytes=268435456", "--shutdown-delay=200ms", "--shutdown-timeout=20s")
 	cmd.Env = []string{
 		"PGHOST=" + creds.Host, "PGPORT=" + strconv.Itoa(int(creds.Port)), "PGDATABASE=" + creds.Database,
@@ -439,7 +455,8 @@ func TestEveryAcceptedEventIsWrittenAfterSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	svc := &service{url: "http://" + listenAddress(t, logs), logs: logs}
+	public, ops := listenAddress(t, logs)
+	svc := &service{url: "http://" + public, opsURL: "http://" + ops, logs: logs}
 	svc.waitReady(t)
 
 	const n = 500
@@ -565,19 +582,26 @@ var (
 )
 
 // listenAddress waits for the service's "ingest is serving" log line and
-// returns its address.
-func listenAddress(t *testing.T, logs *syncBuffer) string {
+// returns its public and its probes' and metrics' addresses.
+func listenAddress(t *testing.T, logs *syncBuffer) (public, ops string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
+	field := func(line, name string) string {
+		i := strings.Index(line, `"`+name+`":"`)
+		if i < 0 {
+			return ""
+		}
+		rest := line[i+len(name)+4:]
+		return rest[:strings.IndexByte(rest, '"')]
+	}
 	for time.Now().Before(deadline) {
 		for _, line := range strings.Split(logs.String(), "\n") {
-			if i := strings.Index(line, `"address":"`); i >= 0 && strings.Contains(line, "ingest is serving") {
-				rest := line[i+len(`"address":"`):]
-				return rest[:strings.IndexByte(rest, '"')]
+			if strings.Contains(line, "ingest is serving") {
+				return field(line, "address"), field(line, "metricsAddress")
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("the service never said where it listens; its log:\n%s", logs.String())
-	return ""
+	return "", ""
 }

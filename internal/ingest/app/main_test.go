@@ -122,7 +122,9 @@ func (c *clock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // service is an ingest service running in the test process.
 type service struct {
-	url   string
+	// url is the public port's (the event API, the SDK); opsURL the
+	// probes' and metrics'.
+	url, opsURL string
 	logs  *syncBuffer
 	stop  context.CancelFunc
 	done  chan error
@@ -139,12 +141,18 @@ func startService(t testing.TB, creds storage.Credentials, cfg config.Tenant, ed
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &service{url: "http://" + ln.Addr().String(), logs: &syncBuffer{}, done: make(chan error, 1), creds: creds, clock: &clock{}}
+	opsLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &service{url: "http://" + ln.Addr().String(), opsURL: "http://" + opsLn.Addr().String(),
+		logs: &syncBuffer{}, done: make(chan error, 1), creds: creds, clock: &clock{}}
 	opts := app.Options{
 		Tenant:         cfg,
 		Credentials:    creds,
 		VisitorKey:     newVisitorKey(t),
-		Listener:       ln,
+		Listener:        ln,
+		MetricsListener: opsLn,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 		BufferBytes:    1 << 20,
 		FlushRows:      100,
@@ -181,7 +189,7 @@ func (s *service) waitReady(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(s.url + "/readyz")
+		resp, err := http.Get(s.opsURL + "/readyz")
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -222,9 +230,10 @@ func (s *service) send(t testing.TB, addr, userAgent, body string) answer {
 	return answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), body: string(b)}
 }
 
+// get is a GET of path on the probes' and metrics' port.
 func (s *service) get(t testing.TB, path string) string {
 	t.Helper()
-	resp, err := http.Get(s.url + path)
+	resp, err := http.Get(s.opsURL + path)
 	if err != nil {
 		t.Fatal(err)
 	}

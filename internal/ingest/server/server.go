@@ -20,10 +20,15 @@ limitations under the License.
 // backpressure on the caller (429 and 503 with Retry-After) and nothing
 // dropped silently.
 //
+// The public port (Server itself):
+//
 //	GET     /js/mm.js   the Millimetric SDK (the tenant's build), revalidated by ETag
 //	GET     /js/mm.<hash>.js  the same bytes under a name of their own: immutable
 //	POST    /api/event  an event, as the SDK, Plausible's tracker and Events API send it: 202
 //	OPTIONS /api/event  CORS preflight, for the tenant's own domains only
+//
+// The probes' and metrics' port (Ops), which the edge never reaches:
+//
 //	GET     /healthz    the process is alive
 //	GET     /readyz     the database is reachable, writes are not stuck, not draining
 //	GET     /metrics    Prometheus metrics
@@ -107,7 +112,8 @@ type Options struct {
 type Server struct {
 	opts     Options
 	draining atomic.Bool
-	mux      *http.ServeMux
+	mux      *http.ServeMux // the public port's
+	ops      *http.ServeMux // the probes' and metrics' port's
 }
 
 // New makes a Server.
@@ -121,21 +127,28 @@ func New(opts Options) *Server {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	s := &Server{opts: opts, mux: http.NewServeMux()}
+	s := &Server{opts: opts, mux: http.NewServeMux(), ops: http.NewServeMux()}
 	s.mux.HandleFunc("/api/event", s.handleEvent)
 	script := sdk.For(opts.Policy.RespectGlobalPrivacyControl)
 	s.mux.Handle("GET "+ScriptPath, serveScript(script, scriptMaxAge))
 	s.mux.Handle("GET "+scriptDir+script.Versioned, serveScript(script, immutableMaxAge))
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	s.ops.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	s.mux.HandleFunc("GET /readyz", s.handleReady)
+	s.ops.HandleFunc("GET /readyz", s.handleReady)
 	if opts.Registry != nil {
-		s.mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}))
+		s.ops.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}))
 	}
 	return s
 }
+
+// Ops is the handler of the probes and the metrics, /healthz, /readyz and
+// /metrics, served on a port of their own that the edge never reaches:
+// the public port, the one a route or the edge forwards, has only the
+// event API and the SDK, so no website visitor can read a customer's
+// traffic volume off /metrics.
+func (s *Server) Ops() http.Handler { return s.ops }
 
 // ScriptPath is where the SDK is served: the path of the one line a
 // customer embeds, <script defer src="https://<ingest host>/js/mm.js">.
@@ -171,7 +184,8 @@ func serveScript(script sdk.Script, maxAge time.Duration) http.Handler {
 	})
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler: the public port's, the event API and
+// the SDK.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
 // Drain turns the server unready: /readyz answers 503 so the Service stops
