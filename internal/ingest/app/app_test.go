@@ -537,13 +537,7 @@ func TestADatabaseOutageKeepsWhatWasAcceptedAndBackpressures(t *testing.T) {
 	if accepted < 35 || accepted > 40 {
 		t.Fatalf("%d events accepted before 503, want the about 40 the buffer's %d bytes hold", accepted, capacity)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for svc.get(t, "/readyz") == "ok\n" && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	if got := svc.get(t, "/readyz"); got == "ok\n" {
-		t.Fatalf("/readyz still says ok with the database unreachable")
-	}
+	svc.waitUnready(t, "the database unreachable")
 
 	proxy.Restore()
 	waitRows(t, creds.Schema, accepted)

@@ -201,6 +201,19 @@ func (s *service) waitReady(t testing.TB) {
 	t.Fatalf("the service did not turn ready in 20s; its log:\n%s", s.logs.String())
 }
 
+// waitUnready waits up to 15 s for /readyz to stop saying ok, and fails
+// saying why it should have (with what).
+func (s *service) waitUnready(t testing.TB, with string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for s.get(t, "/readyz") == "ok\n" && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := s.get(t, "/readyz"); got == "ok\n" {
+		t.Fatalf("/readyz still says ok with %s", with)
+	}
+}
+
 // answer is a response's status, Retry-After and body.
 type answer struct {
 	status     int
