@@ -56,6 +56,7 @@ var migrations = []migration{
 	{name: "events, daily aggregates and the roll-up ledger", sql: migration1},
 	{name: "daily salts, and the visitor id and host name of events", sql: migration2},
 	{name: "visitors by the SDK's mm_aid: no salts, no anonymous_id; title and attribution of events", sql: migration3},
+	{name: "engagement of events: engaged time and scroll depth of Plausible's engagement events", sql: migration4},
 }
 
 // EventsTable is the table of a tenant schema that the ingest service uses,
@@ -209,6 +210,33 @@ func migration3(schema string) []string {
 			"Counters per UTC day, kept after the raw events are gone. No visitor identifier: "+
 				"visitors is a count of distinct visitor ids within the day; events without one count no visitor. "+
 				"'' means unknown."),
+	}
+}
+
+// migration4 records Plausible's engagement events as engagement, not as
+// custom events: such a row keeps event_name 'engagement' and the page of
+// the pageview it follows (url_path, hostname), and fills engagement_ms
+// (the engaged time since the page's previous engagement event, so a
+// page's engaged time is their sum) and scroll_depth (the deepest scroll
+// so far, a percentage, so a page's is their maximum), either of which may
+// be NULL when the tracker did not say. Every other row leaves both NULL.
+// The aggregates count an engagement row as neither a pageview nor an
+// event. engagement_ms is a bigint: the tracker may send up to 30 days in
+// milliseconds, more than an integer holds. Adding nullable columns
+// without a default rewrites no partition.
+func migration4(schema string) []string {
+	s := pgx.Identifier{schema}.Sanitize()
+	return []string{
+		`ALTER TABLE ` + s + `.` + EventsTable + ` ADD COLUMN engagement_ms bigint, ADD COLUMN scroll_depth smallint`,
+		`COMMENT ON COLUMN ` + s + `.` + EventsTable + `.event_name IS ` + QuoteLiteral(
+			"'pageview', 'engagement' (engagement_ms and scroll_depth of the page: neither a pageview nor an event "+
+				"of its own) or a custom event's name."),
+		`COMMENT ON COLUMN ` + s + `.` + EventsTable + `.engagement_ms IS ` + QuoteLiteral(
+			"Of an 'engagement' row: milliseconds the visitor was engaged with the page since its previous engagement "+
+				"row (a page's engaged time is their sum); NULL otherwise, or when not sent."),
+		`COMMENT ON COLUMN ` + s + `.` + EventsTable + `.scroll_depth IS ` + QuoteLiteral(
+			"Of an 'engagement' row: the deepest the visitor scrolled the page so far, 0 to 100 percent (a page's is "+
+				"their maximum); NULL otherwise, or when not sent."),
 	}
 }
 
