@@ -43,6 +43,16 @@ limitations under the License.
 // the implicit flow), userinfo in a URL is never kept, and a referrer is
 // reduced to its host.
 //
+// The body is Plausible's, and so are its semantics where they do not
+// conflict with the policy: a part of an event that cannot be kept (a
+// nested property, the 31st property, an over-long referrer's tail, a
+// domain list's other sites) is dropped and the rest kept, as Plausible
+// does, and said in Kept.Dropped; an event is refused only when nothing
+// can be made of it (no name, no usable URL, not the tenant's) or it
+// breaks the contract of its own fields (an anonymous id of the wrong
+// shape). Plausible's engagement events are engagement of a page
+// (EngagementEvent), not custom events.
+//
 // Bot detection is deliberately conservative. An event is a bot's when its
 // User-Agent is empty or very short, or matches a short list of crawler,
 // HTTP library, headless browser, monitor and link-preview patterns. Missing

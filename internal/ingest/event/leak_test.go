@@ -76,7 +76,7 @@ func checkNoLeak(t *testing.T, addr netip.Addr, forms []string) {
 		{raw: Raw{Name: "pageview", URL: "https://acme.com/", Domain: "acme.com," + text}, ua: uaChromeWindows},
 		{raw: Raw{Name: "pageview", URL: "ftp://" + host + "/", Domain: "acme.com"}, ua: uaChromeWindows},
 		{raw: Raw{Name: "pageview", URL: text, Domain: "acme.com"}, ua: uaChromeWindows},
-		{raw: Raw{Name: text + strings.Repeat("x", MaxNameBytes), URL: "https://acme.com/", Domain: "acme.com"}, ua: uaChromeWindows},
+		{raw: Raw{Name: text + strings.Repeat("x", MaxNameChars), URL: "https://acme.com/", Domain: "acme.com"}, ua: uaChromeWindows},
 		{raw: Raw{Name: "pageview", URL: "https://acme.com/", Domain: "acme.com", Props: json.RawMessage(`{"ip":{"v":"` + text + `"}}`)}, ua: uaChromeWindows},
 		{raw: Raw{Name: "pageview", URL: "https://acme.com/", Domain: "acme.com", Props: json.RawMessage(`"` + text + `"`)}, ua: uaChromeWindows},
 		{raw: pageview("https://acme.com/"), ua: "curl/8.7.1 (" + text + ")"},

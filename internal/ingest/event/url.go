@@ -60,16 +60,21 @@ type page struct {
 // utmParams are the UTM parameters in the order of page.utm.
 var utmParams = [5]string{"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"}
 
-// reducePage parses an absolute http(s) URL and keeps its host, its path
-// and the allowlisted query parameters. Userinfo is dropped without looking
-// at it, and so is the fragment, unless the site routes by it (hashRouting)
-// and it is a route: it starts with "/" or "!/". Then its path, up to any
-// "?", follows the page's path ("/app#/pricing"); a fragment's own query is
-// never kept, as nothing allowlists it.
+// reducePage parses an absolute URL and keeps its host, its path and the
+// allowlisted query parameters. Any scheme with a host is a page, as
+// Plausible has it for apps ("app://localhost/login" is the page
+// "/login" on "localhost"); the scheme itself is not kept. A URL without
+// a host (data:, about:blank, a bare path) names no page and is refused.
+//
+// Userinfo is dropped without looking at it, and so is the fragment,
+// unless the site routes by it (hashRouting) and it is a route: it starts
+// with "/" or "!/". Then its path, up to any "?", follows the page's path
+// ("/app#/pricing"); a fragment's own query is never kept, as nothing
+// allowlists it.
 func reducePage(raw string, p Policy, hashRouting bool) (page, *Refusal) {
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return page{}, refuse(ReasonInvalid, "url must be an absolute http or https URL with a host")
+	if err != nil || u.Host == "" {
+		return page{}, refuse(ReasonInvalid, "url must be an absolute URL with a host")
 	}
 	host := normalizeHost(u.Hostname())
 	if host == "" || !cleanText(host) {
@@ -83,16 +88,7 @@ func reducePage(raw string, p Policy, hashRouting bool) (page, *Refusal) {
 		kept.path += fragmentRoute(u.EscapedFragment())
 	}
 
-	// A malformed pair (a bad escape, a ';') is skipped by ParseQuery,
-	// which returns the pairs it could read: a pair we cannot read is one
-	// we do not keep.
-	query, _ := url.ParseQuery(u.RawQuery)
-	keep := url.Values{}
-	for key, values := range query {
-		if p.allowsParam(key) {
-			keep[key] = values
-		}
-	}
+	query, keep := allowedQuery(u.RawQuery, p)
 	if len(keep) > 0 {
 		kept.path += "?" + keep.Encode()
 	}
@@ -117,6 +113,22 @@ func reducePage(raw string, p Policy, hashRouting bool) (page, *Refusal) {
 	return kept, nil
 }
 
+// allowedQuery reads a raw query and returns all of it, and the
+// parameters the tenant allowlisted. A
+// malformed pair (a bad escape, a ';') is skipped by ParseQuery, which
+// returns the pairs it could read: a pair we cannot read is one we do not
+// keep.
+func allowedQuery(rawQuery string, p Policy) (all, keep url.Values) {
+	all, _ = url.ParseQuery(rawQuery)
+	keep = url.Values{}
+	for key, values := range all {
+		if p.allowsParam(key) {
+			keep[key] = values
+		}
+	}
+	return all, keep
+}
+
 // fragmentRoute is "#" and the route of a hash-routed page's fragment, as
 // escaped in the URL, or "" when the fragment is not a route. Only a
 // fragment that starts with "/" or "!/" is one: anything else (an anchor,
@@ -135,10 +147,14 @@ func fragmentRoute(fragment string) string {
 // when there is none, it cannot be read, or it is the page's own host
 // (navigation within the site is not a source). Hosts are kept as they are
 // ("www." is not stripped): the dashboard may group them, the row should
-// not guess.
+// not guess. A referrer over MaxReferrerBytes is read up to that length,
+// as Plausible cuts it: only its host is kept, which comes first.
 func referrerHost(raw, pageHost string) string {
 	if raw == "" {
 		return ""
+	}
+	if len(raw) > MaxReferrerBytes {
+		raw = raw[:MaxReferrerBytes]
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
