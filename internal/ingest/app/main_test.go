@@ -41,6 +41,7 @@ import (
 	"github.com/millimetric/tenant-operator/internal/ingest/app"
 	"github.com/millimetric/tenant-operator/internal/ingest/config"
 	"github.com/millimetric/tenant-operator/internal/ingest/event"
+	"github.com/millimetric/tenant-operator/internal/ingest/server"
 	"github.com/millimetric/tenant-operator/internal/storage"
 	"github.com/millimetric/tenant-operator/internal/storage/pgtest"
 )
@@ -186,10 +187,12 @@ func (s *service) waitReady(t testing.TB) {
 	t.Fatalf("the service did not turn ready in 20s; its log:\n%s", s.logs.String())
 }
 
-// answer is a response's status, Retry-After and body.
+// answer is a response's status, Retry-After, X-Millimetric-Dropped and
+// body.
 type answer struct {
 	status     int
 	retryAfter string
+	dropped    string
 	body       string
 }
 
@@ -212,7 +215,7 @@ func (s *service) send(t testing.TB, addr, userAgent, body string) answer {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), body: string(b)}
+	return answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), dropped: resp.Header.Get(server.DroppedHeader), body: string(b)}
 }
 
 func (s *service) get(t testing.TB, path string) string {

@@ -61,7 +61,12 @@ const (
 // A property whose value is null, empty or blank is dropped without a
 // note, as Plausible does: trackers send those for "no value"
 // (plan: user.plan ?? null). A key sent twice keeps the last value that can be kept.
-func reduceProps(raw json.RawMessage, dropped *droppedSet) []byte {
+//
+// What is kept is scrubbed of personal data: a string value that is an
+// absolute http(s) URL is reduced as the page URL is (reduceURLValue),
+// and e-mail addresses, IP addresses and tokens are replaced by markers in
+// every other string value and in keys (scrub).
+func reduceProps(raw json.RawMessage, p Policy, dropped *droppedSet) []byte {
 	if !present(raw) {
 		return nil
 	}
@@ -78,18 +83,26 @@ func reduceProps(raw json.RawMessage, dropped *droppedSet) []byte {
 			dropped.add(part)
 			continue
 		case v == nil:
-			delete(kept, prop.key)
+			delete(kept, scrub(prop.key))
 			continue
 		}
 		if part, ok := checkPropKey(prop.key); !ok {
 			dropped.add(part)
 			continue
 		}
-		if _, replaces := kept[prop.key]; !replaces && len(kept) == MaxPropsKeys {
+		key := scrub(prop.key)
+		if _, replaces := kept[key]; !replaces && len(kept) == MaxPropsKeys {
 			dropped.add(DroppedPropOverLimit)
 			continue
 		}
-		kept[prop.key] = v
+		if s, isString := v.(string); isString {
+			if u, ok := reduceURLValue(s, p); ok {
+				v = u
+			} else {
+				v = scrub(s)
+			}
+		}
+		kept[key] = v
 	}
 	if len(kept) == 0 {
 		return nil

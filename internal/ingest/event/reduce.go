@@ -138,20 +138,23 @@ type Geo interface {
 type Kept struct {
 	// ReceivedAt is when the request arrived, in UTC.
 	ReceivedAt time.Time
-	// Name is the event name, as sent (an integer as its decimal text).
+	// Name is the event name, as sent (an integer as its decimal text),
+	// scrubbed.
 	Name string
 	// Hostname is the page URL's host, lower case, without port; "" in
 	// the odd case where it is the visitor's own address.
 	Hostname string
-	// Path is the URL's path, escaped as sent, without fragment, followed
-	// by only the allowlisted query parameters, sorted by name and
+	// Path is the URL's path, escaped as sent, without fragment or ";"
+	// parameters, scrubbed segment by segment, followed by only the
+	// allowlisted query parameters, sorted by name, scrubbed and
 	// re-encoded; "/" when the path is empty.
 	Path string
 	// Referrer is the referrer's host only, lower case, without port; ""
 	// when there is none, it is the page's own host, or it is the
 	// visitor's own address.
 	Referrer string
-	// UTMSource is utm_source's first value, when the tenant allowlisted it.
+	// UTMSource is utm_source's first value, scrubbed, when the tenant
+	// allowlisted it; so are the other four.
 	UTMSource string
 	// UTMMedium is utm_medium's first value, when allowlisted.
 	UTMMedium string
@@ -172,7 +175,7 @@ type Kept struct {
 	// Medium is the attribution medium, lower case: utm_medium when
 	// allowlisted and sent, else the click id's ("cpc" for gclid), else "".
 	Medium string
-	// Title is the document title, at most MaxTitleBytes, or "".
+	// Title is the document title, scrubbed, at most MaxTitleBytes, or "".
 	Title string
 	// Browser is the browser family: "Chrome", "Firefox", "Safari",
 	// "Edge", "Opera", "Samsung Internet" or "Other".
@@ -197,7 +200,7 @@ type Kept struct {
 	// visitor: the address is never used in its place.
 	HasVisitorID bool
 	// Props is the custom properties as a compact JSON object with sorted
-	// keys, or nil: what reduceProps keeps.
+	// keys, or nil: what reduceProps keeps, scrubbed.
 	Props []byte
 	// EngagedMs is an engagement event's engaged time in milliseconds,
 	// when HasEngagedMs.
@@ -273,7 +276,7 @@ func Reduce(raw Raw, req Request, p Policy, geo Geo, visitorKey []byte) (Kept, e
 		}
 		return Kept{}, refuse(ReasonForeignDomain, msg)
 	}
-	props := reduceProps(raw.Props, &dropped)
+	props := reduceProps(raw.Props, p, &dropped)
 
 	if p.RespectGlobalPrivacyControl && req.GlobalPrivacyControl {
 		return Kept{}, refuse(ReasonOptedOut, "the browser sent Global Privacy Control, which this site honours")
@@ -298,7 +301,7 @@ func Reduce(raw Raw, req Request, p Policy, geo Geo, visitorKey []byte) (Kept, e
 
 	kept := Kept{
 		ReceivedAt:  req.ReceivedAt.UTC(),
-		Name:        raw.Name,
+		Name:        scrub(raw.Name),
 		Hostname:    notAddr(pg.hostname, addr),
 		Path:        pg.path,
 		Referrer:    notAddr(referrerHost(raw.Referrer, pg.hostname), addr),
@@ -331,15 +334,18 @@ func Reduce(raw Raw, req Request, p Policy, geo Geo, visitorKey []byte) (Kept, e
 	return kept, nil
 }
 
-// title is what is kept of a document title: at most MaxTitleBytes, cut
-// at a character boundary, or "" when it cannot be stored (not UTF-8, or
-// with a NUL), noted in dropped. A title is dropped rather than the event
-// refused: it is the least of what an event says.
+// title is what is kept of a document title: scrubbed, then at most
+// MaxTitleBytes, cut at a character boundary (scrubbing first, so that no
+// address is cut into a piece scrub would not know), or "" when it cannot
+// be stored (not UTF-8, or with a NUL), noted in dropped. A title is
+// dropped rather than the event refused: it is the least of what an event
+// says.
 func title(t string, dropped *droppedSet) string {
 	if !cleanText(t) {
 		dropped.add(DroppedTitle)
 		return ""
 	}
+	t = scrub(t)
 	if len(t) > MaxTitleBytes {
 		// Cut before the first byte that does not fit, backing up to the
 		// start of the character it belongs to.
