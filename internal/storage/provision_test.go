@@ -292,7 +292,7 @@ func TestEventsTableCannotHoldAnIPAddress(t *testing.T) {
 	want := []string{"event_id", "received_at", "event_name", "url_path", "referrer",
 		"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "click_id_type",
 		"browser_family", "os_family", "device_type", "country", "region", "city", "props",
-		"visitor_id", "hostname", "title", "attribution_source", "attribution_medium"}
+		"visitor_id", "hostname", "title", "attribution_source", "attribution_medium", "engagement_ms", "scroll_depth"}
 	if !slices.Equal(eventsCols, want) {
 		t.Errorf("events has columns %v,\nwant exactly the policy's %v", eventsCols, want)
 	}
@@ -312,7 +312,8 @@ func TestEventsTableCannotHoldAnIPAddress(t *testing.T) {
 			aggCols = append(aggCols, c.Name)
 		}
 	}
-	if wantAgg := []string{"day", "path", "country", "referrer_source", "pageviews", "visitors", "events", "hostname"}; !slices.Equal(aggCols, wantAgg) {
+	if wantAgg := []string{"day", "path", "country", "referrer_source", "pageviews", "visitors", "events", "hostname",
+		"engagements", "engaged_ms", "scroll_depth_sum", "scroll_depth_count"}; !slices.Equal(aggCols, wantAgg) {
 		t.Errorf("daily_aggregates has columns %v, want counters only: %v", aggCols, wantAgg)
 	}
 }

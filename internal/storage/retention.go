@@ -268,17 +268,22 @@ func expireDayOnce(ctx context.Context, conn *pgx.Conn, schema string, day time.
 		if !done {
 			err := tx.QueryRow(ctx, `
 				WITH agg AS (
-					INSERT INTO `+s+`.daily_aggregates (day, hostname, path, country, referrer_source, pageviews, visitors, events)
+					INSERT INTO `+s+`.daily_aggregates (day, hostname, path, country, referrer_source, pageviews, visitors, events,
+					                                        engagements, engaged_ms, scroll_depth_sum, scroll_depth_count)
 					SELECT $1::date, `+rollupKey+`,
 					       count(*) FILTER (WHERE event_name = 'pageview'),
 					       count(DISTINCT visitor_id),
-					       count(*)
+					       count(*) FILTER (WHERE event_name <> 'engagement'),
+					       count(*) FILTER (WHERE event_name = 'engagement'),
+					       COALESCE(sum(engagement_ms) FILTER (WHERE event_name = 'engagement'), 0),
+					       COALESCE(sum(scroll_depth) FILTER (WHERE event_name = 'engagement'), 0),
+					       count(scroll_depth) FILTER (WHERE event_name = 'engagement')
 					FROM `+part+`
 					GROUP BY 2, 3, 4, 5
-					RETURNING events
+					RETURNING events + engagements AS rows
 				)
 				INSERT INTO `+s+`.rollup_ledger (day, rolled_up_at, raw_events)
-				SELECT $1::date, now(), COALESCE(sum(events), 0) FROM agg
+				SELECT $1::date, now(), COALESCE(sum(rows), 0) FROM agg
 				RETURNING raw_events`, day).Scan(&events)
 			if err != nil {
 				return err

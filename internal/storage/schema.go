@@ -56,6 +56,7 @@ var migrations = []migration{
 	{name: "events, daily aggregates and the roll-up ledger", sql: migration1},
 	{name: "daily salts, and the visitor id and host name of events", sql: migration2},
 	{name: "visitors by the SDK's mm_aid: no salts, no anonymous_id; title and attribution of events", sql: migration3},
+	{name: "engagement of events: engaged time and scroll depth of Plausible's engagement events", sql: migration4},
 	{name: "daily aggregates by host name", sql: migration5},
 }
 
@@ -213,22 +214,54 @@ func migration3(schema string) []string {
 	}
 }
 
+// migration4 records Plausible's engagement events as engagement, not as
+// custom events: such a row keeps event_name 'engagement' and the page of
+// the pageview it follows (url_path, hostname), and fills engagement_ms
+// (the engaged time since the page's previous engagement event, so a
+// page's engaged time is their sum) and scroll_depth (the deepest scroll
+// so far, a percentage, so a page's is their maximum), either of which may
+// be NULL when the tracker did not say. Every other row leaves both NULL.
+// The aggregates count an engagement row as neither a pageview nor an
+// event. engagement_ms is a bigint: the tracker may send up to 30 days in
+// milliseconds, more than an integer holds. Adding nullable columns
+// without a default rewrites no partition.
+func migration4(schema string) []string {
+	s := pgx.Identifier{schema}.Sanitize()
+	return []string{
+		`ALTER TABLE ` + s + `.` + EventsTable + ` ADD COLUMN engagement_ms bigint, ADD COLUMN scroll_depth smallint`,
+		`COMMENT ON COLUMN ` + s + `.` + EventsTable + `.event_name IS ` + QuoteLiteral(
+			"'pageview', 'engagement' (engagement_ms and scroll_depth of the page: neither a pageview nor an event "+
+				"of its own) or a custom event's name."),
+		`COMMENT ON COLUMN ` + s + `.` + EventsTable + `.engagement_ms IS ` + QuoteLiteral(
+			"Of an 'engagement' row: milliseconds the visitor was engaged with the page since its previous engagement "+
+				"row (a page's engaged time is their sum); NULL otherwise, or when not sent."),
+		`COMMENT ON COLUMN ` + s + `.` + EventsTable + `.scroll_depth IS ` + QuoteLiteral(
+			"Of an 'engagement' row: the deepest the visitor scrolled the page so far, 0 to 100 percent (a page's is "+
+				"their maximum); NULL otherwise, or when not sent."),
+	}
+}
+
 // migration5 gives daily_aggregates the page's host name, part of the key,
 // so a tenant with several sites keeps them apart after the raw events are
-// gone. Rows rolled up before have the empty string (unknown). The roll-up now also keys
-// pages by their path without the query (see expireDay). The column has a
-// constant default, so adding it rewrites nothing.
+// gone. Rows rolled up before have the empty string (unknown). The roll-up
+// now also keys pages by their path without the query, and adds up the
+// engagement of migration 4 (see expireDay). The columns have constant
+// defaults, so adding them rewrites nothing.
 func migration5(schema string) []string {
 	s := pgx.Identifier{schema}.Sanitize()
 	return []string{
-		`ALTER TABLE ` + s + `.daily_aggregates ADD COLUMN hostname text NOT NULL DEFAULT ''`,
+		`ALTER TABLE ` + s + `.daily_aggregates ADD COLUMN hostname text NOT NULL DEFAULT '',
+			ADD COLUMN engagements bigint NOT NULL DEFAULT 0, ADD COLUMN engaged_ms bigint NOT NULL DEFAULT 0,
+			ADD COLUMN scroll_depth_sum bigint NOT NULL DEFAULT 0, ADD COLUMN scroll_depth_count bigint NOT NULL DEFAULT 0`,
 		`ALTER TABLE ` + s + `.daily_aggregates DROP CONSTRAINT daily_aggregates_pkey,
 			ADD PRIMARY KEY (day, hostname, path, country, referrer_source)`,
 		`COMMENT ON TABLE ` + s + `.daily_aggregates IS ` + QuoteLiteral(
 			"Counters per UTC day, page (host name and path, without the query) and country, and where the visitors "+
 				"came from (referrer_source: the attribution source, else the referrer's host, else '(direct)'), "+
 				"kept after the raw events are gone. No visitor identifier: visitors is a count of distinct visitor ids "+
-				"within the day; events without one count none. '' means unknown."),
+				"within the day; events without one count none. events counts no engagement row; engagements counts "+
+				"them, engaged_ms adds up their engaged time, and scroll_depth_sum / scroll_depth_count is the mean "+
+				"scroll depth they reported. '' means unknown."),
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -328,6 +329,104 @@ func TestTheHTTPAPIRefusesWhatItCannotTakeWithAReason(t *testing.T) {
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s:\n%s", want, grepLines(metrics, "ingest_"))
+		}
+	}
+}
+
+// TestPlausibleBodiesAreKeptPartByPartWithEngagementAndWithoutPersonalData
+// sends, to a real ingest service with its default body limit, what
+// Plausible's tracker and Events API send and this service used to refuse,
+// and reads the rows: the part that cannot be kept is dropped (and named
+// in the answer), not the event; an engagement event fills the engagement
+// columns of its page; ;jsessionid, an e-mail address in a URL-valued prop
+// and parameters outside the allowlist reach no row.
+func TestPlausibleBodiesAreKeptPartByPartWithEngagementAndWithoutPersonalData(t *testing.T) {
+	creds := provision(t, "plausible")
+	svc := startService(t, creds, tenantConfig("plausible", 600), func(o *app.Options) { o.MaxBodyBytes = 0 })
+	const session = "0F1E2D3C4B5A69788796A5B4C3D2E1F0"
+	manyProps := map[string]string{}
+	for i := range 40 {
+		manyProps[fmt.Sprintf("k%02d", i)] = strings.Repeat("v", 1500)
+	}
+	many, _ := json.Marshal(map[string]any{"n": "Big", "u": "https://acme.test/big", "p": manyProps})
+	for _, tc := range []struct {
+		body, dropped string
+	}{
+		{`{"n":404,"u":"https://acme.test/missing;jsessionid=` + session + `?utm_source=mail&email=jane%40example.com","r":"https://news.example/` + strings.Repeat("a", 2500) + `","p":"{\"path\":\"/missing\",\"user\":{\"id\":1}}"}`, "props.nested"},
+		{`{"n":"engagement","u":"https://acme.test/missing;jsessionid=` + session + `","d":"acme.test","sd":80,"e":4200,"v":30}`, ""},
+		{`{"n":"Outbound Link: Click","u":"https://www.acme.test/","d":"www.acme.test,rollup.example","p":{"url":"https://partner.example/signup;jsessionid=` + session + `?email=jane%40example.com&utm_source=acme"}}`, ""},
+		{`{"name":"pageview","url":"app://localhost/login","domain":"acme.test"}`, ""},
+		{string(many), "props.over_limit"},
+	} {
+		a := svc.send(t, "192.0.2.10", firefox, tc.body)
+		if a.status != http.StatusAccepted || a.dropped != tc.dropped {
+			t.Fatalf("%.120s: %d %q %s, want 202 with %q dropped", tc.body, a.status, a.dropped, a.body, tc.dropped)
+		}
+	}
+	waitRows(t, creds.Schema, 5)
+
+	type row struct {
+		host, path, referrer, props *string
+		engagedMs                   *int64
+		scrollDepth                 *int16
+	}
+	rows, err := admin(t).Query(testContext(t), `SELECT event_name, hostname, url_path, referrer, props::text, engagement_ms, scroll_depth FROM `+
+		pgx.Identifier{creds.Schema, "events"}.Sanitize())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]row{}
+	var name string
+	var r row
+	if _, err := pgx.ForEachRow(rows, []any{&name, &r.host, &r.path, &r.referrer, &r.props, &r.engagedMs, &r.scrollDepth}, func() error {
+		got[name] = r
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	str := func(s *string) string {
+		if s == nil {
+			return "NULL"
+		}
+		return *s
+	}
+	for name, want := range map[string][4]string{
+		"404":                  {"acme.test", "/missing?utm_source=mail", "news.example", `{"path": "/missing"}`},
+		"engagement":           {"acme.test", "/missing", "NULL", "NULL"},
+		"Outbound Link: Click": {"www.acme.test", "/", "NULL", `{"url": "https://partner.example/signup?utm_source=acme"}`},
+		"pageview":             {"localhost", "/login", "NULL", "NULL"},
+	} {
+		r, ok := got[name]
+		if !ok {
+			t.Errorf("no %q row", name)
+			continue
+		}
+		if g := [4]string{str(r.host), str(r.path), str(r.referrer), str(r.props)}; g != want {
+			t.Errorf("%q row: %q, want %q", name, g, want)
+		}
+		if (name == "engagement") != (r.engagedMs != nil && r.scrollDepth != nil) {
+			t.Errorf("%q row: engagement_ms %v, scroll_depth %v", name, r.engagedMs, r.scrollDepth)
+		}
+	}
+	if e := got["engagement"]; e.engagedMs == nil || *e.engagedMs != 4200 || e.scrollDepth == nil || *e.scrollDepth != 80 {
+		t.Errorf("the engagement row has %v ms, %v %%; want 4200 ms, 80 %%", e.engagedMs, e.scrollDepth)
+	}
+	var big map[string]string
+	if err := json.Unmarshal([]byte(str(got["Big"].props)), &big); err != nil || len(big) != event.MaxPropsKeys {
+		t.Errorf("the event with 40 props kept %d (%v), want %d", len(big), err, event.MaxPropsKeys)
+	}
+	all, err := admin(t).Query(testContext(t), `SELECT e::text FROM `+pgx.Identifier{creds.Schema, "events"}.Sanitize()+` e`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts, err := pgx.CollectRows(all, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := strings.ToLower(strings.Join(texts, "\n"))
+	for _, secret := range []string{"jane", "example.com", strings.ToLower(session), "jsessionid", "email="} {
+		if strings.Contains(stored, secret) {
+			t.Errorf("a row holds %q:\n%s", secret, grepLines(stored, secret))
 		}
 	}
 }

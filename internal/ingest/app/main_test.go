@@ -41,6 +41,7 @@ import (
 	"github.com/millimetric/tenant-operator/internal/ingest/app"
 	"github.com/millimetric/tenant-operator/internal/ingest/config"
 	"github.com/millimetric/tenant-operator/internal/ingest/event"
+	"github.com/millimetric/tenant-operator/internal/ingest/server"
 	"github.com/millimetric/tenant-operator/internal/storage"
 	"github.com/millimetric/tenant-operator/internal/storage/pgtest"
 )
@@ -214,10 +215,12 @@ func (s *service) waitUnready(t testing.TB, with string) {
 	}
 }
 
-// answer is a response's status, Retry-After and body.
+// answer is a response's status, Retry-After, X-Millimetric-Dropped and
+// body.
 type answer struct {
 	status     int
 	retryAfter string
+	dropped    string
 	body       string
 }
 
@@ -240,7 +243,7 @@ func (s *service) send(t testing.TB, addr, userAgent, body string) answer {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), body: string(b)}
+	return answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), dropped: resp.Header.Get(server.DroppedHeader), body: string(b)}
 }
 
 // get is a GET of path on the probes' and metrics' port.

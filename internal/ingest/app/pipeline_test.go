@@ -34,7 +34,10 @@ type aggregate struct {
 	host, path, country, source string
 }
 
-type counters struct{ pageviews, visitors, events int64 }
+type counters struct {
+	pageviews, visitors, events                              int64
+	engagements, engagedMs, scrollDepthSum, scrollDepthCount int64
+}
 
 // TestWhatIngestStoresRollsUpIntoAggregatesThatKeepWhereVisitorsCameFrom
 // runs the whole pipeline with no hand-made row: events sent over HTTP to
@@ -73,6 +76,10 @@ func TestWhatIngestStoresRollsUpIntoAggregatesThatKeepWhereVisitorsCameFrom(t *t
 	send(map[string]any{"n": "pageview", "u": "https://acme.test/pricing?utm_campaign=spring", "d": "acme.test", "r": "https://news.example/item?id=42", "aid": jane})
 	send(map[string]any{"n": "pageview", "u": "https://acme.test/pricing", "d": "acme.test", "r": "https://news.example/item?id=42", "aid": jane})
 	send(map[string]any{"n": "Signup", "u": "https://acme.test/pricing", "d": "acme.test", "r": "https://news.example/item?id=42", "aid": jane})
+	// Plausible's tracker reports her engagement with the page twice:
+	// engagement, neither a pageview nor an event of its own.
+	send(map[string]any{"n": "engagement", "u": "https://acme.test/pricing", "d": "acme.test", "r": "https://news.example/item?id=42", "sd": 40, "e": 3000, "aid": jane})
+	send(map[string]any{"n": "engagement", "u": "https://acme.test/pricing", "d": "acme.test", "r": "https://news.example/item?id=42", "sd": 80, "e": 12000, "aid": jane})
 	// Joe follows a newsletter's ?ref= link to the shop, then a tweet's
 	// tagged link to the pricing page.
 	send(map[string]any{"n": "pageview", "u": "https://shop.acme.test/cart?ref=Newsletter", "d": "shop.acme.test", "aid": joe})
@@ -81,16 +88,17 @@ func TestWhatIngestStoresRollsUpIntoAggregatesThatKeepWhereVisitorsCameFrom(t *t
 	// an ad click.
 	send(map[string]any{"n": "pageview", "u": "https://acme.test/pricing", "d": "acme.test"})
 	send(map[string]any{"n": "pageview", "u": "https://acme.test/pricing?gclid=abc", "d": "acme.test", "aid": joe})
-	waitRows(t, schema, 7)
+	waitRows(t, schema, 9)
 
 	sum, err := storage.RunRetention(ctx, owner, schema, 30, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.DaysRolledUp != 1 || sum.EventsRolledUp != 7 || sum.OldestRawEvent != nil {
-		t.Fatalf("retention: %+v, want one day of 7 events rolled up and no raw event left", sum)
+	if sum.DaysRolledUp != 1 || sum.EventsRolledUp != 9 || sum.OldestRawEvent != nil {
+		t.Fatalf("retention: %+v, want one day of 9 raw rows rolled up and no raw event left", sum)
 	}
-	rows, err := owner.Query(ctx, `SELECT hostname, path, country, referrer_source, pageviews, visitors, events FROM `+
+	rows, err := owner.Query(ctx, `SELECT hostname, path, country, referrer_source, pageviews, visitors, events,
+		engagements, engaged_ms, scroll_depth_sum, scroll_depth_count FROM `+
 		pgx.Identifier{schema, "daily_aggregates"}.Sanitize()+` WHERE day = $1::date`, past)
 	if err != nil {
 		t.Fatal(err)
@@ -98,14 +106,16 @@ func TestWhatIngestStoresRollsUpIntoAggregatesThatKeepWhereVisitorsCameFrom(t *t
 	got := map[aggregate]counters{}
 	var k aggregate
 	var c counters
-	if _, err := pgx.ForEachRow(rows, []any{&k.host, &k.path, &k.country, &k.source, &c.pageviews, &c.visitors, &c.events}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&k.host, &k.path, &k.country, &k.source, &c.pageviews, &c.visitors, &c.events,
+		&c.engagements, &c.engagedMs, &c.scrollDepthSum, &c.scrollDepthCount}, func() error {
 		got[k] = c
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
 	want := map[aggregate]counters{
-		{"acme.test", "/pricing", "", "news.example"}: {pageviews: 2, visitors: 1, events: 3},
+		{"acme.test", "/pricing", "", "news.example"}: {pageviews: 2, visitors: 1, events: 3,
+			engagements: 2, engagedMs: 15000, scrollDepthSum: 120, scrollDepthCount: 2},
 		{"shop.acme.test", "/cart", "", "newsletter"}: {pageviews: 1, visitors: 1, events: 1},
 		{"acme.test", "/pricing", "", "twitter"}:      {pageviews: 1, visitors: 1, events: 1},
 		{"acme.test", "/pricing", "", "(direct)"}:     {pageviews: 1, visitors: 0, events: 1},

@@ -40,8 +40,24 @@ limitations under the License.
 // is kept only when the tenant listed it, because nobody can enumerate
 // the names under which sites pass e-mail addresses or tokens. For the
 // same reason the fragment is always dropped (it carries OAuth tokens in
-// the implicit flow), userinfo in a URL is never kept, and a referrer is
-// reduced to its host.
+// the implicit flow), userinfo in a URL is never kept, a path loses its
+// ";" parameters (;jsessionid=...), and a referrer is reduced to its host.
+// What does pass (the path, allowlisted values, the title, the name,
+// props) is scrubbed: e-mail addresses, IP addresses and long tokens are
+// replaced by markers (scrub), and a props value that is a URL is reduced
+// as the page URL is. The scrub is a safety net with known gaps (see
+// MinTokenBytes), not a licence: what a site puts in its pages and props
+// stays the customer's responsibility.
+//
+// The body is Plausible's, and so are its semantics where they do not
+// conflict with the policy: a part of an event that cannot be kept (a
+// nested property, the 31st property, an over-long referrer's tail, a
+// domain list's other sites) is dropped and the rest kept, as Plausible
+// does, and said in Kept.Dropped; an event is refused only when nothing
+// can be made of it (no name, no usable URL, not the tenant's) or it
+// breaks the contract of its own fields (an anonymous id of the wrong
+// shape). Plausible's engagement events are engagement of a page
+// (EngagementEvent), not custom events.
 //
 // Bot detection is deliberately conservative. An event is a bot's when its
 // User-Agent is empty or very short, or matches a short list of crawler,

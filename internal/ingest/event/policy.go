@@ -77,10 +77,14 @@ func (p Policy) Validate() error {
 // AllowsDomain says whether host is one of the tenant's domains or matches
 // one of its wildcards: "*.acme.com" matches "shop.acme.com" and
 // "a.b.acme.com" but not "acme.com", which the tenant lists on its own
-// when it wants it. host may be a domain or an Origin's host; a full
-// Origin ("https://shop.acme.com:8443") is accepted too, for CORS.
-// Comparison is case-insensitive, and a trailing dot and a port are
-// ignored, because browsers and servers spell the same host those ways.
+// when it wants it. A leading "www." does not count against a listed
+// domain, on either side, as Plausible strips it from both: "acme.com"
+// allows "www.acme.com", and "www.acme.com" allows "acme.com"; a wildcard
+// is matched by the host as sent ("www.acme.com" is under "*.acme.com").
+// host may be a domain or an Origin's host; a full Origin
+// ("https://shop.acme.com:8443") is accepted too, for CORS. Comparison is
+// case-insensitive, and a trailing dot and a port are ignored, because
+// browsers and servers spell the same host those ways.
 func (p Policy) AllowsDomain(host string) bool {
 	h := normalizeHost(host)
 	if h == "" || strings.Contains(h, "*") {
@@ -88,6 +92,7 @@ func (p Policy) AllowsDomain(host string) bool {
 		// a subdomain of acme.com.
 		return false
 	}
+	bare := withoutWWW(h)
 	for _, d := range p.Domains {
 		d = normalizeHost(d)
 		if parent, ok := strings.CutPrefix(d, "*."); ok {
@@ -97,12 +102,16 @@ func (p Policy) AllowsDomain(host string) bool {
 			}
 			continue
 		}
-		if h == d {
+		if h == d || bare != "" && bare == withoutWWW(d) {
 			return true
 		}
 	}
 	return false
 }
+
+// withoutWWW is host without a leading "www.", as Plausible compares a
+// site's domains.
+func withoutWWW(host string) string { return strings.TrimPrefix(host, "www.") }
 
 // normalizeHost reduces a domain, host, host:port or origin to the lower
 // case host name without port, brackets or trailing dot.

@@ -59,6 +59,29 @@ func TestAllowsDomain(t *testing.T) {
 			t.Error("*.acme.com refused shop.acme.com")
 		}
 	})
+	t.Run("a leading www. does not count, on either side, as Plausible has it", func(t *testing.T) {
+		bare := Policy{Domains: []string{"acme.com"}}
+		www := Policy{Domains: []string{"www.acme.com"}}
+		for _, tc := range []struct {
+			p    Policy
+			host string
+			want bool
+		}{
+			{bare, "www.acme.com", true},
+			{bare, "https://www.acme.com", true},
+			{www, "acme.com", true},
+			{www, "www.acme.com", true},
+			{bare, "www.www.acme.com", false},
+			{bare, "wwwacme.com", false},
+			{bare, "www.notacme.com", false},
+			{Policy{Domains: []string{"*.acme.com"}}, "www.acme.com", true},
+			{Policy{Domains: []string{"*.www.acme.com"}}, "acme.com", false},
+		} {
+			if got := tc.p.AllowsDomain(tc.host); got != tc.want {
+				t.Errorf("%v allows %q: %v, want %v", tc.p.Domains, tc.host, got, tc.want)
+			}
+		}
+	})
 	t.Run("a tenant with no domains allows nothing", func(t *testing.T) {
 		if (Policy{}).AllowsDomain("acme.com") {
 			t.Error("an empty policy allowed acme.com")

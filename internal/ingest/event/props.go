@@ -20,10 +20,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Limits on custom properties: Plausible's, so that an event its API takes
@@ -43,121 +43,176 @@ const (
 	maxPropExponent = 1000
 )
 
-// propsNotObject is what every malformed props value is refused with: the
-// decoder's own message would quote the body.
-func propsNotObject() *Refusal {
-	return refuse(ReasonInvalid, "props must be a JSON object")
-}
-
-// reduceProps checks the custom properties against the limits and returns
-// them as a compact JSON object with sorted keys, or nil when there are
-// none. A property whose value is null is dropped, as Plausible does,
-// because trackers send null for "no value" (plan: user.plan ?? null) and
-// refusing the whole event for it would lose the page view.
+// reduceProps filters the custom properties as Plausible does, dropping
+// the properties it cannot keep rather than the event, and returns them as
+// a compact JSON object with sorted keys (nil when none is left), with
+// what it dropped noted in dropped:
+//   - props that are not a JSON object (a string that is not one, an
+//     array, malformed JSON): all of them (DroppedProps);
+//   - a property whose value is an object or an array (DroppedPropNested);
+//   - a property with an empty or blank key (DroppedPropEmptyKey);
+//   - a property whose key is over MaxPropKeyBytes or whose value is over
+//     MaxPropValueBytes (DroppedPropTooLong; Plausible refuses the event);
+//   - a property PostgreSQL cannot store: a NUL, a number beyond numeric
+//     (DroppedPropUnstorable);
+//   - the properties after the MaxPropsKeys-th kept one
+//     (DroppedPropOverLimit).
 //
-// It reads token by token, so an oversized or nested object is refused at
-// the first key past the limit rather than after decoding all of it.
-func reduceProps(raw json.RawMessage) ([]byte, *Refusal) {
+// A property whose value is null, empty or blank is dropped without a
+// note, as Plausible does: trackers send those for "no value"
+// (plan: user.plan ?? null). A key sent twice keeps the last value that can be kept.
+//
+// What is kept is scrubbed of personal data: a string value that is an
+// absolute http(s) URL is reduced as the page URL is (reduceURLValue),
+// and e-mail addresses, IP addresses and tokens are replaced by markers in
+// every other string value and in keys (scrub).
+func reduceProps(raw json.RawMessage, p Policy, dropped *droppedSet) []byte {
 	if !present(raw) {
-		return nil, nil
+		return nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, propsNotObject()
+	props, ok := readProps(raw)
+	if !ok {
+		dropped.add(DroppedProps)
+		return nil
 	}
-	props := map[string]any{}
-	for n := 1; dec.More(); n++ {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, propsNotObject()
+	kept := map[string]any{}
+	for _, prop := range props {
+		v, part, ok := propValue(prop)
+		switch {
+		case !ok:
+			dropped.add(part)
+			continue
+		case v == nil:
+			delete(kept, scrub(prop.key))
+			continue
 		}
-		key, _ := tok.(string) // an object's key is always a string token
-		if n > MaxPropsKeys {
-			return nil, refuse(ReasonInvalid, fmt.Sprintf("props has more than %d keys", MaxPropsKeys))
+		if part, ok := checkPropKey(prop.key); !ok {
+			dropped.add(part)
+			continue
 		}
-		if r := checkPropKey(key); r != nil {
-			return nil, r
+		key := scrub(prop.key)
+		if _, replaces := kept[key]; !replaces && len(kept) == MaxPropsKeys {
+			dropped.add(DroppedPropOverLimit)
+			continue
 		}
-		if tok, err = dec.Token(); err != nil {
-			return nil, propsNotObject()
-		}
-		switch v := tok.(type) {
-		case nil:
-			delete(props, key)
-		case bool:
-			props[key] = v
-		case string:
-			if r := checkPropString(v); r != nil {
-				return nil, r
+		if s, isString := v.(string); isString {
+			if u, ok := reduceURLValue(s, p); ok {
+				v = u
+			} else {
+				v = scrub(s)
 			}
-			props[key] = v
-		case json.Number:
-			if r := checkPropNumber(v); r != nil {
-				return nil, r
-			}
-			props[key] = v
-		default: // json.Delim: an object or array
-			return nil, refuse(ReasonInvalid, "props values must be strings, numbers or booleans, not objects or arrays")
 		}
+		kept[key] = v
 	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return nil, propsNotObject()
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, refuse(ReasonInvalid, "props must be a single JSON object")
-	}
-	if len(props) == 0 {
-		return nil, nil
+	if len(kept) == 0 {
+		return nil
 	}
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
 	enc.SetEscapeHTML(false) // jsonb is not HTML; keep "<" as it was sent
-	if err := enc.Encode(props); err != nil {
+	if err := enc.Encode(kept); err != nil {
 		// Unreachable: the map holds only strings, bools and numbers the
 		// decoder accepted.
-		return nil, propsNotObject()
+		dropped.add(DroppedProps)
+		return nil
 	}
-	return bytes.TrimSuffix(out.Bytes(), []byte("\n")), nil
+	return bytes.TrimSuffix(out.Bytes(), []byte("\n"))
 }
 
-// checkPropKey refuses an empty, oversized or unstorable property name.
-func checkPropKey(key string) *Refusal {
+// prop is one property as sent: its key, and its value's JSON text.
+type prop struct {
+	key   string
+	value json.RawMessage
+}
+
+// readProps reads a JSON object's properties in the order sent, or says
+// it is not one object.
+func readProps(raw json.RawMessage) ([]prop, bool) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, false
+	}
+	var props []prop
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, false
+		}
+		key, _ := tok.(string) // an object's key is always a string token
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, false
+		}
+		props = append(props, prop{key: key, value: v})
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return nil, false
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, false // more after the object
+	}
+	return props, true
+}
+
+// propValue is a property's value as a string, bool or json.Number, or
+// nil for null and for an empty or blank string ("no value"); ok is false,
+// with the part dropped, when it cannot be kept.
+func propValue(pr prop) (value any, dropped DroppedPart, ok bool) {
+	v := bytes.TrimSpace(pr.value)
+	switch v[0] {
+	case '{', '[':
+		return nil, DroppedPropNested, false
+	case 'n':
+		return nil, 0, true
+	case 't', 'f':
+		return v[0] == 't', 0, true
+	case '"':
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			return nil, DroppedPropUnstorable, false // unreachable: the decoder read it
+		}
+		switch {
+		case strings.TrimLeftFunc(s, unicode.IsSpace) == "":
+			return nil, 0, true
+		case len(s) > MaxPropValueBytes:
+			return nil, DroppedPropTooLong, false
+		case !cleanText(s):
+			return nil, DroppedPropUnstorable, false // jsonb cannot hold \u0000
+		}
+		return s, 0, true
+	}
+	n := json.Number(v)
+	if len(n) > MaxPropValueBytes {
+		return nil, DroppedPropTooLong, false
+	}
+	if !storableNumber(n) {
+		return nil, DroppedPropUnstorable, false
+	}
+	return n, 0, true
+}
+
+// checkPropKey says why a property's name cannot be kept.
+func checkPropKey(key string) (dropped DroppedPart, ok bool) {
 	switch {
-	case key == "":
-		return refuse(ReasonInvalid, "props keys must not be empty")
+	case strings.TrimLeftFunc(key, unicode.IsSpace) == "":
+		return DroppedPropEmptyKey, false
 	case len(key) > MaxPropKeyBytes:
-		return refuse(ReasonInvalid, fmt.Sprintf("props keys must be at most %d bytes", MaxPropKeyBytes))
+		return DroppedPropTooLong, false
 	case !cleanText(key):
-		return refuse(ReasonInvalid, "props keys must be UTF-8 text without NUL characters")
+		return DroppedPropUnstorable, false
 	}
-	return nil
+	return 0, true
 }
 
-// checkPropString refuses an oversized or unstorable string value. NUL is
-// refused because jsonb cannot hold \u0000.
-func checkPropString(v string) *Refusal {
-	switch {
-	case len(v) > MaxPropValueBytes:
-		return refuse(ReasonInvalid, fmt.Sprintf("props string values must be at most %d bytes", MaxPropValueBytes))
-	case !cleanText(v):
-		return refuse(ReasonInvalid, "props string values must be UTF-8 text without NUL characters")
-	}
-	return nil
-}
-
-// checkPropNumber refuses a number too long, or too large or small for
-// PostgreSQL's numeric.
-func checkPropNumber(v json.Number) *Refusal {
-	s := string(v)
-	if len(s) > MaxPropValueBytes {
-		return refuse(ReasonInvalid, fmt.Sprintf("props numbers must be at most %d bytes written out", MaxPropValueBytes))
-	}
+// storableNumber says whether PostgreSQL's numeric can hold n: its
+// decimal exponent is within maxPropExponent.
+func storableNumber(n json.Number) bool {
+	s := string(n)
 	if i := strings.IndexAny(s, "eE"); i >= 0 {
 		exp, err := strconv.Atoi(strings.TrimPrefix(s[i+1:], "+"))
 		if err != nil || exp > maxPropExponent || exp < -maxPropExponent {
-			return refuse(ReasonInvalid, fmt.Sprintf("props numbers must have an exponent between -%d and %d", maxPropExponent, maxPropExponent))
+			return false
 		}
 	}
-	return nil
+	return true
 }

@@ -106,7 +106,9 @@ func TestRawUnmarshalJSONErrors(t *testing.T) {
 		want string
 	}{
 		{name: "a body that is not an object is an error", body: `["pageview"]`, want: "must be a JSON object, not array"},
-		{name: "a name that is not a string is an error", body: `{"n":12}`, want: `"n" must be a JSON string, not number`},
+		{name: "a name that is neither a string nor an integer is an error", body: `{"n":12.5}`, want: `"n" must be a JSON string or integer`},
+		{name: "a name that is a list is an error, as in Plausible", body: `{"name":["list","of","things"]}`, want: `"name" must be a JSON string or integer`},
+		{name: "a name that is true is an error", body: `{"n":true}`, want: `"n" must be a JSON string or integer`},
 		{name: "a url that is not a string is an error", body: `{"u":{"href":"x"}}`, want: `"u" must be a JSON string, not object`},
 		{name: "a body that is not JSON is an error", body: `{"n":`, want: "unexpected end of JSON input"},
 	}

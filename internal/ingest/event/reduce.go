@@ -17,30 +17,79 @@ limitations under the License.
 package event
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 )
 
-// Limits on the body's strings, in bytes, so that a row has a bounded size.
+// Limits on the body's strings, so that a row has a bounded size:
+// Plausible's, where it has one.
 const (
-	// MaxNameBytes is the longest event name.
-	MaxNameBytes = 120
-	// MaxURLBytes is the longest page URL.
+	// MaxNameChars is the longest event name, in characters, as Plausible
+	// counts it.
+	MaxNameChars = 120
+	// MaxURLBytes is the longest page URL; a longer one is refused, as
+	// Plausible refuses it.
 	MaxURLBytes = 2000
-	// MaxReferrerBytes is the longest referrer URL.
+	// MaxReferrerBytes is the most of a referrer URL that is read; a
+	// longer one is cut, as Plausible cuts it, not refused.
 	MaxReferrerBytes = 2000
 	// MaxDomainBytes is the longest domain field, all its comma-separated
-	// domains together.
+	// domains together; a longer one is dropped and the page's host
+	// stands for it.
 	MaxDomainBytes = 1000
 	// MaxTitleBytes is the most of a document title that is kept; a
 	// longer one is cut (at a character boundary), not refused.
 	MaxTitleBytes = 300
 )
+
+// MaxBodyBytes is the size of the largest body whose every field is within
+// the limits Reduce keeps, written as Plausible's tracker writes it (props
+// JSON-encoded inside a string, so with their quotes escaped), with room
+// for the keys Reduce does not read: the body limit the server needs so
+// that no event Reduce would keep is refused as too large. A title is sent
+// whole and cut by Reduce, so the body has the room of a URL for it.
+const MaxBodyBytes = bodyOverheadBytes +
+	utf8.UTFMax*MaxNameChars + MaxURLBytes + MaxReferrerBytes + MaxDomainBytes + titleRoomBytes + MaxAnonymousIDBytes +
+	MaxPropsKeys*(MaxPropKeyBytes+MaxPropValueBytes+propOverheadBytes)
+
+const (
+	// bodyOverheadBytes is the room for the body's keys, quotes, commas
+	// and braces, and for the keys Reduce ignores ("v", "i", "sw", ...).
+	bodyOverheadBytes = 512
+	// propOverheadBytes is the room for one property's punctuation inside
+	// a JSON string: \"key\":\"value\", is ten bytes besides key and value.
+	propOverheadBytes = 10
+	// titleRoomBytes is the room for a title in the body.
+	titleRoomBytes = MaxURLBytes
+)
+
+// EngagementEvent is the name of the event Plausible's tracker sends after
+// a pageview, and again each time the page is hidden with something new
+// to say: how far the visitor scrolled ("sd", a percentage, the most so
+// far) and how long they were engaged ("e", milliseconds since the
+// previous engagement event of the page). It is recorded on the
+// pageview's page (its URL is the pageview's) as engagement, with
+// Kept.EngagedMs and Kept.ScrollDepth, and is neither a pageview nor a
+// custom event: the aggregates must count it as neither. Like Plausible,
+// Reduce refuses an engagement event with neither value.
+const EngagementEvent = "engagement"
+
+// MaxEngagementMs bounds an engagement event's engaged time: 30 days, past
+// which Plausible takes the value for one of its old tracker's bugs and
+// ignores it. An int4 column could not hold it; engagement_ms is a bigint.
+const MaxEngagementMs = 30 * 24 * 60 * 60 * 1000
+
+// MaxScrollDepth is the deepest scroll, in percent; a deeper one is taken
+// as MaxScrollDepth, as Plausible takes it.
+const MaxScrollDepth = 100
 
 // Request is what the HTTP layer knows of the request besides the body.
 type Request struct {
@@ -89,20 +138,23 @@ type Geo interface {
 type Kept struct {
 	// ReceivedAt is when the request arrived, in UTC.
 	ReceivedAt time.Time
-	// Name is the event name, as sent.
+	// Name is the event name, as sent (an integer as its decimal text),
+	// scrubbed.
 	Name string
 	// Hostname is the page URL's host, lower case, without port; "" in
 	// the odd case where it is the visitor's own address.
 	Hostname string
-	// Path is the URL's path, escaped as sent, without fragment, followed
-	// by only the allowlisted query parameters, sorted by name and
+	// Path is the URL's path, escaped as sent, without fragment or ";"
+	// parameters, scrubbed segment by segment, followed by only the
+	// allowlisted query parameters, sorted by name, scrubbed and
 	// re-encoded; "/" when the path is empty.
 	Path string
 	// Referrer is the referrer's host only, lower case, without port; ""
 	// when there is none, it is the page's own host, or it is the
 	// visitor's own address.
 	Referrer string
-	// UTMSource is utm_source's first value, when the tenant allowlisted it.
+	// UTMSource is utm_source's first value, scrubbed, when the tenant
+	// allowlisted it; so are the other four.
 	UTMSource string
 	// UTMMedium is utm_medium's first value, when allowlisted.
 	UTMMedium string
@@ -124,7 +176,7 @@ type Kept struct {
 	// Medium is the attribution medium, lower case: utm_medium when
 	// allowlisted and sent, else the click id's ("cpc" for gclid), else "".
 	Medium string
-	// Title is the document title, at most MaxTitleBytes, or "".
+	// Title is the document title, scrubbed, at most MaxTitleBytes, or "".
 	Title string
 	// Browser is the browser family: "Chrome", "Firefox", "Safari",
 	// "Edge", "Opera", "Samsung Internet" or "Other".
@@ -149,8 +201,24 @@ type Kept struct {
 	// visitor: the address is never used in its place.
 	HasVisitorID bool
 	// Props is the custom properties as a compact JSON object with sorted
-	// keys, or nil.
+	// keys, or nil: what reduceProps keeps, scrubbed.
 	Props []byte
+	// EngagedMs is an engagement event's engaged time in milliseconds,
+	// when HasEngagedMs.
+	EngagedMs int64
+	// HasEngagedMs is whether the event is an engagement event that said
+	// how long the visitor was engaged.
+	HasEngagedMs bool
+	// ScrollDepth is an engagement event's scroll depth, 0 to
+	// MaxScrollDepth percent, when HasScrollDepth.
+	ScrollDepth int16
+	// HasScrollDepth is whether the event is an engagement event that said
+	// how far the visitor scrolled.
+	HasScrollDepth bool
+
+	// Dropped are the parts of the event that were dropped while the rest
+	// was kept, for the answer and a metric; they are not stored.
+	Dropped []DroppedPart
 }
 
 // Reduce decides what is kept of one event. It is the only function that
@@ -187,8 +255,6 @@ func Reduce(raw Raw, req Request, p Policy, geo Geo, visitorKey []byte) (Kept, e
 		return Kept{}, refuse(ReasonInvalid, "url is required")
 	case len(raw.URL) > MaxURLBytes:
 		return Kept{}, refuse(ReasonInvalid, fmt.Sprintf("url must be at most %d bytes", MaxURLBytes))
-	case len(raw.Referrer) > MaxReferrerBytes:
-		return Kept{}, refuse(ReasonInvalid, fmt.Sprintf("referrer must be at most %d bytes", MaxReferrerBytes))
 	}
 	if raw.AnonymousID != "" && !ValidAnonymousID(raw.AnonymousID) {
 		return Kept{}, refuse(ReasonInvalid, fmt.Sprintf(
@@ -198,24 +264,20 @@ func Reduce(raw Raw, req Request, p Policy, geo Geo, visitorKey []byte) (Kept, e
 	if r != nil {
 		return Kept{}, r
 	}
-	domains, r := siteDomains(raw.Domain)
+	var dropped droppedSet
+	eng, r := engagementOf(raw, &dropped)
 	if r != nil {
 		return Kept{}, r
 	}
-	props, r := reduceProps(raw.Props)
-	if r != nil {
-		return Kept{}, r
-	}
-
-	for i, d := range domains {
-		if !p.AllowsDomain(d) {
-			msg := "domain is not one of this site's domains"
-			if len(domains) > 1 {
-				msg = fmt.Sprintf("domain %d of %d is not one of this site's domains", i+1, len(domains))
-			}
-			return Kept{}, refuse(ReasonForeignDomain, msg)
+	domains := siteDomains(raw.Domain, pg.hostname, &dropped)
+	if !slices.ContainsFunc(domains, p.AllowsDomain) {
+		msg := "domain is not one of this site's domains"
+		if len(domains) > 1 {
+			msg = fmt.Sprintf("none of the %d domains is one of this site's domains", len(domains))
 		}
+		return Kept{}, refuse(ReasonForeignDomain, msg)
 	}
+	props := reduceProps(raw.Props, p, &dropped)
 
 	if p.RespectGlobalPrivacyControl && req.GlobalPrivacyControl {
 		return Kept{}, refuse(ReasonOptedOut, "the browser sent Global Privacy Control, which this site honours")
@@ -240,7 +302,7 @@ func Reduce(raw Raw, req Request, p Policy, geo Geo, visitorKey []byte) (Kept, e
 
 	kept := Kept{
 		ReceivedAt:  req.ReceivedAt.UTC(),
-		Name:        raw.Name,
+		Name:        scrub(raw.Name),
 		Hostname:    notAddr(pg.hostname, addr),
 		Path:        pg.path,
 		Referrer:    notAddr(referrerHost(raw.Referrer, pg.hostname), addr),
@@ -252,7 +314,7 @@ func Reduce(raw Raw, req Request, p Policy, geo Geo, visitorKey []byte) (Kept, e
 		ClickIDType: pg.clickIDType,
 		Source:      pg.source,
 		Medium:      pg.medium,
-		Title:       title(raw.Title),
+		Title:       title(raw.Title, &dropped),
 		Browser:     ua.browser,
 		OS:          ua.os,
 		Device:      ua.device,
@@ -260,6 +322,12 @@ func Reduce(raw Raw, req Request, p Policy, geo Geo, visitorKey []byte) (Kept, e
 		Region:      loc.Region,
 		City:        loc.City,
 		Props:       props,
+
+		EngagedMs:      eng.ms,
+		HasEngagedMs:   eng.hasMs,
+		ScrollDepth:    eng.scrollDepth,
+		HasScrollDepth: eng.hasScrollDepth,
+		Dropped:        dropped.list(),
 	}
 	if raw.AnonymousID != "" {
 		kept.VisitorID, kept.HasVisitorID = VisitorID(visitorKey, raw.AnonymousID), true
@@ -267,11 +335,18 @@ func Reduce(raw Raw, req Request, p Policy, geo Geo, visitorKey []byte) (Kept, e
 	return kept, nil
 }
 
-// title is what is kept of a document title: at most MaxTitleBytes, cut at
-// a character boundary, or "" when it cannot be stored (not UTF-8, or with
-// a NUL). A title is dropped rather than the event refused: it is the
-// least of what an event says.
-func title(t string) string {
+// title is what is kept of a document title: scrubbed, then at most
+// MaxTitleBytes, cut at a character boundary (scrubbing first, so that no
+// address is cut into a piece scrub would not know), or "" when it cannot
+// be stored (not UTF-8, or with a NUL), noted in dropped. A title is
+// dropped rather than the event refused: it is the least of what an event
+// says.
+func title(t string, dropped *droppedSet) string {
+	if !cleanText(t) {
+		dropped.add(DroppedTitle)
+		return ""
+	}
+	t = scrub(t)
 	if len(t) > MaxTitleBytes {
 		// Cut before the first byte that does not fit, backing up to the
 		// start of the character it belongs to.
@@ -281,9 +356,6 @@ func title(t string) string {
 		}
 		t = t[:cut]
 	}
-	if !cleanText(t) {
-		return ""
-	}
 	return strings.TrimSpace(t)
 }
 
@@ -292,19 +364,24 @@ func checkName(name string) *Refusal {
 	switch {
 	case name == "":
 		return refuse(ReasonInvalid, "name is required")
-	case len(name) > MaxNameBytes:
-		return refuse(ReasonInvalid, fmt.Sprintf("name must be at most %d bytes", MaxNameBytes))
 	case !cleanText(name):
 		return refuse(ReasonInvalid, "name must be UTF-8 text without NUL characters")
+	case utf8.RuneCountInString(name) > MaxNameChars:
+		return refuse(ReasonInvalid, fmt.Sprintf("name must be at most %d characters", MaxNameChars))
 	}
 	return nil
 }
 
-// siteDomains splits the domain field ("a.com,b.com") into its domains,
-// normalized as AllowsDomain compares them. There is at least one.
-func siteDomains(field string) ([]string, *Refusal) {
+// siteDomains are the domains the event says it is for, normalized as
+// AllowsDomain compares them: those of the domain field ("a.com,b.com",
+// Plausible's roll-up of one site into others), or, when it names none
+// (absent, empty, only commas) or is over MaxDomainBytes (noted in
+// dropped), the page's host, as Plausible derives it. There is at least
+// one.
+func siteDomains(field, pageHost string, dropped *droppedSet) []string {
 	if len(field) > MaxDomainBytes {
-		return nil, refuse(ReasonInvalid, fmt.Sprintf("domain must be at most %d bytes", MaxDomainBytes))
+		dropped.add(DroppedDomain)
+		field = ""
 	}
 	var domains []string
 	for d := range strings.SplitSeq(field, ",") {
@@ -313,9 +390,60 @@ func siteDomains(field string) ([]string, *Refusal) {
 		}
 	}
 	if len(domains) == 0 {
-		return nil, refuse(ReasonInvalid, "domain is required")
+		return []string{pageHost}
 	}
-	return domains, nil
+	return domains
+}
+
+// engagement is what an engagement event says.
+type engagement struct {
+	ms             int64
+	hasMs          bool
+	scrollDepth    int16
+	hasScrollDepth bool
+}
+
+// engagementOf reads an engagement event's "sd" and "e" as Plausible does:
+// an integer, or a string of one; a scroll depth over MaxScrollDepth is
+// MaxScrollDepth; a negative one, an engaged time that is negative or
+// MaxEngagementMs or more, and anything else are unknown, noted in dropped
+// when sent. It refuses an engagement event when both are unknown, which
+// would record nothing. Other events' "sd" and "e" are not read.
+func engagementOf(raw Raw, dropped *droppedSet) (engagement, *Refusal) {
+	if raw.Name != EngagementEvent {
+		return engagement{}, nil
+	}
+	var e engagement
+	if sd, ok := sentInteger(raw.ScrollDepth); ok && sd >= 0 {
+		e.scrollDepth, e.hasScrollDepth = int16(min(sd, MaxScrollDepth)), true
+	} else if raw.ScrollDepth != nil {
+		dropped.add(DroppedScrollDepth)
+	}
+	if ms, ok := sentInteger(raw.EngagementTime); ok && ms >= 0 && ms < MaxEngagementMs {
+		e.ms, e.hasMs = ms, true
+	} else if raw.EngagementTime != nil {
+		dropped.add(DroppedEngagementTime)
+	}
+	if !e.hasScrollDepth && !e.hasMs {
+		return engagement{}, refuse(ReasonInvalid, fmt.Sprintf(
+			"an engagement event needs sd (scroll depth, an integer percentage) or e (engaged time, an integer of milliseconds below %d)", int64(MaxEngagementMs)))
+	}
+	return e, nil
+}
+
+// sentInteger reads a JSON integer, or a JSON string holding one.
+func sentInteger(m json.RawMessage) (int64, bool) {
+	if len(m) == 0 {
+		return 0, false
+	}
+	text := string(m)
+	if m[0] == '"' {
+		if err := json.Unmarshal(m, &text); err != nil {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(text, 10, 64)
+	return n, err == nil
 }
 
 // notAddr is host, or "" when host is the visitor's own address written as

@@ -32,9 +32,11 @@ const (
 	// Control to a tenant that honours it. Nothing is stored; the server
 	// answers 204.
 	ReasonOptedOut Reason = "opted_out"
-	// ReasonInvalid is an event that cannot be stored as sent: a missing
-	// or too long name, a missing, too long or non-http(s) URL, props that
-	// are not a flat object within the limits. The server answers 400.
+	// ReasonInvalid is an event nothing can be made of: a missing, too
+	// long or unstorable name, a missing or too long URL or one without a
+	// host, an engagement event with no engagement, or an anonymous id of
+	// the wrong shape. The server answers 400. (Parts that cannot be kept,
+	// props beyond the limits say, are dropped instead: DroppedPart.)
 	ReasonInvalid Reason = "invalid"
 )
 

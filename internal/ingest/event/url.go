@@ -67,22 +67,28 @@ var sourceParams = []string{"utm_source", "source", "ref"}
 // utmParams are the UTM parameters in the order of page.utm.
 var utmParams = [5]string{"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"}
 
-// reducePage parses an absolute http(s) URL and keeps its host, its path
-// and the allowlisted query parameters. Userinfo is dropped without looking
-// at it, and so is the fragment, unless the site routes by it (hashRouting)
-// and it is a route: it starts with "/" or "!/". Then its path, up to any
-// "?", follows the page's path ("/app#/pricing"); a fragment's own query is
-// never kept, as nothing allowlists it.
+// reducePage parses an absolute URL and keeps its host, its path and the
+// allowlisted query parameters. Any scheme with a host is a page, as
+// Plausible has it for apps ("app://localhost/login" is the page
+// "/login" on "localhost"); the scheme itself is not kept. A URL without
+// a host (data:, about:blank, a bare path) names no page and is refused.
+//
+// Userinfo is dropped without looking at it, and so is the fragment,
+// unless the site routes by it (hashRouting) and it is a route: it starts
+// with "/" or "!/". Then its path, up to any "?", follows the page's path
+// ("/app#/pricing"); a fragment's own query is never kept, as nothing
+// allowlists it. The path loses its ";" parameters and is scrubbed of
+// personal data (scrubPath), and so are the kept query values (scrub).
 func reducePage(raw string, p Policy, hashRouting bool) (page, *Refusal) {
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return page{}, refuse(ReasonInvalid, "url must be an absolute http or https URL with a host")
+	if err != nil || u.Host == "" {
+		return page{}, refuse(ReasonInvalid, "url must be an absolute URL with a host")
 	}
 	host := normalizeHost(u.Hostname())
 	if host == "" || !cleanText(host) {
 		return page{}, refuse(ReasonInvalid, "url must have a host name of UTF-8 text")
 	}
-	kept := page{hostname: host, path: u.EscapedPath()}
+	kept := page{hostname: host, path: scrubPath(u.EscapedPath())}
 	if kept.path == "" {
 		kept.path = "/"
 	}
@@ -90,16 +96,7 @@ func reducePage(raw string, p Policy, hashRouting bool) (page, *Refusal) {
 		kept.path += fragmentRoute(u.EscapedFragment())
 	}
 
-	// A malformed pair (a bad escape, a ';') is skipped by ParseQuery,
-	// which returns the pairs it could read: a pair we cannot read is one
-	// we do not keep.
-	query, _ := url.ParseQuery(u.RawQuery)
-	keep := url.Values{}
-	for key, values := range query {
-		if p.allowsParam(key) {
-			keep[key] = values
-		}
-	}
+	query, keep := allowedQuery(u.RawQuery, p)
 	if len(keep) > 0 {
 		kept.path += "?" + keep.Encode()
 	}
@@ -131,8 +128,56 @@ func reducePage(raw string, p Policy, hashRouting bool) (page, *Refusal) {
 	return kept, nil
 }
 
+// allowedQuery reads a raw query and returns all of it, and the
+// parameters the tenant allowlisted, with their values scrubbed. A
+// malformed pair (a bad escape, a ';') is skipped by ParseQuery, which
+// returns the pairs it could read: a pair we cannot read is one we do not
+// keep.
+func allowedQuery(rawQuery string, p Policy) (all, keep url.Values) {
+	all, _ = url.ParseQuery(rawQuery)
+	keep = url.Values{}
+	for key, values := range all {
+		if !p.allowsParam(key) {
+			continue
+		}
+		scrubbed := make([]string, len(values))
+		for i, v := range values {
+			scrubbed[i] = scrub(v)
+		}
+		keep[key] = scrubbed
+	}
+	return all, keep
+}
+
+// reduceURLValue is what is kept of a props value that is an absolute
+// http(s) URL (props.url of an outbound-link or file-download click, say),
+// reduced as the page URL is: scheme, host (scrubbed: an address written
+// as the host is as likely a visitor's as a server's), the path without
+// ";" parameters and scrubbed, and only the allowlisted query parameters,
+// scrubbed; never userinfo, a port or the fragment. ok is false when v is
+// not such a URL.
+func reduceURLValue(v string, p Policy) (reduced string, ok bool) {
+	if len(v) < len("http://x") || !strings.EqualFold(v[:4], "http") {
+		return "", false
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", false
+	}
+	host := scrub(normalizeHost(u.Hostname()))
+	path := scrubPath(u.EscapedPath())
+	if path == "" {
+		path = "/"
+	}
+	if _, keep := allowedQuery(u.RawQuery, p); len(keep) > 0 {
+		path += "?" + keep.Encode()
+	}
+	return u.Scheme + "://" + host + path, true
+}
+
 // fragmentRoute is "#" and the route of a hash-routed page's fragment, as
-// escaped in the URL, or "" when the fragment is not a route. Only a
+// escaped in the URL and scrubbed as a path is, or "" when the fragment is
+// not a route. Only a
 // fragment that starts with "/" or "!/" is one: anything else (an anchor,
 // "#access_token=..." of OAuth's implicit flow) is dropped unread.
 func fragmentRoute(fragment string) string {
@@ -142,17 +187,21 @@ func fragmentRoute(fragment string) string {
 	if i := strings.IndexByte(fragment, '?'); i >= 0 {
 		fragment = fragment[:i]
 	}
-	return "#" + fragment
+	return "#" + scrubPath(fragment)
 }
 
 // referrerHost is the referrer's host, lower case and without port, or ""
 // when there is none, it cannot be read, or it is the page's own host
 // (navigation within the site is not a source). Hosts are kept as they are
 // ("www." is not stripped): the dashboard may group them, the row should
-// not guess.
+// not guess. A referrer over MaxReferrerBytes is read up to that length,
+// as Plausible cuts it: only its host is kept, which comes first.
 func referrerHost(raw, pageHost string) string {
 	if raw == "" {
 		return ""
+	}
+	if len(raw) > MaxReferrerBytes {
+		raw = raw[:MaxReferrerBytes]
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {

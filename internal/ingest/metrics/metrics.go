@@ -16,12 +16,15 @@ limitations under the License.
 
 // Package metrics holds the ingest service's Prometheus metrics. No metric
 // has a label that could hold a visitor's address, User-Agent or URL: the
-// only label is a refusal's reason, from a fixed set.
+// labels are a refusal's reason and a dropped part's name, each from a
+// fixed set.
 package metrics
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/millimetric/tenant-operator/internal/ingest/event"
 )
 
 // Refusal reasons, the values of the refused counter's "reason" label.
@@ -44,6 +47,9 @@ type Metrics struct {
 	Accepted prometheus.Counter
 	// Refused counts events refused, by reason.
 	Refused *prometheus.CounterVec
+	// PartsDropped counts the parts of accepted events that were dropped
+	// while the rest was kept, by part (event.DroppedPart's names).
+	PartsDropped *prometheus.CounterVec
 	// Bots counts events dropped as bots (answered 202, not stored).
 	Bots prometheus.Counter
 	// OptedOut counts events not stored because the browser sent Global
@@ -79,6 +85,9 @@ func New(reg prometheus.Registerer) *Metrics {
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ingest_events_refused_total", Help: "Events refused, by reason.",
 		}, []string{"reason"}),
+		PartsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ingest_event_parts_dropped_total", Help: "Parts of accepted events dropped while the rest was kept, by part.",
+		}, []string{"part"}),
 		Bots: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ingest_events_bots_total", Help: "Events from bots, answered 202 and dropped.",
 		}),
@@ -116,7 +125,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		ReasonRateLimited, ReasonBufferFull, ReasonNotReady, ReasonDraining, ReasonMethodNotAllowed, ReasonInternal} {
 		m.Refused.WithLabelValues(r)
 	}
-	reg.MustRegister(m.Accepted, m.Refused, m.Bots, m.OptedOut, m.BufferDepth, m.BufferBytes, m.BufferCapacityBytes, m.Rejected,
+	for _, p := range event.DroppedParts() {
+		m.PartsDropped.WithLabelValues(p.String())
+	}
+	reg.MustRegister(m.Accepted, m.Refused, m.PartsDropped, m.Bots, m.OptedOut, m.BufferDepth, m.BufferBytes, m.BufferCapacityBytes, m.Rejected,
 		m.FlushDuration, m.RowsWritten, m.FlushErrors, m.DatabaseUp,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

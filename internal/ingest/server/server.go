@@ -64,9 +64,18 @@ import (
 	"github.com/millimetric/tenant-operator/internal/ingest/writer"
 )
 
-// DefaultMaxBodyBytes bounds an event's body: Plausible's tracker sends a
-// few hundred bytes; custom properties are bounded by event.Reduce.
-const DefaultMaxBodyBytes = 8 << 10
+// DefaultMaxBodyBytes bounds an event's body: event.MaxBodyBytes, the
+// largest body whose fields are all within event.Reduce's limits (30
+// props of 300-byte keys and 2,000-byte values make most of it), rounded
+// up to a KiB. Plausible's tracker sends a few hundred bytes; a smaller
+// limit would refuse events that Reduce keeps.
+const DefaultMaxBodyBytes = (event.MaxBodyBytes + 1023) &^ 1023
+
+// DroppedHeader is the header of a 202 that lists, comma-separated, the
+// parts of the event that were dropped while the rest was kept
+// (event.DroppedPart's names), so that a caller can see what was not
+// kept without the event being refused.
+const DroppedHeader = "X-Millimetric-Dropped"
 
 // retryAfterFull is what a caller is told to wait when the buffer is full
 // or the database is not reachable: about one flush.
@@ -286,7 +295,19 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, http.StatusServiceUnavailable, metrics.ReasonBufferFull,
 			"the service is busy writing what it accepted; retry later", retryAfterFull)
 	default:
-		s.count(func(m *metrics.Metrics) { m.Accepted.Inc() })
+		s.count(func(m *metrics.Metrics) {
+			m.Accepted.Inc()
+			for _, part := range kept.Dropped {
+				m.PartsDropped.WithLabelValues(part.String()).Inc()
+			}
+		})
+		if len(kept.Dropped) > 0 {
+			names := make([]string, len(kept.Dropped))
+			for i, part := range kept.Dropped {
+				names[i] = part.String()
+			}
+			w.Header().Set(DroppedHeader, strings.Join(names, ", "))
+		}
 		w.WriteHeader(http.StatusAccepted)
 	}
 }

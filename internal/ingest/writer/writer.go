@@ -91,7 +91,7 @@ var Columns = []string{
 	"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "click_id_type",
 	"attribution_source", "attribution_medium", "title",
 	"browser_family", "os_family", "device_type", "country", "region", "city",
-	"visitor_id", "props",
+	"visitor_id", "props", "engagement_ms", "scroll_depth",
 }
 
 // Options configure a Writer.
@@ -514,15 +514,21 @@ func Row(k event.Kept) []any {
 	if len(k.Props) > 0 {
 		props = string(k.Props)
 	}
-	var visitor any
+	var visitor, engagedMs, scrollDepth any
 	if k.HasVisitorID {
 		visitor = k.VisitorID
+	}
+	if k.HasEngagedMs {
+		engagedMs = k.EngagedMs
+	}
+	if k.HasScrollDepth {
+		scrollDepth = k.ScrollDepth
 	}
 	return []any{
 		k.ReceivedAt.UTC(), k.Name, text(k.Hostname), text(k.Path), text(k.Referrer),
 		text(k.UTMSource), text(k.UTMMedium), text(k.UTMCampaign), text(k.UTMTerm), text(k.UTMContent), text(k.ClickIDType),
 		text(k.Source), text(k.Medium), text(k.Title),
 		text(k.Browser), text(k.OS), text(k.Device), text(k.Country), text(k.Region), text(k.City),
-		visitor, props,
+		visitor, props, engagedMs, scrollDepth,
 	}
 }
