@@ -174,7 +174,7 @@ func TestTheImagesAreMultiArchNonRootOnTheAssembledBaseWithAnSBOM(t *testing.T) 
 				if cfg.Config.User != "65532:65532" || strings.Join(cfg.Config.Entrypoint, " ") != "/"+spec.Name {
 					t.Errorf("%s: user %q, entrypoint %q", d.Platform, cfg.Config.User, cfg.Config.Entrypoint)
 				}
-				if !cfg.Created.Time.Equal(epoch) {
+				if !cfg.Created.Equal(epoch) {
 					t.Errorf("%s: created %s, want the epoch %s", d.Platform, cfg.Created.Time, epoch)
 				}
 
@@ -306,5 +306,33 @@ func TestPushRefusesAMissingLayoutOrRef(t *testing.T) {
 	if code := run(context.Background(), []string{"push", "-layout", t.TempDir(), "-ref", "127.0.0.1:1/x:y"}, &stdout, &stderr); code != 1 ||
 		!strings.Contains(stderr.String(), "images push:") {
 		t.Errorf("push of an empty directory: exit %d, %q", code, stderr.String())
+	}
+}
+
+func TestBaseWritesTheSameFilesForTheDockerfile(t *testing.T) {
+	root := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"base", "-root", root}, &stdout, &stderr); code != 0 {
+		t.Fatalf("base: exit %d: %s", code, stderr.String())
+	}
+	b, err := loadBase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range b.entries {
+		fi, err := os.Lstat(filepath.Join(root, e.path))
+		if err != nil {
+			t.Errorf("%s: %v", e.path, err)
+			continue
+		}
+		if fi.IsDir() != e.dir || fi.Mode().Perm()|fi.Mode()&os.ModeSticky != modeOf(e) {
+			t.Errorf("%s: %s, want %s", e.path, fi.Mode(), modeOf(e))
+		}
+		if !e.dir {
+			data, err := os.ReadFile(filepath.Join(root, e.path))
+			if err != nil || !bytes.Equal(data, e.data) {
+				t.Errorf("%s differs from the layer's (%v)", e.path, err)
+			}
+		}
 	}
 }

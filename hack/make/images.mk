@@ -25,13 +25,19 @@ IMAGES_TOOL = cd hack/images && $(GO) run .
 # in-process registry): seconds.
 tidy: tidy-images
 vet: vet-images
+lint: lint-images
 test: test-images-tool
 
-.PHONY: tidy-images vet-images
+.PHONY: tidy-images vet-images lint-images
 tidy-images:
 	cd hack/images && $(GO) mod tidy
 vet-images:
 	cd hack/images && $(GO) vet ./...
+	$(GO) vet -tags podman ./internal/imagetest/...
+# The podman test is behind its build tag, which `make lint` does not set.
+lint-images: $(GOLANGCI_LINT)
+	cd hack/images && $(GOLANGCI_LINT) run ./...
+	$(GOLANGCI_LINT) run --build-tags podman ./internal/imagetest/...
 
 ##@ Images
 
