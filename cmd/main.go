@@ -76,10 +76,10 @@ func run() int {
 	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease; defaults to the pod's namespace.")
 	defaults := render.DefaultSettings()
 	var (
-		ingestImage, operatorImage, namespacePrefix   string
+		ingestImage, operatorImage, namespacePrefix                       string
 		edgeSelector, monitoringSelector, dnsNamespaceSelector, dnsPodSel string
-		tenantSelector, trustedProxies                string
-		maxConcurrentReconciles                       int
+		tenantSelector, trustedProxies                                    string
+		maxConcurrentReconciles                                           int
 	)
 	flag.StringVar(&ingestImage, "ingest-image", defaults.IngestImage, "Ingest image for tenants that do not name one.")
 	flag.StringVar(&operatorImage, "operator-image", defaults.OperatorImage, "The operator's own image, which the retention CronJobs run in retention mode.")

@@ -125,11 +125,11 @@ type service struct {
 	// url is the public port's (the event API, the SDK); opsURL the
 	// probes' and metrics'.
 	url, opsURL string
-	logs  *syncBuffer
-	stop  context.CancelFunc
-	done  chan error
-	creds storage.Credentials
-	clock *clock
+	logs        *syncBuffer
+	stop        context.CancelFunc
+	done        chan error
+	creds       storage.Credentials
+	clock       *clock
 }
 
 // startService runs the service for creds with cfg; edit changes its
@@ -148,19 +148,19 @@ func startService(t testing.TB, creds storage.Credentials, cfg config.Tenant, ed
 	s := &service{url: "http://" + ln.Addr().String(), opsURL: "http://" + opsLn.Addr().String(),
 		logs: &syncBuffer{}, done: make(chan error, 1), creds: creds, clock: &clock{}}
 	opts := app.Options{
-		Tenant:         cfg,
-		Credentials:    creds,
-		VisitorKey:     newVisitorKey(t),
+		Tenant:          cfg,
+		Credentials:     creds,
+		VisitorKey:      newVisitorKey(t),
 		Listener:        ln,
 		MetricsListener: opsLn,
-		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
-		BufferBytes:    1 << 20,
-		FlushRows:      100,
-		FlushInterval:  50 * time.Millisecond,
-		MaxBodyBytes:   4096,
-		ShutdownDelay:  0,
-		ShutdownWait:   20 * time.Second,
-		Now:            s.clock.now,
+		TrustedProxies:  []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+		BufferBytes:     1 << 20,
+		FlushRows:       100,
+		FlushInterval:   50 * time.Millisecond,
+		MaxBodyBytes:    4096,
+		ShutdownDelay:   0,
+		ShutdownWait:    20 * time.Second,
+		Now:             s.clock.now,
 	}
 	if edit != nil {
 		edit(&opts)
