@@ -485,7 +485,7 @@ func TestTheIngestImageRunsAsRenderedServesTheSDKAndWritesEvents(t *testing.T) {
 		var n int
 		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 			if err := conn.QueryRow(ctx, `SELECT count(*) FROM `+storage.SchemaName("img-ingest")+`.events
-				WHERE hostname = $1 AND url_path LIKE '/p/%' AND browser_family = 'Firefox'`, domain).Scan(&n); err != nil {
+				WHERE hostname = $1 AND url_path IN ('/p/0', '/p/1', '/p/2') AND browser_family = 'Firefox'`, domain).Scan(&n); err != nil {
 				t.Fatal(err)
 			}
 			if n == 3 || time.Now().After(deadline) {
@@ -493,7 +493,7 @@ func TestTheIngestImageRunsAsRenderedServesTheSDKAndWritesEvents(t *testing.T) {
 			}
 		}
 		if n != 3 {
-			t.Errorf("%d of the 3 events are rows in the tenant's schema", n)
+			t.Errorf("%d of the 3 events are rows in the tenant's schema, their paths without the e-mail parameter", n)
 		}
 	})
 
