@@ -19,6 +19,17 @@ COPY api/ api/
 COPY controllers/ controllers/
 COPY internal/ internal/
 
+# The base both images start from, as `make images` assembles it
+# (hack/images): /etc/passwd and /etc/group with nonroot (65532),
+# nsswitch.conf, the CA bundle made of Debian's ca-certificates package's
+# certificates and its copyright file, /tmp (1777) and nonroot's home. No
+# base image is pulled for it; the builder's ca-certificates is the
+# package it is made of.
+COPY hack/images/go.mod hack/images/go.sum hack/images/
+RUN cd hack/images && go mod download
+COPY hack/images/ hack/images/
+RUN cd hack/images && go run . base -root /base
+
 ENV CGO_ENABLED=0
 RUN GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath \
       -ldflags "-s -w -X github.com/millimetric/tenant-operator/internal/version.Version=${VERSION}" -o manager ./cmd
@@ -27,19 +38,28 @@ RUN GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath \
 
 # The ingest service every tenant's Deployment runs (the operator's
 # --ingest-image): `docker build --target ingest -t ghcr.io/millimetric/ingest:TAG .`
-# Released with the operator, under the same tag.
-FROM gcr.io/distroless/static:nonroot AS ingest
+# Released with the operator, under the same tag. The same files, user,
+# environment and entrypoint as `make images`' ingest image; that one also
+# carries its SBOM in /usr/share/sbom (with buildx, --sbom=true attests one).
+FROM scratch AS ingest
+COPY --from=builder /base/ /
+COPY --from=builder --chown=65532:65532 /base/home/nonroot/ /home/nonroot/
+COPY --from=builder /workspace/ingest /ingest
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 WORKDIR /
-COPY --from=builder /workspace/ingest .
 USER 65532:65532
-EXPOSE 8080
+EXPOSE 8080 9090
 ENTRYPOINT ["/ingest"]
 
 # The manager runs both the operator and, as `manager retention`, the
 # retention Jobs, so one small image serves both. The default target.
-FROM gcr.io/distroless/static:nonroot AS manager
+FROM scratch AS manager
+COPY --from=builder /base/ /
+COPY --from=builder --chown=65532:65532 /base/home/nonroot/ /home/nonroot/
+COPY --from=builder /workspace/manager /manager
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 WORKDIR /
-COPY --from=builder /workspace/manager .
 USER 65532:65532
-
 ENTRYPOINT ["/manager"]
