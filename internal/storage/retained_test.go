@@ -420,7 +420,7 @@ func TestTheSweepNeverPurgesATenantAdoptedAtTheSameTime(t *testing.T) {
 			t.Errorf("%s was neither adopted (%v) nor purged", name, adoptErrs[i])
 		case purged && !left.Empty():
 			t.Errorf("%s was purged but %s", name, left)
-		case adoptErrs[i] != nil && storage.ReasonFor(adoptErrs[i]) != storage.ReasonBusy && !(purged && nothingHeld(adoptErrs[i])):
+		case adoptErrs[i] != nil && storage.ReasonFor(adoptErrs[i]) != storage.ReasonBusy && (!purged || !nothingHeld(adoptErrs[i])):
 			t.Errorf("Adopt(%s) failed: %v", name, adoptErrs[i])
 		}
 	}
