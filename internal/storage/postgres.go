@@ -891,7 +891,9 @@ func (p *Postgres) Purge(ctx context.Context, tenant string) error {
 	})
 }
 
-// Verify implements Store.
+// Verify implements Store. It reads the catalog as the administrator and
+// counts the rows of the tenant's tables as the tenant's owner (see
+// asSchemaOwner).
 func (p *Postgres) Verify(ctx context.Context, tenant string) (Leftovers, error) {
 	if err := ValidateTenantName(tenant); err != nil {
 		return Leftovers{}, err
@@ -913,21 +915,73 @@ func (p *Postgres) Verify(ctx context.Context, tenant string) (Leftovers, error)
 		return Leftovers{}, wrap("verify "+tenant, err, p.cfg.Password)
 	}
 	if l.Schema {
-		for _, table := range schemaTables {
-			name := pgx.Identifier{schema, table}.Sanitize()
-			var exists bool
-			if err := p.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, name).Scan(&exists); err != nil {
-				return Leftovers{}, wrap("verify "+tenant, err, p.cfg.Password)
+		// The rows are counted as the schema's owner: the tables are the
+		// tenant's, and whatever the owner planted in them (a view in a
+		// table's place, a rule, a forced row-level security policy calling
+		// its own function) then runs with the owner's rights, never the
+		// administrator's. Only tables are counted: a view or anything else
+		// under a table's name holds no rows of its own. A policy the owner
+		// forced on its own table hides rows from this count, as it does
+		// from the owner; the count is for a person's message, and after a
+		// purge, when it matters, there is no schema left to count.
+		err := p.asSchemaOwner(ctx, schema, false, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `
+				SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+				WHERE n.nspname = $1 AND c.relname = ANY($2) AND c.relkind IN ('r', 'p')
+				ORDER BY c.relname`, schema, schemaTables)
+			if err != nil {
+				return err
 			}
-			if !exists {
-				continue
+			tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return err
 			}
-			var n int64
-			if err := p.pool.QueryRow(ctx, `SELECT count(*) FROM `+name).Scan(&n); err != nil {
-				return Leftovers{}, wrap("verify "+tenant, err, p.cfg.Password)
+			for _, table := range tables {
+				var n int64
+				if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{schema, table}.Sanitize()).Scan(&n); err != nil {
+					return err
+				}
+				l.Rows += n
 			}
-			l.Rows += n
+			return nil
+		})
+		if err != nil {
+			return Leftovers{}, wrap("verify "+tenant, err, p.cfg.Password)
 		}
 	}
 	return l, nil
+}
+
+// asSchemaOwner runs fn in a transaction of the administrator's in which
+// the current role is the owner of schema (SET LOCAL ROLE), for statements
+// that read the tenant's own objects. Whatever the tenant's owner role made
+// there (a view or rule in a table's place, a trigger, a row-level security
+// policy and the functions they call) runs as that owner, with the owner's
+// rights, not with the administrator's: the administrator is a superuser, or
+// may create roles and grant memberships. With noRowSecurity, row_security
+// is off: a statement that a row-level security policy would filter fails
+// instead of reading fewer rows, so a policy cannot hide rows from what the
+// operator measures. A schema that does not exist is not an error: fn is
+// not run.
+func (p *Postgres) asSchemaOwner(ctx context.Context, schema string, noRowSecurity bool, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		var owner string
+		err := tx.QueryRow(ctx, `SELECT r.rolname FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles r ON r.oid = n.nspowner
+			WHERE n.nspname = $1`, schema).Scan(&owner)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SET LOCAL ROLE `+pgx.Identifier{owner}.Sanitize()); err != nil {
+			return err
+		}
+		if noRowSecurity {
+			if _, err := tx.Exec(ctx, `SET LOCAL row_security = off`); err != nil {
+				return err
+			}
+		}
+		return fn(tx)
+	})
 }

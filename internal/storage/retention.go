@@ -319,9 +319,9 @@ const rollupKey = `COALESCE(hostname, ''),
 // longer wait means something is stuck and the caller should retry later.
 const oldestRawEventTimeout = 15 * time.Second
 
-// OldestRawEventDay implements Store, as the region's administrator: a
-// superuser, or a member of the tenant's owner role (Provision makes it one),
-// as Verify counts rows.
+// OldestRawEventDay implements Store, as the region's administrator (a
+// superuser, or a member of the tenant's owner role: Provision makes it
+// one) acting as the tenant's owner, as Verify counts rows.
 //
 // One statement lists the day partitions (events_YYYYMMDD) up to today, by
 // the Postgres's clock, oldest first, with whether their heap file is empty:
@@ -342,48 +342,64 @@ func (p *Postgres) OldestRawEventDay(ctx context.Context, tenant string) (*time.
 	ctx, cancel := context.WithTimeout(ctx, oldestRawEventTimeout)
 	defer cancel()
 
-	// The size is in the select list, not the WHERE clause, so it is
-	// computed (it takes a brief lock on the partition) only for the
-	// partitions the name filter keeps.
-	rows, err := p.pool.Query(ctx, `
-		SELECT c.relname, COALESCE(pg_relation_size(c.oid), 0) > 0
-		FROM pg_inherits i
-		JOIN pg_class c ON c.oid = i.inhrelid
-		WHERE i.inhparent = to_regclass($1) AND c.relname ~ '^events_[0-9]{8}$' AND c.relname <= $2
-		ORDER BY c.relname`,
-		pgx.Identifier{schema, EventsTable}.Sanitize(), PartitionName(p.now()))
-	if err != nil {
-		return nil, wrap(op, err, p.cfg.Password)
-	}
-	type partition struct {
-		name     string
-		hasPages bool
-	}
-	parts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (partition, error) {
-		var part partition
-		err := row.Scan(&part.name, &part.hasPages)
-		return part, err
+	// Everything below reads the tenant's partitions as the schema's owner
+	// with row_security off (asSchemaOwner): what the owner planted there
+	// runs with its own rights, and a row-level security policy on a
+	// partition makes the read fail, visibly, rather than hide old rows.
+	var oldest *time.Time
+	err := p.asSchemaOwner(ctx, schema, true, func(tx pgx.Tx) error {
+		// The size is in the select list, not the WHERE clause, so it is
+		// computed (it takes a brief lock on the partition) only for the
+		// partitions the name filter keeps.
+		rows, err := tx.Query(ctx, `
+			SELECT c.relname, COALESCE(pg_catalog.pg_relation_size(c.oid), 0) > 0
+			FROM pg_catalog.pg_inherits i
+			JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+			WHERE i.inhparent = pg_catalog.to_regclass($1) AND c.relname ~ '^events_[0-9]{8}$' AND c.relname <= $2
+			ORDER BY c.relname`,
+			pgx.Identifier{schema, EventsTable}.Sanitize(), PartitionName(p.now()))
+		if err != nil {
+			return err
+		}
+		type partition struct {
+			name     string
+			hasPages bool
+		}
+		parts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (partition, error) {
+			var part partition
+			err := row.Scan(&part.name, &part.hasPages)
+			return part, err
+		})
+		if err != nil {
+			return err
+		}
+		for _, part := range parts {
+			day, ok := parsePartitionName(part.name)
+			if !ok || !part.hasPages {
+				continue
+			}
+			var found bool
+			// In a savepoint of its own, so a partition dropped since it
+			// was listed fails only its probe.
+			err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
+				return sp.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+pgx.Identifier{schema, part.name}.Sanitize()+`)`).Scan(&found)
+			})
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+				continue // dropped by retention since it was listed
+			}
+			if err != nil {
+				return err
+			}
+			if found {
+				oldest = &day
+				return nil
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, wrap(op, err, p.cfg.Password)
 	}
-	for _, part := range parts {
-		day, ok := parsePartitionName(part.name)
-		if !ok || !part.hasPages {
-			continue
-		}
-		var found bool
-		err := p.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+pgx.Identifier{schema, part.name}.Sanitize()+`)`).Scan(&found)
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
-			continue // dropped by retention since it was listed
-		}
-		if err != nil {
-			return nil, wrap(op, err, p.cfg.Password)
-		}
-		if found {
-			return &day, nil
-		}
-	}
-	return nil, nil
+	return oldest, nil
 }
