@@ -108,13 +108,71 @@ type ProvisionOptions struct {
 	IngestConnectionLimit int
 }
 
+// MaxIngestConnections caps the ingest role's connection limit, whatever
+// the tenant's replicas or autoscaling allow (up to 100 pods, which
+// IngestConnections would give 202 connections). Every tenant of a region
+// shares the server's max_connections (100 by default, a few hundred to a
+// few thousand on managed services); without a cap one tenant's ingest
+// role could hold most of them and leave the others, retention and the
+// operator none. 64 serves 31 pods with the full margin of
+// IngestConnections, and up to 63 pods with one connection each, which a
+// pod needs (it writes with COPY over one connection); a tenant that needs
+// more pods than that needs a database of its own.
+const MaxIngestConnections = 64
+
 // IngestConnections is the ingest role's connection limit for a tenant
 // that may run up to maxPods ingest pods: one connection per pod, one more
 // pod during a rolling update, and as many again for connections a
 // restarted pod opens before the server has noticed its old ones are gone.
-// Never below DefaultConnectionLimit.
+// Never below DefaultConnectionLimit, never above MaxIngestConnections.
 func IngestConnections(maxPods int) int {
-	return max(DefaultConnectionLimit, 2*(maxPods+1))
+	return min(MaxIngestConnections, max(DefaultConnectionLimit, 2*(maxPods+1)))
+}
+
+// roleSetting is a session default of a tenant's role (ALTER ROLE ... SET).
+type roleSetting struct {
+	name, value string
+	// superuserOnly: only a superuser may set it (PGC_SUSET), and so only
+	// a superuser can change it, in a session or as the role's default;
+	// an administrator that may not set it leaves it unset.
+	superuserOnly bool
+}
+
+// ownerRoleSettings are the session defaults of a tenant's owner role,
+// which only the retention job logs in as. A run's statements roll up and
+// drop one day at a time; statement_timeout stops one that is stuck long
+// before the run's own 30-minute timeout, and the server then frees what
+// it held. A run holds its retention lock in a transaction that waits idle
+// for the whole run, and turns idle_in_transaction_session_timeout off in
+// that transaction only (see lockRetention). temp_file_limit bounds what
+// one query may spill to disk: the roll-up of a busy day sorts its events.
+var ownerRoleSettings = []roleSetting{
+	{name: "statement_timeout", value: "10min"},
+	{name: "idle_in_transaction_session_timeout", value: "5min"},
+	{name: "temp_file_limit", value: "2GB", superuserOnly: true},
+}
+
+// ingestRoleSettings are the session defaults of a tenant's ingest role.
+// Its statements are COPYs of at most a second's events, so a minute is
+// long; it never needs a temporary file of any size.
+var ingestRoleSettings = []roleSetting{
+	{name: "statement_timeout", value: "1min"},
+	{name: "idle_in_transaction_session_timeout", value: "1min"},
+	{name: "temp_file_limit", value: "64MB", superuserOnly: true},
+}
+
+// RoleSettings describes the session defaults Provision gives a tenant's
+// roles, so that a controller can tell when they change (a new operator
+// version) and provision again.
+func RoleSettings() string {
+	var b strings.Builder
+	for _, set := range [][]roleSetting{ownerRoleSettings, ingestRoleSettings} {
+		for _, rs := range set {
+			fmt.Fprintf(&b, "%s=%s;", rs.name, rs.value)
+		}
+		b.WriteString("|")
+	}
+	return b.String()
 }
 
 // Provisioned are the credentials of a tenant's two roles, as Provision
@@ -352,8 +410,9 @@ func readRole(ctx context.Context, tx pgx.Tx, role string) (roleState, error) {
 //
 // What it makes:
 //   - owner role tenant_<name> and ingest role ingest_<name>: LOGIN, no
-//     other attribute, a small connection limit, each a password of 32
-//     random bytes sent to the server as a SCRAM verifier;
+//     other attribute, a small connection limit (the ingest role's at most
+//     MaxIngestConnections), session defaults (ensureRoleSettings), each a
+//     password of 32 random bytes sent to the server as a SCRAM verifier;
 //   - schema tenant_<name> owned by the owner role, with nothing granted to
 //     PUBLIC;
 //   - the tables of SchemaVersion, and events partitions for today and the
@@ -364,8 +423,8 @@ func readRole(ctx context.Context, tx pgx.Tx, role string) (roleState, error) {
 //     hand) is revoked, so it can never read events back or add a column;
 //   - CONNECT on the database granted to both roles, and CONNECT, CREATE and
 //     TEMPORARY revoked from PUBLIC, so tenant roles can do nothing in the
-//     database outside their own schema; EXECUTE on the advisory lock
-//     functions revoked from PUBLIC too (see hardenDatabase).
+//     database outside their own schema; EXECUTE on the advisory lock and
+//     large object functions revoked from PUBLIC too (see hardenDatabase).
 //
 // When the administrator is not a superuser it grants itself membership in
 // the owner role, which PostgreSQL requires to create a schema owned by it.
@@ -384,6 +443,7 @@ func (p *Postgres) Provision(ctx context.Context, tenant string, opts ProvisionO
 	if ingestLimit <= 0 {
 		ingestLimit = DefaultConnectionLimit
 	}
+	ingestLimit = min(ingestLimit, MaxIngestConnections)
 	target := p.schemaVersion
 	if target <= 0 {
 		target = SchemaVersion()
@@ -415,6 +475,12 @@ func (p *Postgres) Provision(ctx context.Context, tenant string, opts ProvisionO
 			}
 		}
 		if _, ingestPassword, err = p.ensureLoginRole(ctx, tx, ingest, opts.ExistingIngestPassword, opts.RotatePassword, ingestLimit); err != nil {
+			return err
+		}
+		if err := ensureRoleSettings(ctx, tx, owner, ownerRoleSettings); err != nil {
+			return err
+		}
+		if err := ensureRoleSettings(ctx, tx, ingest, ingestRoleSettings); err != nil {
 			return err
 		}
 
@@ -560,6 +626,54 @@ func (p *Postgres) ensureLoginRole(ctx context.Context, tx pgx.Tx, role, existin
 		}
 	}
 	return st, password, nil
+}
+
+// ensureRoleSettings makes want the role's session defaults in every
+// database (ALTER ROLE ... SET), and removes a default of the same names
+// set for the role in this database only, which would take precedence.
+// Only what differs is written. A superuserOnly setting the administrator
+// may not set (it is not a superuser) is left as it is, as PostgreSQL
+// would refuse it.
+//
+// These are defaults: statement_timeout and
+// idle_in_transaction_session_timeout bound what the tenant's own
+// workloads leave running or open, and a session of the role may still
+// change them for itself (the next provisioning puts back a default the
+// role changed). temp_file_limit only a superuser can change.
+func ensureRoleSettings(ctx context.Context, tx pgx.Tx, role string, want []roleSetting) error {
+	var everywhere, here []string
+	var db string
+	var canSetSuperuserOnly bool
+	err := tx.QueryRow(ctx, `
+		SELECT pg_catalog.current_database(),
+		       COALESCE((SELECT d.setconfig FROM pg_catalog.pg_db_role_setting d JOIN pg_catalog.pg_roles r ON r.oid = d.setrole
+		                 WHERE r.rolname = $1 AND d.setdatabase = 0), '{}'),
+		       COALESCE((SELECT d.setconfig FROM pg_catalog.pg_db_role_setting d JOIN pg_catalog.pg_roles r ON r.oid = d.setrole
+		                 JOIN pg_catalog.pg_database b ON b.oid = d.setdatabase
+		                 WHERE r.rolname = $1 AND b.datname = pg_catalog.current_database()), '{}'),
+		       (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)`, role).Scan(&db, &everywhere, &here, &canSetSuperuserOnly)
+	if err != nil {
+		return err
+	}
+	roleID, dbID := pgx.Identifier{role}.Sanitize(), pgx.Identifier{db}.Sanitize()
+	for _, rs := range want {
+		if rs.superuserOnly && !canSetSuperuserOnly {
+			continue
+		}
+		for _, kv := range here {
+			if strings.HasPrefix(kv, rs.name+"=") {
+				if _, err := tx.Exec(ctx, `ALTER ROLE `+roleID+` IN DATABASE `+dbID+` RESET `+rs.name); err != nil {
+					return err
+				}
+			}
+		}
+		if !slices.Contains(everywhere, rs.name+"="+rs.value) {
+			if _, err := tx.Exec(ctx, `ALTER ROLE `+roleID+` SET `+rs.name+` = `+QuoteLiteral(rs.value)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // ingestTableGrants are the ingest role's privileges on the tables of its
@@ -714,6 +828,10 @@ func (p *Postgres) passwordWorks(ctx context.Context, role, password string) boo
 // every role, and advisory lock keys are shared by the whole database, so
 // any tenant's role could otherwise hold a key that someone else's work
 // depends on. The operator itself takes no advisory lock (see lockTenant).
+// The same for every large object function (lo_create, lo_from_bytea,
+// lo_put, lo_import, loread, ...): large objects live outside any schema,
+// in the database-wide pg_largeobject, so a tenant's role could fill the
+// region's disk with them where no schema of its own shows it.
 // Only the functions' owner, the bootstrap superuser, can revoke them: with
 // an administrator that is not a superuser (a managed service's) they stay
 // executable, which PostgreSQL allows silently, and are not looked at
@@ -751,8 +869,8 @@ func hardenDatabase(ctx context.Context, tx pgx.Tx, roles ...string) error {
 			return err
 		}
 	}
-	if len(acl.publicAdvisoryLocks) > 0 {
-		if _, err := tx.Exec(ctx, `REVOKE EXECUTE ON FUNCTION `+strings.Join(acl.publicAdvisoryLocks, ", ")+` FROM PUBLIC`); err != nil {
+	if len(acl.publicFunctions) > 0 {
+		if _, err := tx.Exec(ctx, `REVOKE EXECUTE ON FUNCTION `+strings.Join(acl.publicFunctions, ", ")+` FROM PUBLIC`); err != nil {
 			return err
 		}
 	}
@@ -773,10 +891,10 @@ type databaseACL struct {
 	db                    string
 	publicHasDB           bool
 	publicCreatesInPublic bool
-	// publicAdvisoryLocks are the advisory lock functions PUBLIC may
-	// execute and the administrator may take back (it is their owner's
-	// member: a superuser), as pg_catalog.name(argument types).
-	publicAdvisoryLocks []string
+	// publicFunctions are the advisory lock and large object functions
+	// PUBLIC may execute and the administrator may take back (it is their
+	// owner's member: a superuser), as pg_catalog.name(argument types).
+	publicFunctions []string
 	// withConnect are those of the roles asked about that may connect.
 	withConnect []string
 }
@@ -796,12 +914,13 @@ func readDatabaseACL(ctx context.Context, tx pgx.Tx, roles []string) (databaseAC
 		                                  ORDER BY p.proname, p.oid)
 		                 FROM pg_proc p
 		                 WHERE p.pronamespace = 'pg_catalog'::regnamespace
-		                   AND (p.proname LIKE 'pg\_advisory\_%' OR p.proname LIKE 'pg\_try\_advisory\_%')
+		                   AND (p.proname LIKE 'pg\_advisory\_%' OR p.proname LIKE 'pg\_try\_advisory\_%'
+		                        OR p.proname LIKE 'lo\_%' OR p.proname IN ('loread', 'lowrite'))
 		                   AND pg_has_role(current_user, p.proowner, 'USAGE')
 		                   AND EXISTS (SELECT 1 FROM aclexplode(COALESCE(p.proacl, acldefault('f', p.proowner))) a
 		                               WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')), '{}')
 		FROM pg_database d WHERE d.datname = current_database()`, roles).Scan(
-		&a.db, &a.publicHasDB, &a.withConnect, &a.publicCreatesInPublic, &a.publicAdvisoryLocks)
+		&a.db, &a.publicHasDB, &a.withConnect, &a.publicCreatesInPublic, &a.publicFunctions)
 	return a, err
 }
 
@@ -818,7 +937,7 @@ func (a databaseACL) missingConnect(roles []string) []string {
 
 // needsChange says whether hardenDatabase has anything to change.
 func (a databaseACL) needsChange(roles []string) bool {
-	return a.publicHasDB || a.publicCreatesInPublic || len(a.publicAdvisoryLocks) > 0 || len(a.missingConnect(roles)) > 0
+	return a.publicHasDB || a.publicCreatesInPublic || len(a.publicFunctions) > 0 || len(a.missingConnect(roles)) > 0
 }
 
 // Purge implements Store. It first forbids both roles to log in and ends
