@@ -201,6 +201,7 @@ func (ep endpoint) connConfig() (*pgx.ConnConfig, error) {
 	// Never answer a request for the password in clear text or as MD5.
 	cfg.BuildFrontend = scramOnlyFrontend
 	cfg.ConnectTimeout = DefaultConnectTimeout
+	cfg.DialFunc = dialer().DialContext
 	return cfg, nil
 }
 

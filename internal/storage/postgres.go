@@ -260,6 +260,40 @@ func WithMaxConns(n int32) Option { return func(p *Postgres) { p.maxConns = n } 
 // a stuck session cannot hang a reconcile. The default is 30 seconds.
 func WithLockTimeout(d time.Duration) Option { return func(p *Postgres) { p.lockTimeout = d } }
 
+// DefaultCallTimeout bounds each call of a Postgres (a Store method), so
+// that a connection that stops answering (a black-holed network, a server
+// that hangs) fails the call, and frees the reconcile worker making it,
+// instead of holding it until the kernel gives up on the connection (about
+// 15 minutes of TCP retransmissions). It is the store's, not each
+// caller's, so that no call can forget it. It is long enough for the
+// longest call's work: a purge or a migration of a schema with a year of
+// partitions, after waiting up to the lock timeout (30 s) for the tenant's
+// lock. Server-side, each transaction's statement_timeout is the same, so
+// the server gives up too.
+const DefaultCallTimeout = 2 * time.Minute
+
+// errCallDeadline is the cause of a call's context ending at its deadline.
+var errCallDeadline = errors.New("the storage call's deadline passed")
+
+// WithCallTimeout sets the deadline of each call; the default is
+// DefaultCallTimeout.
+func WithCallTimeout(d time.Duration) Option { return func(p *Postgres) { p.callTimeout = d } }
+
+// deadline bounds one call: it returns ctx with the call's deadline and a
+// function for the call to defer with its error, which cancels ctx and
+// turns a failure at the deadline into a ReasonConnectionFailed error that
+// says so. A deadline of the caller's that comes first is left as it is.
+func (p *Postgres) deadline(ctx context.Context, op string) (context.Context, func(*error)) {
+	ctx, cancel := context.WithTimeoutCause(ctx, p.callTimeout, errCallDeadline)
+	return ctx, func(err *error) {
+		if *err != nil && errors.Is(context.Cause(ctx), errCallDeadline) {
+			*err = newError(ReasonConnectionFailed, op, fmt.Sprintf(
+				"the database did not answer within %s, the deadline of each storage call; it is tried again later", p.callTimeout), *err)
+		}
+		cancel()
+	}
+}
+
 // AdminStatementCacheCapacity is how many prepared statements each of the
 // administrator's connections keeps (pgx's default is 512). Most of its
 // statements name a tenant's schema or partition, so they are statements
@@ -279,6 +313,7 @@ type Postgres struct {
 	now         func() time.Time
 	maxConns    int32
 	lockTimeout time.Duration
+	callTimeout time.Duration
 	// schemaVersion is the version Provision migrates schemas to; 0 means
 	// SchemaVersion(). Only tests set it, to make schemas of older versions.
 	schemaVersion int
@@ -291,7 +326,7 @@ var _ Store = (*Postgres)(nil)
 // with ReasonConnectionFailed, and Ping says whether it is up. Errors are
 // about the settings (ReasonInvalidConfig).
 func Open(ctx context.Context, cfg AdminConfig, opts ...Option) (*Postgres, error) {
-	p := &Postgres{cfg: cfg, now: time.Now, maxConns: 4, lockTimeout: 30 * time.Second}
+	p := &Postgres{cfg: cfg, now: time.Now, maxConns: 4, lockTimeout: 30 * time.Second, callTimeout: DefaultCallTimeout}
 	for _, o := range opts {
 		o(p)
 	}
@@ -320,9 +355,11 @@ func Open(ctx context.Context, cfg AdminConfig, opts ...Option) (*Postgres, erro
 func (p *Postgres) Close() { p.pool.Close() }
 
 // Ping implements Store.
-func (p *Postgres) Ping(ctx context.Context) error {
+func (p *Postgres) Ping(ctx context.Context) (err error) {
+	ctx, done := p.deadline(ctx, "ping")
+	defer done(&err)
 	var super, createRole, createOnDB bool
-	err := p.pool.QueryRow(ctx, `
+	err = p.pool.QueryRow(ctx, `
 		SELECT r.rolsuper, r.rolcreaterole, has_database_privilege(current_database(), 'CREATE')
 		FROM pg_roles r WHERE r.rolname = current_user`).Scan(&super, &createRole, &createOnDB)
 	if err != nil {
@@ -340,23 +377,26 @@ func (p *Postgres) Ping(ctx context.Context) error {
 }
 
 // CountTenants implements Store.
-func (p *Postgres) CountTenants(ctx context.Context) (int, error) {
+func (p *Postgres) CountTenants(ctx context.Context) (_ int, err error) {
+	ctx, done := p.deadline(ctx, "count tenants")
+	defer done(&err)
 	var n int
-	err := p.pool.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenant\_%'`).Scan(&n)
+	err = p.pool.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenant\_%'`).Scan(&n)
 	if err != nil {
 		return 0, wrap("count tenants", err, p.cfg.Password)
 	}
 	return n, nil
 }
 
-// inTx runs fn in a transaction with the lock and statement timeouts set,
+// inTx runs fn in a transaction with the lock and statement timeouts set
+// (the statement timeout is the call's, see DefaultCallTimeout),
 // and turns its error into an *Error.
 func (p *Postgres) inTx(ctx context.Context, op string, secrets []string, fn func(pgx.Tx) error) error {
 	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, p.lockTimeout.Milliseconds())); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = '10min'`); err != nil {
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL statement_timeout = %d`, p.callTimeout.Milliseconds())); err != nil {
 			return err
 		}
 		return fn(tx)
@@ -429,7 +469,9 @@ func readRole(ctx context.Context, tx pgx.Tx, role string) (roleState, error) {
 // When the administrator is not a superuser it grants itself membership in
 // the owner role, which PostgreSQL requires to create a schema owned by it.
 // It needs no membership in the ingest role, which owns nothing.
-func (p *Postgres) Provision(ctx context.Context, tenant string, opts ProvisionOptions) (Provisioned, error) {
+func (p *Postgres) Provision(ctx context.Context, tenant string, opts ProvisionOptions) (_ Provisioned, err error) {
+	ctx, done := p.deadline(ctx, "provision "+tenant)
+	defer done(&err)
 	if err := ValidateTenantName(tenant); err != nil {
 		return Provisioned{}, err
 	}
@@ -453,7 +495,7 @@ func (p *Postgres) Provision(ctx context.Context, tenant string, opts ProvisionO
 	if _, err := p.operatorSchemaReady(ctx, "provision "+tenant, true); err != nil {
 		return Provisioned{}, err
 	}
-	err := p.inTx(ctx, "provision "+tenant, secrets, func(tx pgx.Tx) error {
+	err = p.inTx(ctx, "provision "+tenant, secrets, func(tx pgx.Tx) error {
 		if err := lockTenant(ctx, tx, owner); err != nil {
 			return err
 		}
@@ -947,7 +989,9 @@ func (a databaseACL) needsChange(roles []string) bool {
 //
 // If a role owns objects in another database of the cluster, DROP ROLE
 // fails and the error's message names that database.
-func (p *Postgres) Purge(ctx context.Context, tenant string) error {
+func (p *Postgres) Purge(ctx context.Context, tenant string) (err error) {
+	ctx, done := p.deadline(ctx, "purge "+tenant)
+	defer done(&err)
 	if err := ValidateTenantName(tenant); err != nil {
 		return err
 	}
@@ -960,7 +1004,7 @@ func (p *Postgres) Purge(ctx context.Context, tenant string) error {
 		return err
 	}
 	var existing []string
-	err := p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
+	err = p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
 		if err := lockTenant(ctx, tx, owner); err != nil {
 			return err
 		}
@@ -1013,13 +1057,15 @@ func (p *Postgres) Purge(ctx context.Context, tenant string) error {
 // Verify implements Store. It reads the catalog as the administrator and
 // counts the rows of the tenant's tables as the tenant's owner (see
 // asSchemaOwner).
-func (p *Postgres) Verify(ctx context.Context, tenant string) (Leftovers, error) {
+func (p *Postgres) Verify(ctx context.Context, tenant string) (_ Leftovers, err error) {
+	ctx, done := p.deadline(ctx, "verify "+tenant)
+	defer done(&err)
 	if err := ValidateTenantName(tenant); err != nil {
 		return Leftovers{}, err
 	}
 	schema, ingest := SchemaName(tenant), IngestRoleName(tenant)
 	var l Leftovers
-	err := p.pool.QueryRow(ctx, `
+	err = p.pool.QueryRow(ctx, `
 		SELECT
 		  EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1),
 		  EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1),

@@ -100,7 +100,9 @@ func (r RetainedTenant) Hold() time.Duration { return r.ExpiresAt.Sub(r.DeletedA
 // A tenant with no schema has no data to hold: Retain records nothing and
 // changes nothing. hold must be positive and at most MaxRetainHold, and uid
 // not empty.
-func (p *Postgres) Retain(ctx context.Context, tenant, uid string, deletedAt time.Time, hold time.Duration) error {
+func (p *Postgres) Retain(ctx context.Context, tenant, uid string, deletedAt time.Time, hold time.Duration) (err error) {
+	ctx, done := p.deadline(ctx, "retain "+tenant)
+	defer done(&err)
 	if err := ValidateTenantName(tenant); err != nil {
 		return err
 	}
@@ -118,7 +120,7 @@ func (p *Postgres) Retain(ctx context.Context, tenant, uid string, deletedAt tim
 	schema := SchemaName(tenant)
 	deletedAt = deletedAt.UTC().Truncate(time.Microsecond)
 	var locked []string
-	err := p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
+	err = p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
 		locked = nil
 		if err := lockTenant(ctx, tx, schema); err != nil {
 			return err
@@ -244,7 +246,9 @@ func (e *RetainedDataError) Error() string {
 // A hold that has ended (by the store's clock) or whose purge has begun is
 // not given back either: Adopt fails with ReasonBusy until the sweep has
 // purged the tenant.
-func (p *Postgres) Adopt(ctx context.Context, tenant, uid string) (*RetainedTenant, error) {
+func (p *Postgres) Adopt(ctx context.Context, tenant, uid string) (_ *RetainedTenant, err error) {
+	ctx, done := p.deadline(ctx, "adopt "+tenant)
+	defer done(&err)
 	if err := ValidateTenantName(tenant); err != nil {
 		return nil, err
 	}
@@ -255,7 +259,7 @@ func (p *Postgres) Adopt(ctx context.Context, tenant, uid string) (*RetainedTena
 	schema, table := SchemaName(tenant), pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()
 	var adopted *RetainedTenant
 	var refused *RetainedDataError
-	err := p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
+	err = p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
 		adopted, refused = nil, nil
 		if err := lockTenant(ctx, tx, schema); err != nil {
 			return err
@@ -318,7 +322,9 @@ func (p *Postgres) Adopt(ctx context.Context, tenant, uid string) (*RetainedTena
 
 // Hold implements Store: the hold recorded under the tenant's name, nil
 // when there is none. It writes nothing.
-func (p *Postgres) Hold(ctx context.Context, tenant string) (*RetainedTenant, error) {
+func (p *Postgres) Hold(ctx context.Context, tenant string) (_ *RetainedTenant, err error) {
+	ctx, done := p.deadline(ctx, "read the hold of "+tenant)
+	defer done(&err)
 	if err := ValidateTenantName(tenant); err != nil {
 		return nil, err
 	}
@@ -349,7 +355,9 @@ func (p *Postgres) Hold(ctx context.Context, tenant string) (*RetainedTenant, er
 // Retained implements Store: the held tenants, the hold ending first
 // first. It writes nothing; a region where nothing was ever retained has no
 // table of holds, and none is made.
-func (p *Postgres) Retained(ctx context.Context) ([]RetainedTenant, error) {
+func (p *Postgres) Retained(ctx context.Context) (_ []RetainedTenant, err error) {
+	ctx, done := p.deadline(ctx, "list retained tenants")
+	defer done(&err)
 	op := "list retained tenants"
 	ok, err := p.operatorSchemaReady(ctx, op, false)
 	if err != nil || !ok {
@@ -383,7 +391,9 @@ func (p *Postgres) Retained(ctx context.Context) ([]RetainedTenant, error) {
 // One tenant's failure does not stop the others: the error joins every
 // failure, each naming its tenant, and the holds ended so far are returned
 // with it. A failed tenant stays held and is tried again at the next sweep.
-func (p *Postgres) SweepRetained(ctx context.Context, now time.Time) ([]RetainedTenant, error) {
+func (p *Postgres) SweepRetained(ctx context.Context, now time.Time) (_ []RetainedTenant, err error) {
+	ctx, done := p.deadline(ctx, "sweep retained tenants")
+	defer done(&err)
 	op := "sweep retained tenants"
 	ok, err := p.operatorSchemaReady(ctx, op, false)
 	if err != nil || !ok {

@@ -333,7 +333,9 @@ const oldestRawEventTimeout = 15 * time.Second
 // pages hold rows deleted but not yet vacuumed away. The first that has a row
 // is the answer, so the usual cost is two statements. A partition that
 // retention drops between the two is taken as empty.
-func (p *Postgres) OldestRawEventDay(ctx context.Context, tenant string) (*time.Time, error) {
+func (p *Postgres) OldestRawEventDay(ctx context.Context, tenant string) (_ *time.Time, err error) {
+	ctx, done := p.deadline(ctx, "reading the oldest raw event of "+tenant)
+	defer done(&err)
 	if err := ValidateTenantName(tenant); err != nil {
 		return nil, err
 	}
@@ -347,7 +349,7 @@ func (p *Postgres) OldestRawEventDay(ctx context.Context, tenant string) (*time.
 	// runs with its own rights, and a row-level security policy on a
 	// partition makes the read fail, visibly, rather than hide old rows.
 	var oldest *time.Time
-	err := p.asSchemaOwner(ctx, schema, true, func(tx pgx.Tx) error {
+	err = p.asSchemaOwner(ctx, schema, true, func(tx pgx.Tx) error {
 		// The size is in the select list, not the WHERE clause, so it is
 		// computed (it takes a brief lock on the partition) only for the
 		// partitions the name filter keeps.

@@ -17,7 +17,6 @@ limitations under the License.
 package pgtest
 
 import (
-	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -26,13 +25,17 @@ import (
 
 // Proxy is a TCP proxy in front of the server, which a test can cut to
 // make the database unreachable for whoever connects through it, without
-// stopping the server the package's other tests share.
+// stopping the server the package's other tests share, or black-hole, so
+// that it stops answering while every connection stays open.
 type Proxy struct {
 	// Port is the proxy's port on 127.0.0.1.
 	Port int
 
-	mu    sync.Mutex
-	up    bool
+	mu sync.Mutex
+	up bool
+	// hole: nothing is passed on in either direction, and new connections
+	// are accepted and then never answered.
+	hole  bool
 	conns []net.Conn
 	// open counts the client connections through the proxy not closed yet.
 	open int
@@ -60,6 +63,11 @@ func (s *Server) NewProxy(t testing.TB) *Proxy {
 				_ = in.Close()
 				continue
 			}
+			if p.hole {
+				p.conns = append(p.conns, in)
+				p.mu.Unlock()
+				continue
+			}
 			out, err := net.Dial("tcp", net.JoinHostPort(s.Host, strconv.Itoa(s.Port)))
 			if err != nil {
 				p.mu.Unlock()
@@ -72,12 +80,43 @@ func (s *Server) NewProxy(t testing.TB) *Proxy {
 			// The connection is over when both directions are.
 			var wg sync.WaitGroup
 			wg.Add(2)
-			go func() { defer wg.Done(); _, _ = io.Copy(out, in); _ = out.Close() }()
-			go func() { defer wg.Done(); _, _ = io.Copy(in, out); _ = in.Close() }()
+			go func() { defer wg.Done(); p.pipe(out, in) }()
+			go func() { defer wg.Done(); p.pipe(in, out) }()
 			go func() { wg.Wait(); p.mu.Lock(); p.open--; p.mu.Unlock() }()
 		}
 	}()
 	return p
+}
+
+// pipe copies from src to dst until either fails, dropping what it reads
+// while the proxy is black-holed, then closes dst.
+func (p *Proxy) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		p.mu.Lock()
+		hole := p.hole
+		p.mu.Unlock()
+		if n > 0 && !hole {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// BlackHole makes the database stop answering through the proxy, as a
+// network that drops every packet would: what either side sends is
+// dropped, connections stay open, and new ones are accepted and never
+// answered, until Restore (or Cut).
+func (p *Proxy) BlackHole() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hole = true
 }
 
 // Cut closes every connection through the proxy and refuses new ones until
@@ -96,7 +135,7 @@ func (p *Proxy) Cut() {
 func (p *Proxy) Restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.up = true
+	p.up, p.hole = true, false
 }
 
 // Open is the number of connections through the proxy that neither end has
