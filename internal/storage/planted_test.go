@@ -17,6 +17,7 @@ limitations under the License.
 package storage_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +106,62 @@ func TestTheAdministratorNeverRunsATenantsObjectsWithItsOwnRights(t *testing.T) 
 			}
 			if super || operatorMember {
 				t.Errorf("the tenant's owner escalated: superuser %v, member of millimetric_operator %v", super, operatorMember)
+			}
+		})
+	}
+}
+
+// TestTheAdministratorsSessionsLookUpNamesInPgCatalogOnly: a function in
+// schema public that matches an argument's type better than the catalog's
+// (has_database_privilege(name, text), which Ping would otherwise call for
+// has_database_privilege(current_database(), 'CREATE')) is never called
+// by the administrator's sessions: they search pg_catalog only. Where
+// PUBLIC keeps CREATE on public (a database the administrator does not
+// own), any tenant role could plant it.
+func TestTheAdministratorsSessionsLookUpNamesInPgCatalogOnly(t *testing.T) {
+	ctx := testContext(t)
+	su := adminConn(t)
+	if _, err := su.Exec(ctx, `
+		CREATE TABLE public.planted_calls (who text);
+		GRANT INSERT ON public.planted_calls TO PUBLIC;
+		CREATE FUNCTION public.has_database_privilege(name, text) RETURNS boolean LANGUAGE plpgsql AS $$
+		BEGIN INSERT INTO public.planted_calls VALUES (current_user); RETURN true; END $$;
+		CREATE FUNCTION public.pg_has_role(name, name, text) RETURNS boolean LANGUAGE plpgsql AS $$
+		BEGIN INSERT INTO public.planted_calls VALUES (current_user); RETURN true; END $$`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = su.Exec(context.Background(), `DROP FUNCTION public.has_database_privilege(name, text);
+			DROP FUNCTION public.pg_has_role(name, name, text); DROP TABLE public.planted_calls`)
+	})
+	var planted bool
+	if err := su.QueryRow(ctx, `SELECT has_database_privilege(current_database(), 'CREATE')`).Scan(&planted); err != nil {
+		t.Fatal(err)
+	}
+	var calls int
+	if err := su.QueryRow(ctx, `SELECT count(*) FROM public.planted_calls`).Scan(&calls); err != nil || calls != 1 {
+		t.Fatalf("set-up: a session with the default search_path called the planted function %d times (%v), want 1", calls, err)
+	}
+	if _, err := su.Exec(ctx, `TRUNCATE public.planted_calls`); err != nil {
+		t.Fatal(err)
+	}
+	for _, admin := range bothAdmins() {
+		t.Run(admin.name, func(t *testing.T) {
+			st := openStore(t, admin.cfg)
+			if err := st.Ping(ctx); err != nil {
+				t.Fatal(err)
+			}
+			name, _ := provision(t, st, "search-path")
+			purgeAfter(t, st, name)
+			if _, err := st.Verify(ctx, name); err != nil {
+				t.Fatal(err)
+			}
+			var who []string
+			if err := su.QueryRow(ctx, `SELECT COALESCE(array_agg(who), '{}') FROM public.planted_calls`).Scan(&who); err != nil {
+				t.Fatal(err)
+			}
+			if len(who) > 0 {
+				t.Errorf("the planted functions ran as %v", who)
 			}
 		})
 	}

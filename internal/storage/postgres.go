@@ -248,8 +248,31 @@ func (l Leftovers) String() string {
 type Option func(*Postgres)
 
 // WithClock sets the clock that decides which days' partitions Provision
-// makes ahead of time. The default is time.Now.
+// makes ahead of time, up to which day OldestRawEventDay looks, and whether
+// a hold Adopt finds has ended. The default is the database's clock (now()),
+// not the operator's: one clock for every operator replica and every
+// tenant's retention job, whatever their machines' clocks say. Tests move
+// it.
 func WithClock(now func() time.Time) Option { return func(p *Postgres) { p.now = now } }
+
+// clock is the store's time: WithClock's, else the database's now(), read
+// on db (in a transaction, the transaction's start).
+func (p *Postgres) clock(ctx context.Context, db DB) (time.Time, error) {
+	if p.now != nil {
+		return p.now(), nil
+	}
+	return DatabaseNow(ctx, db)
+}
+
+// DatabaseNow is the database's clock, now(): in a transaction, when it
+// began. It is what decides which UTC day it is for retention and the
+// partitions, so that no machine's wrong clock makes raw events outlive
+// the plan's window, or drops them early.
+func DatabaseNow(ctx context.Context, db DB) (time.Time, error) {
+	var now time.Time
+	err := db.QueryRow(ctx, `SELECT pg_catalog.now()`).Scan(&now)
+	return now.UTC(), err
+}
 
 // WithMaxConns bounds the administrator's connections to the region; the
 // default is 4.
@@ -294,6 +317,9 @@ func (p *Postgres) deadline(ctx context.Context, op string) (context.Context, fu
 	}
 }
 
+// AdminSearchPath is the search_path of the administrator's sessions.
+const AdminSearchPath = "pg_catalog, pg_temp"
+
 // AdminStatementCacheCapacity is how many prepared statements each of the
 // administrator's connections keeps (pgx's default is 512). Most of its
 // statements name a tenant's schema or partition, so they are statements
@@ -309,7 +335,8 @@ type Postgres struct {
 	pool *pgxpool.Pool
 	// cfg fills the tenants' Credentials (host, port, database, sslmode,
 	// CA) and its password is scrubbed from error messages.
-	cfg         AdminConfig
+	cfg AdminConfig
+	// now is WithClock's clock; nil means the database's (see clock).
 	now         func() time.Time
 	maxConns    int32
 	lockTimeout time.Duration
@@ -326,7 +353,7 @@ var _ Store = (*Postgres)(nil)
 // with ReasonConnectionFailed, and Ping says whether it is up. Errors are
 // about the settings (ReasonInvalidConfig).
 func Open(ctx context.Context, cfg AdminConfig, opts ...Option) (*Postgres, error) {
-	p := &Postgres{cfg: cfg, now: time.Now, maxConns: 4, lockTimeout: 30 * time.Second, callTimeout: DefaultCallTimeout}
+	p := &Postgres{cfg: cfg, maxConns: 4, lockTimeout: 30 * time.Second, callTimeout: DefaultCallTimeout}
 	for _, o := range opts {
 		o(p)
 	}
@@ -339,6 +366,14 @@ func Open(ctx context.Context, cfg AdminConfig, opts ...Option) (*Postgres, erro
 		return nil, wrap("open", err, cfg.Password)
 	}
 	connCfg.StatementCacheCapacity = AdminStatementCacheCapacity
+	// The administrator's sessions look up unqualified names in pg_catalog
+	// only: the default search_path ("$user", public) would let a function
+	// in public (or in a schema named like the administrator) that matches
+	// an argument's type better than the catalog's, say
+	// has_database_privilege(name, text), run in its place, with the
+	// administrator's rights. Tenant and operator objects are always named
+	// with their schema.
+	connCfg.RuntimeParams["search_path"] = AdminSearchPath
 	poolCfg.ConnConfig = connCfg
 	poolCfg.MaxConns = p.maxConns
 	poolCfg.MinConns = 0
@@ -567,7 +602,11 @@ func (p *Postgres) Provision(ctx context.Context, tenant string, opts ProvisionO
 				return err
 			}
 		}
-		today := utcDay(p.now())
+		now, err := p.clock(ctx, tx)
+		if err != nil {
+			return err
+		}
+		today := utcDay(now)
 		if _, err := EnsureDayPartitions(ctx, tx, owner, today, today.AddDate(0, 0, FuturePartitionDays)); err != nil {
 			return err
 		}

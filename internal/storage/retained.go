@@ -300,7 +300,11 @@ func (p *Postgres) Adopt(ctx context.Context, tenant, uid string) (_ *RetainedTe
 			refused = &RetainedDataError{Tenant: tenant, UID: uid, Held: &held}
 			return nil
 		}
-		if purging != nil || !p.now().Before(held.ExpiresAt) {
+		now, err := p.clock(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if purging != nil || !now.Before(held.ExpiresAt) {
 			return newError(ReasonBusy, op, fmt.Sprintf(
 				"the hold of the deleted tenant %s ended at %s: its data is being purged, and the tenant is provisioned anew once nothing of it is left",
 				tenant, held.ExpiresAt.Format(time.RFC3339)), nil)

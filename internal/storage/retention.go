@@ -324,7 +324,7 @@ const oldestRawEventTimeout = 15 * time.Second
 // one) acting as the tenant's owner, as Verify counts rows.
 //
 // One statement lists the day partitions (events_YYYYMMDD) up to today, by
-// the Postgres's clock, oldest first, with whether their heap file is empty:
+// the store's clock (the database's), oldest first, with whether their heap file is empty:
 // a partition never written to has size 0, which skips the future ones
 // Provision and retention make ahead of time and the past days that received
 // nothing, without touching them. Then each partition that has pages is
@@ -350,6 +350,10 @@ func (p *Postgres) OldestRawEventDay(ctx context.Context, tenant string) (_ *tim
 	// partition makes the read fail, visibly, rather than hide old rows.
 	var oldest *time.Time
 	err = p.asSchemaOwner(ctx, schema, true, func(tx pgx.Tx) error {
+		now, err := p.clock(ctx, tx)
+		if err != nil {
+			return err
+		}
 		// The size is in the select list, not the WHERE clause, so it is
 		// computed (it takes a brief lock on the partition) only for the
 		// partitions the name filter keeps.
@@ -359,7 +363,7 @@ func (p *Postgres) OldestRawEventDay(ctx context.Context, tenant string) (_ *tim
 			JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
 			WHERE i.inhparent = pg_catalog.to_regclass($1) AND c.relname ~ '^events_[0-9]{8}$' AND c.relname <= $2
 			ORDER BY c.relname`,
-			pgx.Identifier{schema, EventsTable}.Sanitize(), PartitionName(p.now()))
+			pgx.Identifier{schema, EventsTable}.Sanitize(), PartitionName(now))
 		if err != nil {
 			return err
 		}
