@@ -470,7 +470,7 @@ func (r *TenantReconciler) retain(ctx context.Context, s *tenantScope, region *a
 	}
 	deletedAt := s.tenant.DeletionTimestamp.Time
 	hold := time.Duration(s.spec.RetainDays) * 24 * time.Hour
-	if err := store.Retain(ctx, s.tenant.Name, string(s.tenant.UID), deletedAt, hold); err != nil {
+	if err := store.Retain(ctx, s.tenant.Name, string(s.tenant.UID), deletedAt, hold, int(s.spec.RetentionDays)); err != nil {
 		return time.Time{}, err
 	}
 	left, err := store.Verify(ctx, s.tenant.Name)

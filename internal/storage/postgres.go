@@ -56,7 +56,9 @@ type Store interface {
 	// with the deleted tenant's uid (its metadata.uid); both roles lose
 	// LOGIN at once and their sessions are ended. A second Retain keeps the
 	// first hold; a tenant with no schema records nothing.
-	Retain(ctx context.Context, tenant, uid string, deletedAt time.Time, hold time.Duration) error
+	// retentionDays is the tenant's plan's window, which SweepRetained keeps
+	// enforcing on the held raw events.
+	Retain(ctx context.Context, tenant, uid string, deletedAt time.Time, hold time.Duration, retentionDays int) error
 	// Adopt ends the hold under the tenant's name for a tenant of that name
 	// created again that asks for it by the deleted tenant's uid, and
 	// returns the hold; nil when nothing is held. Provision, run next, lets
@@ -72,7 +74,8 @@ type Store interface {
 	// Retained lists the held tenants, the hold ending first first.
 	Retained(ctx context.Context) ([]RetainedTenant, error)
 	// SweepRetained purges every held tenant whose hold ended by now, and
-	// returns those it purged.
+	// returns those it purged; of the others it drops the raw events past
+	// their plan's window, as their retention would.
 	SweepRetained(ctx context.Context, now time.Time) ([]RetainedTenant, error)
 }
 

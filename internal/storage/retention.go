@@ -239,7 +239,7 @@ func checkRetentionRole(ctx context.Context, conn *pgx.Conn, schema string) erro
 
 // expireDay rolls day up (unless the ledger has it) and drops its partition,
 // in one transaction, retrying a few times when the lock on events is busy.
-func expireDay(ctx context.Context, conn *pgx.Conn, schema string, day time.Time) (rolled bool, events int64, err error) {
+func expireDay(ctx context.Context, conn txBeginner, schema string, day time.Time) (rolled bool, events int64, err error) {
 	for attempt := 1; ; attempt++ {
 		rolled, events, err = expireDayOnce(ctx, conn, schema, day)
 		var pgErr *pgconn.PgError
@@ -254,7 +254,14 @@ func expireDay(ctx context.Context, conn *pgx.Conn, schema string, day time.Time
 	}
 }
 
-func expireDayOnce(ctx context.Context, conn *pgx.Conn, schema string, day time.Time) (rolled bool, events int64, err error) {
+// txBeginner is what expireDayOnce needs of a connection: a *pgx.Conn (a
+// retention run's, a transaction of its own) or a pgx.Tx (the sweep's of
+// a held tenant, a savepoint in it).
+type txBeginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+func expireDayOnce(ctx context.Context, conn txBeginner, schema string, day time.Time) (rolled bool, events int64, err error) {
 	s := pgx.Identifier{schema}.Sanitize()
 	part := pgx.Identifier{schema, PartitionName(day)}.Sanitize()
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
