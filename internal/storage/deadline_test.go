@@ -13,6 +13,7 @@ WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 See the License for the specific language governing permissions and
 limitations under the License.
 */
+
 package storage_test
 
 import (
@@ -44,7 +45,10 @@ func TestAStorageCallToADatabaseThatStopsAnsweringEndsAtItsDeadline(t *testing.T
 		do   func(ctx context.Context) error
 	}{
 		{"Ping", st.Ping},
-		{"Provision", func(ctx context.Context) error { _, err := st.Provision(ctx, name, storage.ProvisionOptions{}); return err }},
+		{"Provision", func(ctx context.Context) error {
+			_, err := st.Provision(ctx, name, storage.ProvisionOptions{})
+			return err
+		}},
 		{"Verify", func(ctx context.Context) error { _, err := st.Verify(ctx, name); return err }},
 		{"Purge", func(ctx context.Context) error { return st.Purge(ctx, name) }},
 		{"CountTenants", func(ctx context.Context) error { _, err := st.CountTenants(ctx); return err }},

@@ -299,7 +299,7 @@ func expireDayOnce(ctx context.Context, conn txBeginner, schema string, day time
 }
 
 // rollupKey is the roll-up's key of an event, the columns after day of
-// daily_aggregates' primary key; '' stands for unknown, since they are all
+// daily_aggregates' primary key; the empty string stands for unknown, since they are all
 // part of the key:
 //   - hostname: the page's host name;
 //   - path: the page's path without its query, so a page is one row

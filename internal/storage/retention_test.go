@@ -33,7 +33,7 @@ import (
 // event is one raw event as the tests write it; "" and a visitorID of 0
 // are NULL.
 type event struct {
-	at                                 time.Time
+	at                                               time.Time
 	name, host, path, country, referrer, utm, source string
 	visitorID                                        int64
 }

@@ -215,7 +215,7 @@ func migration3(schema string) []string {
 
 // migration5 gives daily_aggregates the page's host name, part of the key,
 // so a tenant with several sites keeps them apart after the raw events are
-// gone. Rows rolled up before have '' (unknown). The roll-up now also keys
+// gone. Rows rolled up before have the empty string (unknown). The roll-up now also keys
 // pages by their path without the query (see expireDay). The column has a
 // constant default, so adding it rewrites nothing.
 func migration5(schema string) []string {

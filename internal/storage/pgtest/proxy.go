@@ -91,7 +91,7 @@ func (s *Server) NewProxy(t testing.TB) *Proxy {
 // pipe copies from src to dst until either fails, dropping what it reads
 // while the proxy is black-holed, then closes dst.
 func (p *Proxy) pipe(dst, src net.Conn) {
-	defer dst.Close()
+	defer func() { _ = dst.Close() }()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
