@@ -54,8 +54,9 @@ func plantSpy(t *testing.T, owner *pgx.Conn, schema string) string {
 // TestTheAdministratorNeverRunsATenantsObjectsWithItsOwnRights: the
 // tenant's owner replaces a table with a view and forces row-level security
 // policies that call its own function on a table and on a day partition.
-// Verify (the Retain path) and OldestRawEventDay (the hourly read) must
-// never run that function as the administrator.
+// Verify (the Retain path), OldestRawEventDay (the hourly read) and the
+// sweep's expiry of a held tenant's old days must never run that function
+// as the administrator.
 func TestTheAdministratorNeverRunsATenantsObjectsWithItsOwnRights(t *testing.T) {
 	for _, admin := range bothAdmins() {
 		t.Run(admin.name, func(t *testing.T) {
@@ -87,6 +88,34 @@ func TestTheAdministratorNeverRunsATenantsObjectsWithItsOwnRights(t *testing.T) 
 			_, err = st.OldestRawEventDay(ctx, name)
 			if err == nil || !strings.Contains(err.Error(), "row-level security") {
 				t.Errorf("OldestRawEventDay on a partition under a forced policy: %v, want a failure naming row-level security", err)
+			}
+
+			// An expired day under a forced policy, then the tenant held:
+			// the sweep rolls the day up and drops it as the owner. (The
+			// ledger is a table again, or the roll-up would fail before it
+			// reads the day.)
+			old := time.Now().UTC().AddDate(0, 0, -40)
+			if _, err := storage.EnsureDayPartitions(ctx, owner, s, old, old); err != nil {
+				t.Fatal(err)
+			}
+			oldPart := s + "." + storage.PartitionName(old)
+			if _, err := owner.Exec(ctx, `
+				DROP VIEW `+s+`.rollup_ledger;
+				CREATE TABLE `+s+`.rollup_ledger (day date PRIMARY KEY, rolled_up_at timestamptz NOT NULL DEFAULT now(), raw_events bigint NOT NULL);
+				INSERT INTO `+s+`.events (received_at, event_name) VALUES ('`+old.Format(time.RFC3339)+`', 'pageview');
+				ALTER TABLE `+oldPart+` ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+				CREATE POLICY spy ON `+oldPart+` USING (`+spy+`)`); err != nil {
+				t.Fatalf("planting on an expired day: %v", err)
+			}
+			if err := st.Retain(ctx, name, newUID(), time.Now(), storage.MaxRetainHold, 30); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.SweepRetained(ctx, time.Now()); err != nil {
+				t.Errorf("SweepRetained: %v", err)
+			}
+			var oldLeft bool
+			if err := adminConn(t).QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, oldPart).Scan(&oldLeft); err != nil || oldLeft {
+				t.Errorf("the expired day's partition is still there (%v)", err)
 			}
 
 			su := adminConn(t)
