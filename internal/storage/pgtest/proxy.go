@@ -25,18 +25,17 @@ import (
 
 // Proxy is a TCP proxy in front of the server, which a test can cut to
 // make the database unreachable for whoever connects through it, without
-// stopping the server the package's other tests share, or black-hole, so
-// that it stops answering while every connection stays open.
+// stopping the server the package's other tests share.
 type Proxy struct {
 	// Port is the proxy's port on 127.0.0.1.
 	Port int
 
-	mu sync.Mutex
-	up bool
-	// hole: nothing is passed on in either direction, and new connections
-	// are accepted and then never answered.
-	hole  bool
+	mu    sync.Mutex
+	up    bool
 	conns []net.Conn
+	// flowing is closed while bytes pass; BlackHole replaces it with an
+	// open one, on which the copying goroutines wait.
+	flowing chan struct{}
 	// open counts the client connections through the proxy not closed yet.
 	open int
 }
@@ -49,7 +48,8 @@ func (s *Server) NewProxy(t testing.TB) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{Port: l.Addr().(*net.TCPAddr).Port, up: true}
+	p := &Proxy{Port: l.Addr().(*net.TCPAddr).Port, up: true, flowing: make(chan struct{})}
+	close(p.flowing)
 	t.Cleanup(func() { _ = l.Close(); p.Cut() })
 	go func() {
 		for {
@@ -61,11 +61,6 @@ func (s *Server) NewProxy(t testing.TB) *Proxy {
 			if !p.up {
 				p.mu.Unlock()
 				_ = in.Close()
-				continue
-			}
-			if p.hole {
-				p.conns = append(p.conns, in)
-				p.mu.Unlock()
 				continue
 			}
 			out, err := net.Dial("tcp", net.JoinHostPort(s.Host, strconv.Itoa(s.Port)))
@@ -80,25 +75,25 @@ func (s *Server) NewProxy(t testing.TB) *Proxy {
 			// The connection is over when both directions are.
 			var wg sync.WaitGroup
 			wg.Add(2)
-			go func() { defer wg.Done(); p.pipe(out, in) }()
-			go func() { defer wg.Done(); p.pipe(in, out) }()
+			go func() { defer wg.Done(); p.pipe(out, in); _ = out.Close() }()
+			go func() { defer wg.Done(); p.pipe(in, out); _ = in.Close() }()
 			go func() { wg.Wait(); p.mu.Lock(); p.open--; p.mu.Unlock() }()
 		}
 	}()
 	return p
 }
 
-// pipe copies from src to dst until either fails, dropping what it reads
-// while the proxy is black-holed, then closes dst.
+// pipe copies src to dst until either fails, holding each read while the
+// proxy is a black hole.
 func (p *Proxy) pipe(dst, src net.Conn) {
-	defer func() { _ = dst.Close() }()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
-		p.mu.Lock()
-		hole := p.hole
-		p.mu.Unlock()
-		if n > 0 && !hole {
+		if n > 0 {
+			p.mu.Lock()
+			flowing := p.flowing
+			p.mu.Unlock()
+			<-flowing
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
@@ -107,16 +102,6 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 			return
 		}
 	}
-}
-
-// BlackHole makes the database stop answering through the proxy, as a
-// network that drops every packet would: what either side sends is
-// dropped, connections stay open, and new ones are accepted and never
-// answered, until Restore (or Cut).
-func (p *Proxy) BlackHole() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.hole = true
 }
 
 // Cut closes every connection through the proxy and refuses new ones until
@@ -129,13 +114,38 @@ func (p *Proxy) Cut() {
 		_ = c.Close()
 	}
 	p.conns = nil
+	p.flow()
+}
+
+// BlackHole keeps every connection, and accepts new ones, but passes no
+// byte either way until Restore or Cut: a network that drops packets
+// instead of refusing them, where a client only learns of the outage from
+// its own deadlines.
+func (p *Proxy) BlackHole() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.flowing:
+		p.flowing = make(chan struct{})
+	default: // already a black hole
+	}
 }
 
 // Restore lets connections through again.
 func (p *Proxy) Restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.up, p.hole = true, false
+	p.up = true
+	p.flow()
+}
+
+// flow lets the held bytes go; p.mu is held.
+func (p *Proxy) flow() {
+	select {
+	case <-p.flowing:
+	default:
+		close(p.flowing)
+	}
 }
 
 // Open is the number of connections through the proxy that neither end has
