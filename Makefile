@@ -141,7 +141,7 @@ run: generate local-up ## Run the manager against a local control plane and Post
 	@echo ">> ingest: one process per non-suspended tenant on 127.0.0.1:18080+ once the operator has made its objects"
 	KUBECONFIG=$(LOCAL_KUBECONFIG) $(GO) run ./hack/local/ingest up $(BIN)/ingest & \
 	KUBECONFIG=$(LOCAL_KUBECONFIG) $(GO) run ./cmd --metrics-bind-address=0 --health-probe-bind-address=127.0.0.1:18081 --zap-encoder=console --zap-time-encoding=iso8601 \
-		$(if $(filter disable,$(LOCAL_PG_SSLMODE)),--allow-insecure-storage)
+		$(if $(filter disable require,$(LOCAL_PG_SSLMODE)),--allow-insecure-storage)
 
 .PHONY: down
 down: ## Stop the local ingest processes, delete the local control plane and PostgreSQL.

@@ -94,7 +94,7 @@ func run() int {
 	flag.StringVar(&allowedSecretNamespace, "allowed-secret-namespace", ownNamespace(),
 		"The only namespace StorageRegions' admin Secrets are read from; default the operator's own (the pod's namespace, else "+defaultSystemNamespace+").")
 	flag.BoolVar(&allowInsecureStorage, "allow-insecure-storage", false,
-		"Accept StorageRegions with sslMode disable, which send passwords and events in clear text; for local development only.")
+		"Accept StorageRegions with sslMode disable (clear text) or require (no certificate check); for local development only.")
 	flag.StringVar(&tenantSelector, "tenant-selector", "", "Label selector of the AnalyticsTenants this instance reconciles (sharding); empty means all.")
 	flag.IntVar(&maxConcurrentReconciles, "max-concurrent-reconciles", 4, "How many tenants are reconciled at once.")
 	showVersion := flag.Bool("version", false, "Print the version and exit.")
@@ -173,7 +173,7 @@ func run() int {
 
 	regionPolicy := controllers.RegionPolicy{AllowedSecretNamespace: allowedSecretNamespace, AllowInsecure: allowInsecureStorage}
 	if allowInsecureStorage {
-		log.Info("StorageRegions with sslMode disable are accepted (--allow-insecure-storage): passwords and events may cross the network in clear text")
+		log.Info("StorageRegions with sslMode disable or require are accepted (--allow-insecure-storage): events may cross the network in clear text or to a server whose certificate nobody checked")
 	}
 	if err := (&controllers.StorageRegionReconciler{
 		Client:    mgr.GetClient(),

@@ -30,8 +30,10 @@ type RegionPolicy struct {
 	// AllowedSecretNamespace is the only namespace admin Secrets are read
 	// from: the operator's own, where only the platform team writes.
 	AllowedSecretNamespace string
-	// AllowInsecure accepts sslMode disable, which sends the admin
-	// password in clear text; for local development only.
+	// AllowInsecure accepts the sslModes that do not check the server's
+	// certificate: disable, which sends everything in clear text, and
+	// require, which encrypts to whichever server answers. For local
+	// development only.
 	AllowInsecure bool
 }
 
@@ -52,9 +54,19 @@ func (p RegionPolicy) admit(region *analyticsv1alpha1.StorageRegion) *regionRefu
 			"adminSecretRef names a Secret in namespace %q, but the operator reads admin Secrets only from %q (--allowed-secret-namespace): move Secret %s there",
 			ns, p.AllowedSecretNamespace, pg.AdminSecretRef.Name)}
 	}
-	if pg.SSLMode == analyticsv1alpha1.SSLModeDisable && !p.AllowInsecure {
-		return &regionRefusal{analyticsv1alpha1.ReasonInsecureConnection,
-			"sslMode disable would send the administrator's password and every tenant's events in clear text; use require, verify-ca or verify-full (the operator accepts disable only with --allow-insecure-storage, for local development)"}
+	if p.AllowInsecure {
+		return nil
 	}
-	return nil
+	switch pg.SSLMode {
+	case analyticsv1alpha1.SSLModeDisable:
+		return &regionRefusal{analyticsv1alpha1.ReasonInsecureConnection,
+			"sslMode disable would send every tenant's events, and to a server that asks for it the administrator's password, in clear text; use verify-full (or verify-ca) with the server's CA in the admin Secret's ca.crt (the operator accepts disable and require only with --allow-insecure-storage, for local development)"}
+	case analyticsv1alpha1.SSLModeVerifyCA, analyticsv1alpha1.SSLModeVerifyFull:
+		return nil
+	default:
+		// require, and any mode that checks no certificate.
+		return &regionRefusal{analyticsv1alpha1.ReasonInsecureConnection, fmt.Sprintf(
+			"sslMode %s encrypts but checks no certificate, so whoever can intercept the connection can pose as the database and receive every tenant's events; use verify-full (or verify-ca) with the server's CA in the admin Secret's ca.crt (the operator accepts disable and require only with --allow-insecure-storage, for local development)",
+			pg.SSLMode)}
+	}
 }

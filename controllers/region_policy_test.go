@@ -39,7 +39,9 @@ func TestTheRegionPolicyDecidesWhichSecretsAndSSLModesARegionMayUse(t *testing.T
 	}{
 		{"a Secret in the operator's namespace with verify-full is allowed", strict, region("millimetric-system", analyticsv1alpha1.SSLModeVerifyFull), ""},
 		{"an unset sslMode means verify-full and is allowed", strict, region("millimetric-system", ""), ""},
-		{"require is allowed", strict, region("millimetric-system", analyticsv1alpha1.SSLModeRequire), ""},
+		{"verify-ca is allowed", strict, region("millimetric-system", analyticsv1alpha1.SSLModeVerifyCA), ""},
+		{"require, which checks no certificate, is refused by default", strict, region("millimetric-system", analyticsv1alpha1.SSLModeRequire), analyticsv1alpha1.ReasonInsecureConnection},
+		{"require is allowed with --allow-insecure-storage", local, region("millimetric-system", analyticsv1alpha1.SSLModeRequire), ""},
 		{"a Secret in another namespace is refused", strict, region("kube-system", analyticsv1alpha1.SSLModeVerifyFull), analyticsv1alpha1.ReasonSecretNotAllowed},
 		{"a Secret in another namespace is refused even when insecure storage is allowed", local, region("default", analyticsv1alpha1.SSLModeDisable), analyticsv1alpha1.ReasonSecretNotAllowed},
 		{"sslMode disable is refused by default", strict, region("millimetric-system", analyticsv1alpha1.SSLModeDisable), analyticsv1alpha1.ReasonInsecureConnection},

@@ -406,7 +406,7 @@ func TestARegionPurgesARetainedTenantWhenItsHoldEnds(t *testing.T) {
 	// What the tenant finalizer does for deletionPolicy Retain, retainDays 3.
 	hold := 3 * 24 * time.Hour
 	deletedAt := time.Now().UTC().Truncate(time.Second)
-	g.Expect(store.Retain(ctx, tenant, deletedUID, deletedAt, hold)).To(Succeed())
+	g.Expect(store.Retain(ctx, tenant, deletedUID, deletedAt, hold, 30)).To(Succeed())
 	recheck(t, "us")
 	g.Eventually(usStatus, wait, tick).Should(And(
 		HaveField("Retained", HaveValue(BeNumerically(">=", 1))),
@@ -442,7 +442,7 @@ func TestARegionIsCheckedAgainWhenItsNextHoldEnds(t *testing.T) {
 	// A 3-day hold that ends in 4 seconds: the check that sees it comes back
 	// then, not after the 5-minute re-check interval.
 	hold := 3 * 24 * time.Hour
-	g.Expect(store.Retain(ctx, tenant, deletedUID, time.Now().Add(4*time.Second-hold), hold)).To(Succeed())
+	g.Expect(store.Retain(ctx, tenant, deletedUID, time.Now().Add(4*time.Second-hold), hold, 30)).To(Succeed())
 	recheck(t, "us")
 	g.Eventually(usStatus, wait, tick).Should(HaveField("Retained", HaveValue(BeNumerically(">=", 1))))
 	g.Eventually(eventsAbout("us"), 20*time.Second, tick).Should(ContainElement(And(
@@ -459,7 +459,7 @@ func TestARegionWhoseSweepFailsStaysReadyAndSaysWhy(t *testing.T) {
 	withRegions(t)
 	const tenant = "region-sweep-fails"
 	store := provisionedInUS(t, tenant)
-	g.Expect(store.Retain(ctx, tenant, deletedUID, time.Now(), 3*24*time.Hour)).To(Succeed())
+	g.Expect(store.Retain(ctx, tenant, deletedUID, time.Now(), 3*24*time.Hour, 30)).To(Succeed())
 
 	// A hold that ended, written by hand with a name no tenant can have:
 	// the sweep cannot purge it.

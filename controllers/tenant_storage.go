@@ -310,14 +310,14 @@ func storageVerifyAfter(tenant string) time.Duration {
 }
 
 // storageFingerprint identifies what provisioning makes for the tenant:
-// the schema version, the roles' connection limits, the StorageRegion and
+// the schema version, the roles' connection limits and session defaults, the StorageRegion and
 // its database, and the credentials in the Secrets (a lost or changed
 // Secret changes it).
 func storageFingerprint(s *tenantScope) string {
 	pg := s.region.Spec.Postgres.Effective()
 	h := sha256.New()
-	fmt.Fprintf(h, "%d\x00%d\x00%d\x00%s\x00%s\x00%s\x00%d\x00%s\x00%s\x00%s",
-		storage.SchemaVersion(), storage.DefaultConnectionLimit, storage.IngestConnections(ingestMaxPods(s.spec)),
+	fmt.Fprintf(h, "%d\x00%d\x00%d\x00%s\x00%s\x00%s\x00%s\x00%d\x00%s\x00%s\x00%s",
+		storage.SchemaVersion(), storage.DefaultConnectionLimit, storage.IngestConnections(ingestMaxPods(s.spec)), storage.RoleSettings(),
 		s.region.Name, s.region.UID, pg.Host, pg.Port, pg.Database,
 		credentialsHash(s.storageSecret), credentialsHash(s.ingestSecret))
 	return hex.EncodeToString(h.Sum(nil)[:16])
@@ -470,7 +470,7 @@ func (r *TenantReconciler) retain(ctx context.Context, s *tenantScope, region *a
 	}
 	deletedAt := s.tenant.DeletionTimestamp.Time
 	hold := time.Duration(s.spec.RetainDays) * 24 * time.Hour
-	if err := store.Retain(ctx, s.tenant.Name, string(s.tenant.UID), deletedAt, hold); err != nil {
+	if err := store.Retain(ctx, s.tenant.Name, string(s.tenant.UID), deletedAt, hold, int(s.spec.RetentionDays)); err != nil {
 		return time.Time{}, err
 	}
 	left, err := store.Verify(ctx, s.tenant.Name)

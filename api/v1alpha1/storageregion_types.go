@@ -207,7 +207,7 @@ const (
 	// ReasonSecretNotAllowed: adminSecretRef names a Secret outside the
 	// namespace the operator reads admin Secrets from.
 	ReasonSecretNotAllowed = "SecretNotAllowed"
-	// ReasonInsecureConnection: sslMode disable, which the operator was not
-	// started to allow.
+	// ReasonInsecureConnection: sslMode disable or require, which check no
+	// server certificate, and which the operator was not started to allow.
 	ReasonInsecureConnection = "InsecureConnection"
 )

@@ -20,7 +20,7 @@ limitations under the License.
 //
 //	manager retention --retention-days 30
 //
-// It rolls the days older than the window into daily aggregates, drops
+// It rolls the days older than the window (by the database's clock) into daily aggregates, drops
 // their raw events, makes the next days' partitions
 // (storage.RunRetention), and prints what it did as one JSON line on stdout (the fields of storage.RetentionSummary), for example
 //
@@ -104,7 +104,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
 
-	summary, err := run(ctx, cfg)
+	summary, err := run(ctx, cfg, stderr)
 	if err != nil {
 		msg := err.Error()
 		if cfg.creds.Password != "" {
@@ -122,13 +122,31 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return ExitOK
 }
 
-func run(ctx context.Context, cfg config) (storage.RetentionSummary, error) {
+// processClock is this machine's clock. It decides nothing: which days have
+// expired is the database's clock's to say (storage.DatabaseNow), the same
+// for every tenant's job wherever it runs; a run only warns when this
+// clock is off the database's by more than clockSkewWarning.
+var processClock = time.Now
+
+// clockSkewWarning is how far this machine's clock may be off the
+// database's before a run says so on stderr.
+const clockSkewWarning = time.Minute
+
+func run(ctx context.Context, cfg config, stderr io.Writer) (storage.RetentionSummary, error) {
 	conn, err := storage.ConnectTenant(ctx, cfg.creds)
 	if err != nil {
 		return storage.RetentionSummary{}, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	return storage.RunRetention(ctx, conn, cfg.creds.Schema, cfg.days, time.Now())
+	now, err := storage.DatabaseNow(ctx, conn)
+	if err != nil {
+		return storage.RetentionSummary{}, fmt.Errorf("reading the database's clock: %w", err)
+	}
+	if skew := processClock().Sub(now); skew > clockSkewWarning || skew < -clockSkewWarning {
+		fmt.Fprintf(stderr, "retention: this machine's clock is %s off the database's; the database's decides which days have expired\n",
+			skew.Round(time.Second))
+	}
+	return storage.RunRetention(ctx, conn, cfg.creds.Schema, cfg.days, now)
 }
 
 func parse(args []string, getenv func(string) string, stderr io.Writer) (config, error) {

@@ -182,3 +182,45 @@ func TestRetentionCommandSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestRetentionGoesByTheDatabasesClockNotThisMachines: a job on a machine
+// whose clock is 40 days fast deletes nothing the database's clock keeps
+// inside the window, and says the clocks disagree.
+func TestRetentionGoesByTheDatabasesClockNotThisMachines(t *testing.T) {
+	env, creds := tenantEnv(t, "cmd-clock")
+	ctx := context.Background()
+	conn, err := storage.ConnectTenant(ctx, creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	now := time.Now().UTC()
+	for _, daysAgo := range []int{40, 20} {
+		day := now.AddDate(0, 0, -daysAgo)
+		if _, err := storage.EnsureDayPartitions(ctx, conn, creds.Schema, day, day); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, `INSERT INTO `+creds.Schema+`.events (received_at, event_name) VALUES ($1, 'pageview')`, day); err != nil {
+			t.Fatal(err)
+		}
+	}
+	retention.SetProcessClock(t, func() time.Time { return time.Now().AddDate(0, 0, 40) })
+
+	code, stdout, stderr := run([]string{"--retention-days", "30"}, env)
+	if code != retention.ExitOK {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	var sum storage.RetentionSummary
+	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
+		t.Fatalf("stdout is not JSON: %v: %q", err, stdout)
+	}
+	if sum.PartitionsDropped != 1 || sum.OldestRawEvent == nil || now.Sub(*sum.OldestRawEvent) > 21*24*time.Hour {
+		t.Errorf("dropped %d partitions, oldest raw event left %v; want only the day 40 days ago dropped and the one 20 days ago kept", sum.PartitionsDropped, sum.OldestRawEvent)
+	}
+	if d := sum.Now.Sub(now); d < -time.Minute || d > time.Minute {
+		t.Errorf("the run's clock said %s, want the database's, about %s", sum.Now, now)
+	}
+	if !strings.Contains(stderr, "clock is") || !strings.Contains(stderr, "off the database's") {
+		t.Errorf("stderr %q does not say this machine's clock is off", stderr)
+	}
+}

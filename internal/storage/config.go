@@ -198,7 +198,10 @@ func (ep endpoint) connConfig() (*pgx.ConnConfig, error) {
 	cfg.Password = ep.password
 	cfg.TLSConfig = tlsConfig
 	cfg.Fallbacks = nil // never retry in clear text
+	// Never answer a request for the password in clear text or as MD5.
+	cfg.BuildFrontend = scramOnlyFrontend
 	cfg.ConnectTimeout = DefaultConnectTimeout
+	cfg.DialFunc = dialer().DialContext
 	return cfg, nil
 }
 

@@ -32,9 +32,17 @@ limitations under the License.
 // A tenant deleted under deletionPolicy Retain is held (Retain): its roles
 // lose LOGIN and the hold is recorded in the region's database, in
 // OperatorSchema, so it outlives the tenant object. SweepRetained purges the
-// holds that have ended; Adopt gives a held tenant's data to a tenant
-// re-created under its name within the hold, only when that tenant names
-// the deleted tenant's uid.
+// holds that have ended, and drops the raw events of those still held that
+// their plan's window no longer keeps; Adopt gives a held tenant's data to a
+// tenant re-created under its name within the hold, only when that tenant
+// names the deleted tenant's uid.
+//
+// The administrator never runs a tenant's objects with its own rights: it
+// reads a tenant's tables, migrates them and expires a held tenant's days as
+// the schema's owner (SET LOCAL ROLE), and its sessions look up unqualified
+// names in pg_catalog only. Every call of a Postgres has a deadline (DefaultCallTimeout), every connection a TCP user
+// timeout, and no connection answers a server's request for the password in
+// clear text or as MD5. Which day it is comes from the database's clock.
 //
 // Failures are *Error values whose Reason (see ReasonFor) a controller can
 // show as a condition reason. No error message, String or log line of this

@@ -191,6 +191,10 @@ func valueEnd(msg string, start int, quoted bool) int {
 }
 
 func classify(err error) Reason {
+	var refused *AuthMethodRefusedError
+	if errors.As(err, &refused) {
+		return ReasonAuthenticationFailed
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {

@@ -23,6 +23,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -218,5 +219,45 @@ func TestStrayPGEnvironmentVariablesAreIgnored(t *testing.T) {
 	}
 	if db != srv.Databases["EU"] || strings.Contains(searchPath, "elsewhere") {
 		t.Errorf("connected to %s with search_path %q", db, searchPath)
+	}
+}
+
+// A server (or whoever answers in its place) that asks for the password in
+// clear text or as an MD5 hash gets no answer: the connection is given up
+// before anything derived from the password is sent.
+func TestTheDriverAnswersNoPasswordRequestButSCRAM(t *testing.T) {
+	for _, tc := range []struct{ method, storedAs, want string }{
+		{"password", "scram-sha-256", "in clear text"},
+		{"md5", "md5", "MD5"},
+	} {
+		t.Run(tc.method, func(t *testing.T) {
+			ctx := testContext(t)
+			user := strings.ReplaceAll(newTenantName("auth-"+tc.method), "-", "_")
+			const password = "a-password-that-must-not-be-sent-1234"
+			su := adminConn(t)
+			for _, sql := range []string{
+				`SET password_encryption = ` + storage.QuoteLiteral(tc.storedAs),
+				`CREATE ROLE ` + user + ` LOGIN PASSWORD ` + storage.QuoteLiteral(password),
+				`GRANT CONNECT ON DATABASE ` + srv.Databases["EU"] + ` TO ` + user,
+			} {
+				if _, err := su.Exec(ctx, sql); err != nil {
+					t.Fatalf("%s: %v", sql, err)
+				}
+			}
+			srv.AuthenticateWith(t, user, tc.method)
+			cfg := srv.AdminConfig("EU")
+			cfg.Username, cfg.Password = user, password
+			conn, err := storage.Connect(ctx, cfg)
+			if err == nil {
+				_ = conn.Close(ctx)
+				t.Fatalf("connected to a server that asked for %s; want the request refused", tc.want)
+			}
+			var refused *storage.AuthMethodRefusedError
+			if !errors.As(err, &refused) || storage.ReasonFor(err) != storage.ReasonAuthenticationFailed ||
+				!strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), password) {
+				t.Errorf("got %v (reason %s); want an AuthMethodRefusedError naming %s, AuthenticationFailed, without the password",
+					err, storage.ReasonFor(err), tc.want)
+			}
+		})
 	}
 }

@@ -399,9 +399,17 @@ func TestTheIngestRolesConnectionLimitFollowsTheTenantsMostPods(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if owner, ingest := limits(); owner != storage.DefaultConnectionLimit || ingest != 202 {
-		t.Errorf("a tenant of up to 100 pods: owner limit %d, ingest limit %d; want %d and 202 (a connection per pod, a surge pod, and as many again)",
-			owner, ingest, storage.DefaultConnectionLimit)
+	if owner, ingest := limits(); owner != storage.DefaultConnectionLimit || ingest != storage.MaxIngestConnections {
+		t.Errorf("a tenant of up to 100 pods: owner limit %d, ingest limit %d; want %d and the cap %d, not 202",
+			owner, ingest, storage.DefaultConnectionLimit, storage.MaxIngestConnections)
+	}
+	if _, err := st.Provision(ctx, name, storage.ProvisionOptions{
+		ExistingPassword: p.Owner.Password, ExistingIngestPassword: p.Ingest.Password, IngestConnectionLimit: 500,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ingest := limits(); ingest != storage.MaxIngestConnections {
+		t.Errorf("asked for 500 ingest connections: limit %d, want the cap %d", ingest, storage.MaxIngestConnections)
 	}
 	if _, err := st.Provision(ctx, name, storage.ProvisionOptions{
 		ExistingPassword: p.Owner.Password, ExistingIngestPassword: p.Ingest.Password,
@@ -411,5 +419,114 @@ func TestTheIngestRolesConnectionLimitFollowsTheTenantsMostPods(t *testing.T) {
 	}
 	if _, ingest := limits(); ingest != storage.DefaultConnectionLimit {
 		t.Errorf("scaled down to 2 pods: ingest limit %d, want the floor %d", ingest, storage.DefaultConnectionLimit)
+	}
+}
+
+// roleSettings reads the role's session defaults in every database and in
+// the EU database only, each as "name=value" sorted.
+func roleSettings(t *testing.T, role string) (everywhere, here []string) {
+	t.Helper()
+	err := adminConn(t).QueryRow(testContext(t), `
+		SELECT COALESCE((SELECT array_agg(c ORDER BY c) FROM pg_db_role_setting d, unnest(d.setconfig) c
+		                 WHERE d.setrole = to_regrole($1) AND d.setdatabase = 0), '{}'),
+		       COALESCE((SELECT array_agg(c ORDER BY c) FROM pg_db_role_setting d, unnest(d.setconfig) c
+		                 WHERE d.setrole = to_regrole($1)
+		                   AND d.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())), '{}')`,
+		role).Scan(&everywhere, &here)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return everywhere, here
+}
+
+// TestTenantRolesHaveSessionLimitsThatProvisionPutsBack: both roles get a
+// statement timeout and an idle-in-transaction timeout, and, where the
+// administrator is a superuser, a temp file limit the role cannot lift;
+// what drifts is put back by the next provisioning.
+func TestTenantRolesHaveSessionLimitsThatProvisionPutsBack(t *testing.T) {
+	for _, admin := range administrators() {
+		t.Run(admin.name, func(t *testing.T) {
+			ctx := testContext(t)
+			st := openStore(t, admin.cfg)
+			name, roles := provision(t, st, "limits")
+			purgeAfter(t, st, name)
+			superuser := admin.cfg.Username == srv.AdminUser
+			want := map[string][]string{
+				roles.Owner.Username:  {"idle_in_transaction_session_timeout=5min", "statement_timeout=10min"},
+				roles.Ingest.Username: {"idle_in_transaction_session_timeout=1min", "statement_timeout=1min"},
+			}
+			if superuser {
+				want[roles.Owner.Username] = append(want[roles.Owner.Username], "temp_file_limit=2GB")
+				want[roles.Ingest.Username] = append(want[roles.Ingest.Username], "temp_file_limit=64MB")
+			}
+			check := func(when string) {
+				t.Helper()
+				for role, w := range want {
+					everywhere, here := roleSettings(t, role)
+					if strings.Join(everywhere, " ") != strings.Join(w, " ") || len(here) > 0 {
+						t.Errorf("%s, %s has defaults %v and in this database %v; want %v and none", when, role, everywhere, here, w)
+					}
+				}
+			}
+			check("provisioned")
+
+			asIngest := tenantConn(t, roles.Ingest)
+			var timeout string
+			if err := asIngest.QueryRow(ctx, `SHOW statement_timeout`).Scan(&timeout); err != nil || timeout != "1min" {
+				t.Errorf("the ingest role's session has statement_timeout %q (%v), want 1min", timeout, err)
+			}
+			if superuser {
+				expectDenied(t, asIngest, `SET temp_file_limit = -1`)
+				expectDenied(t, tenantConn(t, roles.Owner), `ALTER ROLE `+roles.Owner.Username+` SET temp_file_limit = -1`)
+			}
+
+			su := adminConn(t)
+			for _, sql := range []string{
+				`ALTER ROLE ` + roles.Ingest.Username + ` SET statement_timeout = 0`,
+				`ALTER ROLE ` + roles.Ingest.Username + ` IN DATABASE ` + srv.Databases["EU"] + ` SET idle_in_transaction_session_timeout = 0`,
+				`ALTER ROLE ` + roles.Owner.Username + ` RESET ALL`,
+			} {
+				if _, err := su.Exec(ctx, sql); err != nil {
+					t.Fatalf("%s: %v", sql, err)
+				}
+			}
+			if _, err := st.Provision(ctx, name, storage.ProvisionOptions{
+				ExistingPassword: roles.Owner.Password, ExistingIngestPassword: roles.Ingest.Password}); err != nil {
+				t.Fatal(err)
+			}
+			check("after drift and Provision")
+		})
+	}
+}
+
+// With a superuser administrator, provisioning takes EXECUTE on the large
+// object functions away from PUBLIC: a tenant's role cannot store data
+// outside its schema, in the database-wide pg_largeobject.
+func TestTenantRolesCannotMakeLargeObjects(t *testing.T) {
+	ctx := testContext(t)
+	st := openStore(t, srv.AdminConfig("EU"))
+	name, roles := provision(t, st, "no-lo")
+	purgeAfter(t, st, name)
+	for _, c := range []storage.Credentials{roles.Owner, roles.Ingest} {
+		conn := tenantConn(t, c)
+		var executable []string
+		err := conn.QueryRow(ctx, `
+			SELECT COALESCE(array_agg(p.oid::regprocedure::text ORDER BY 1), '{}') FROM pg_proc p
+			WHERE p.pronamespace = 'pg_catalog'::regnamespace
+			  AND (p.proname LIKE 'lo\_%' OR p.proname IN ('loread', 'lowrite'))
+			  AND has_function_privilege(p.oid, 'EXECUTE')`).Scan(&executable)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(executable) > 0 {
+			t.Errorf("%s may execute %v", c.Username, executable)
+		}
+		for _, sql := range []string{
+			`SELECT lo_create(0)`,
+			`SELECT lo_from_bytea(0, '\x00')`,
+			`SELECT lo_creat(-1)`,
+		} {
+			expectDenied(t, conn, sql)
+		}
 	}
 }

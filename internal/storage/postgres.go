@@ -56,7 +56,9 @@ type Store interface {
 	// with the deleted tenant's uid (its metadata.uid); both roles lose
 	// LOGIN at once and their sessions are ended. A second Retain keeps the
 	// first hold; a tenant with no schema records nothing.
-	Retain(ctx context.Context, tenant, uid string, deletedAt time.Time, hold time.Duration) error
+	// retentionDays is the tenant's plan's window, which SweepRetained keeps
+	// enforcing on the held raw events.
+	Retain(ctx context.Context, tenant, uid string, deletedAt time.Time, hold time.Duration, retentionDays int) error
 	// Adopt ends the hold under the tenant's name for a tenant of that name
 	// created again that asks for it by the deleted tenant's uid, and
 	// returns the hold; nil when nothing is held. Provision, run next, lets
@@ -72,7 +74,8 @@ type Store interface {
 	// Retained lists the held tenants, the hold ending first first.
 	Retained(ctx context.Context) ([]RetainedTenant, error)
 	// SweepRetained purges every held tenant whose hold ended by now, and
-	// returns those it purged.
+	// returns those it purged; of the others it drops the raw events past
+	// their plan's window, as their retention would.
 	SweepRetained(ctx context.Context, now time.Time) ([]RetainedTenant, error)
 }
 
@@ -108,13 +111,71 @@ type ProvisionOptions struct {
 	IngestConnectionLimit int
 }
 
+// MaxIngestConnections caps the ingest role's connection limit, whatever
+// the tenant's replicas or autoscaling allow (up to 100 pods, which
+// IngestConnections would give 202 connections). Every tenant of a region
+// shares the server's max_connections (100 by default, a few hundred to a
+// few thousand on managed services); without a cap one tenant's ingest
+// role could hold most of them and leave the others, retention and the
+// operator none. 64 serves 31 pods with the full margin of
+// IngestConnections, and up to 63 pods with one connection each, which a
+// pod needs (it writes with COPY over one connection); a tenant that needs
+// more pods than that needs a database of its own.
+const MaxIngestConnections = 64
+
 // IngestConnections is the ingest role's connection limit for a tenant
 // that may run up to maxPods ingest pods: one connection per pod, one more
 // pod during a rolling update, and as many again for connections a
 // restarted pod opens before the server has noticed its old ones are gone.
-// Never below DefaultConnectionLimit.
+// Never below DefaultConnectionLimit, never above MaxIngestConnections.
 func IngestConnections(maxPods int) int {
-	return max(DefaultConnectionLimit, 2*(maxPods+1))
+	return min(MaxIngestConnections, max(DefaultConnectionLimit, 2*(maxPods+1)))
+}
+
+// roleSetting is a session default of a tenant's role (ALTER ROLE ... SET).
+type roleSetting struct {
+	name, value string
+	// superuserOnly: only a superuser may set it (PGC_SUSET), and so only
+	// a superuser can change it, in a session or as the role's default;
+	// an administrator that may not set it leaves it unset.
+	superuserOnly bool
+}
+
+// ownerRoleSettings are the session defaults of a tenant's owner role,
+// which only the retention job logs in as. A run's statements roll up and
+// drop one day at a time; statement_timeout stops one that is stuck long
+// before the run's own 30-minute timeout, and the server then frees what
+// it held. A run holds its retention lock in a transaction that waits idle
+// for the whole run, and turns idle_in_transaction_session_timeout off in
+// that transaction only (see lockRetention). temp_file_limit bounds what
+// one query may spill to disk: the roll-up of a busy day sorts its events.
+var ownerRoleSettings = []roleSetting{
+	{name: "statement_timeout", value: "10min"},
+	{name: "idle_in_transaction_session_timeout", value: "5min"},
+	{name: "temp_file_limit", value: "2GB", superuserOnly: true},
+}
+
+// ingestRoleSettings are the session defaults of a tenant's ingest role.
+// Its statements are COPYs of at most a second's events, so a minute is
+// long; it never needs a temporary file of any size.
+var ingestRoleSettings = []roleSetting{
+	{name: "statement_timeout", value: "1min"},
+	{name: "idle_in_transaction_session_timeout", value: "1min"},
+	{name: "temp_file_limit", value: "64MB", superuserOnly: true},
+}
+
+// RoleSettings describes the session defaults Provision gives a tenant's
+// roles, so that a controller can tell when they change (a new operator
+// version) and provision again.
+func RoleSettings() string {
+	var b strings.Builder
+	for _, set := range [][]roleSetting{ownerRoleSettings, ingestRoleSettings} {
+		for _, rs := range set {
+			fmt.Fprintf(&b, "%s=%s;", rs.name, rs.value)
+		}
+		b.WriteString("|")
+	}
+	return b.String()
 }
 
 // Provisioned are the credentials of a tenant's two roles, as Provision
@@ -190,8 +251,31 @@ func (l Leftovers) String() string {
 type Option func(*Postgres)
 
 // WithClock sets the clock that decides which days' partitions Provision
-// makes ahead of time. The default is time.Now.
+// makes ahead of time, up to which day OldestRawEventDay looks, and whether
+// a hold Adopt finds has ended. The default is the database's clock (now()),
+// not the operator's: one clock for every operator replica and every
+// tenant's retention job, whatever their machines' clocks say. Tests move
+// it.
 func WithClock(now func() time.Time) Option { return func(p *Postgres) { p.now = now } }
+
+// clock is the store's time: WithClock's, else the database's now(), read
+// on db (in a transaction, the transaction's start).
+func (p *Postgres) clock(ctx context.Context, db DB) (time.Time, error) {
+	if p.now != nil {
+		return p.now(), nil
+	}
+	return DatabaseNow(ctx, db)
+}
+
+// DatabaseNow is the database's clock, now(): in a transaction, when it
+// began. It is what decides which UTC day it is for retention and the
+// partitions, so that no machine's wrong clock makes raw events outlive
+// the plan's window, or drops them early.
+func DatabaseNow(ctx context.Context, db DB) (time.Time, error) {
+	var now time.Time
+	err := db.QueryRow(ctx, `SELECT pg_catalog.now()`).Scan(&now)
+	return now.UTC(), err
+}
 
 // WithMaxConns bounds the administrator's connections to the region; the
 // default is 4.
@@ -201,6 +285,43 @@ func WithMaxConns(n int32) Option { return func(p *Postgres) { p.maxConns = n } 
 // tenant's provisioning lock, its tables) before failing with ReasonBusy, so
 // a stuck session cannot hang a reconcile. The default is 30 seconds.
 func WithLockTimeout(d time.Duration) Option { return func(p *Postgres) { p.lockTimeout = d } }
+
+// DefaultCallTimeout bounds each call of a Postgres (a Store method), so
+// that a connection that stops answering (a black-holed network, a server
+// that hangs) fails the call, and frees the reconcile worker making it,
+// instead of holding it until the kernel gives up on the connection (about
+// 15 minutes of TCP retransmissions). It is the store's, not each
+// caller's, so that no call can forget it. It is long enough for the
+// longest call's work: a purge or a migration of a schema with a year of
+// partitions, after waiting up to the lock timeout (30 s) for the tenant's
+// lock. Server-side, each transaction's statement_timeout is the same, so
+// the server gives up too.
+const DefaultCallTimeout = 2 * time.Minute
+
+// errCallDeadline is the cause of a call's context ending at its deadline.
+var errCallDeadline = errors.New("the storage call's deadline passed")
+
+// WithCallTimeout sets the deadline of each call; the default is
+// DefaultCallTimeout.
+func WithCallTimeout(d time.Duration) Option { return func(p *Postgres) { p.callTimeout = d } }
+
+// deadline bounds one call: it returns ctx with the call's deadline and a
+// function for the call to defer with its error, which cancels ctx and
+// turns a failure at the deadline into a ReasonConnectionFailed error that
+// says so. A deadline of the caller's that comes first is left as it is.
+func (p *Postgres) deadline(ctx context.Context, op string) (context.Context, func(*error)) {
+	ctx, cancel := context.WithTimeoutCause(ctx, p.callTimeout, errCallDeadline)
+	return ctx, func(err *error) {
+		if *err != nil && errors.Is(context.Cause(ctx), errCallDeadline) {
+			*err = newError(ReasonConnectionFailed, op, fmt.Sprintf(
+				"the database did not answer within %s, the deadline of each storage call; it is tried again later", p.callTimeout), *err)
+		}
+		cancel()
+	}
+}
+
+// AdminSearchPath is the search_path of the administrator's sessions.
+const AdminSearchPath = "pg_catalog, pg_temp"
 
 // AdminStatementCacheCapacity is how many prepared statements each of the
 // administrator's connections keeps (pgx's default is 512). Most of its
@@ -217,10 +338,12 @@ type Postgres struct {
 	pool *pgxpool.Pool
 	// cfg fills the tenants' Credentials (host, port, database, sslmode,
 	// CA) and its password is scrubbed from error messages.
-	cfg         AdminConfig
+	cfg AdminConfig
+	// now is WithClock's clock; nil means the database's (see clock).
 	now         func() time.Time
 	maxConns    int32
 	lockTimeout time.Duration
+	callTimeout time.Duration
 	// schemaVersion is the version Provision migrates schemas to; 0 means
 	// SchemaVersion(). Only tests set it, to make schemas of older versions.
 	schemaVersion int
@@ -233,7 +356,7 @@ var _ Store = (*Postgres)(nil)
 // with ReasonConnectionFailed, and Ping says whether it is up. Errors are
 // about the settings (ReasonInvalidConfig).
 func Open(ctx context.Context, cfg AdminConfig, opts ...Option) (*Postgres, error) {
-	p := &Postgres{cfg: cfg, now: time.Now, maxConns: 4, lockTimeout: 30 * time.Second}
+	p := &Postgres{cfg: cfg, maxConns: 4, lockTimeout: 30 * time.Second, callTimeout: DefaultCallTimeout}
 	for _, o := range opts {
 		o(p)
 	}
@@ -246,6 +369,14 @@ func Open(ctx context.Context, cfg AdminConfig, opts ...Option) (*Postgres, erro
 		return nil, wrap("open", err, cfg.Password)
 	}
 	connCfg.StatementCacheCapacity = AdminStatementCacheCapacity
+	// The administrator's sessions look up unqualified names in pg_catalog
+	// only: the default search_path ("$user", public) would let a function
+	// in public (or in a schema named like the administrator) that matches
+	// an argument's type better than the catalog's, say
+	// has_database_privilege(name, text), run in its place, with the
+	// administrator's rights. Tenant and operator objects are always named
+	// with their schema.
+	connCfg.RuntimeParams["search_path"] = AdminSearchPath
 	poolCfg.ConnConfig = connCfg
 	poolCfg.MaxConns = p.maxConns
 	poolCfg.MinConns = 0
@@ -262,9 +393,11 @@ func Open(ctx context.Context, cfg AdminConfig, opts ...Option) (*Postgres, erro
 func (p *Postgres) Close() { p.pool.Close() }
 
 // Ping implements Store.
-func (p *Postgres) Ping(ctx context.Context) error {
+func (p *Postgres) Ping(ctx context.Context) (err error) {
+	ctx, done := p.deadline(ctx, "ping")
+	defer done(&err)
 	var super, createRole, createOnDB bool
-	err := p.pool.QueryRow(ctx, `
+	err = p.pool.QueryRow(ctx, `
 		SELECT r.rolsuper, r.rolcreaterole, has_database_privilege(current_database(), 'CREATE')
 		FROM pg_roles r WHERE r.rolname = current_user`).Scan(&super, &createRole, &createOnDB)
 	if err != nil {
@@ -282,23 +415,26 @@ func (p *Postgres) Ping(ctx context.Context) error {
 }
 
 // CountTenants implements Store.
-func (p *Postgres) CountTenants(ctx context.Context) (int, error) {
+func (p *Postgres) CountTenants(ctx context.Context) (_ int, err error) {
+	ctx, done := p.deadline(ctx, "count tenants")
+	defer done(&err)
 	var n int
-	err := p.pool.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenant\_%'`).Scan(&n)
+	err = p.pool.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenant\_%'`).Scan(&n)
 	if err != nil {
 		return 0, wrap("count tenants", err, p.cfg.Password)
 	}
 	return n, nil
 }
 
-// inTx runs fn in a transaction with the lock and statement timeouts set,
+// inTx runs fn in a transaction with the lock and statement timeouts set
+// (the statement timeout is the call's, see DefaultCallTimeout),
 // and turns its error into an *Error.
 func (p *Postgres) inTx(ctx context.Context, op string, secrets []string, fn func(pgx.Tx) error) error {
 	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, p.lockTimeout.Milliseconds())); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = '10min'`); err != nil {
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL statement_timeout = %d`, p.callTimeout.Milliseconds())); err != nil {
 			return err
 		}
 		return fn(tx)
@@ -352,8 +488,9 @@ func readRole(ctx context.Context, tx pgx.Tx, role string) (roleState, error) {
 //
 // What it makes:
 //   - owner role tenant_<name> and ingest role ingest_<name>: LOGIN, no
-//     other attribute, a small connection limit, each a password of 32
-//     random bytes sent to the server as a SCRAM verifier;
+//     other attribute, a small connection limit (the ingest role's at most
+//     MaxIngestConnections), session defaults (ensureRoleSettings), each a
+//     password of 32 random bytes sent to the server as a SCRAM verifier;
 //   - schema tenant_<name> owned by the owner role, with nothing granted to
 //     PUBLIC;
 //   - the tables of SchemaVersion, and events partitions for today and the
@@ -364,13 +501,15 @@ func readRole(ctx context.Context, tx pgx.Tx, role string) (roleState, error) {
 //     hand) is revoked, so it can never read events back or add a column;
 //   - CONNECT on the database granted to both roles, and CONNECT, CREATE and
 //     TEMPORARY revoked from PUBLIC, so tenant roles can do nothing in the
-//     database outside their own schema; EXECUTE on the advisory lock
-//     functions revoked from PUBLIC too (see hardenDatabase).
+//     database outside their own schema; EXECUTE on the advisory lock and
+//     large object functions revoked from PUBLIC too (see hardenDatabase).
 //
 // When the administrator is not a superuser it grants itself membership in
 // the owner role, which PostgreSQL requires to create a schema owned by it.
 // It needs no membership in the ingest role, which owns nothing.
-func (p *Postgres) Provision(ctx context.Context, tenant string, opts ProvisionOptions) (Provisioned, error) {
+func (p *Postgres) Provision(ctx context.Context, tenant string, opts ProvisionOptions) (_ Provisioned, err error) {
+	ctx, done := p.deadline(ctx, "provision "+tenant)
+	defer done(&err)
 	if err := ValidateTenantName(tenant); err != nil {
 		return Provisioned{}, err
 	}
@@ -384,6 +523,7 @@ func (p *Postgres) Provision(ctx context.Context, tenant string, opts ProvisionO
 	if ingestLimit <= 0 {
 		ingestLimit = DefaultConnectionLimit
 	}
+	ingestLimit = min(ingestLimit, MaxIngestConnections)
 	target := p.schemaVersion
 	if target <= 0 {
 		target = SchemaVersion()
@@ -393,7 +533,7 @@ func (p *Postgres) Provision(ctx context.Context, tenant string, opts ProvisionO
 	if _, err := p.operatorSchemaReady(ctx, "provision "+tenant, true); err != nil {
 		return Provisioned{}, err
 	}
-	err := p.inTx(ctx, "provision "+tenant, secrets, func(tx pgx.Tx) error {
+	err = p.inTx(ctx, "provision "+tenant, secrets, func(tx pgx.Tx) error {
 		if err := lockTenant(ctx, tx, owner); err != nil {
 			return err
 		}
@@ -415,6 +555,12 @@ func (p *Postgres) Provision(ctx context.Context, tenant string, opts ProvisionO
 			}
 		}
 		if _, ingestPassword, err = p.ensureLoginRole(ctx, tx, ingest, opts.ExistingIngestPassword, opts.RotatePassword, ingestLimit); err != nil {
+			return err
+		}
+		if err := ensureRoleSettings(ctx, tx, owner, ownerRoleSettings); err != nil {
+			return err
+		}
+		if err := ensureRoleSettings(ctx, tx, ingest, ingestRoleSettings); err != nil {
 			return err
 		}
 
@@ -459,7 +605,11 @@ func (p *Postgres) Provision(ctx context.Context, tenant string, opts ProvisionO
 				return err
 			}
 		}
-		today := utcDay(p.now())
+		now, err := p.clock(ctx, tx)
+		if err != nil {
+			return err
+		}
+		today := utcDay(now)
 		if _, err := EnsureDayPartitions(ctx, tx, owner, today, today.AddDate(0, 0, FuturePartitionDays)); err != nil {
 			return err
 		}
@@ -560,6 +710,54 @@ func (p *Postgres) ensureLoginRole(ctx context.Context, tx pgx.Tx, role, existin
 		}
 	}
 	return st, password, nil
+}
+
+// ensureRoleSettings makes want the role's session defaults in every
+// database (ALTER ROLE ... SET), and removes a default of the same names
+// set for the role in this database only, which would take precedence.
+// Only what differs is written. A superuserOnly setting the administrator
+// may not set (it is not a superuser) is left as it is, as PostgreSQL
+// would refuse it.
+//
+// These are defaults: statement_timeout and
+// idle_in_transaction_session_timeout bound what the tenant's own
+// workloads leave running or open, and a session of the role may still
+// change them for itself (the next provisioning puts back a default the
+// role changed). temp_file_limit only a superuser can change.
+func ensureRoleSettings(ctx context.Context, tx pgx.Tx, role string, want []roleSetting) error {
+	var everywhere, here []string
+	var db string
+	var canSetSuperuserOnly bool
+	err := tx.QueryRow(ctx, `
+		SELECT pg_catalog.current_database(),
+		       COALESCE((SELECT d.setconfig FROM pg_catalog.pg_db_role_setting d JOIN pg_catalog.pg_roles r ON r.oid = d.setrole
+		                 WHERE r.rolname = $1 AND d.setdatabase = 0), '{}'),
+		       COALESCE((SELECT d.setconfig FROM pg_catalog.pg_db_role_setting d JOIN pg_catalog.pg_roles r ON r.oid = d.setrole
+		                 JOIN pg_catalog.pg_database b ON b.oid = d.setdatabase
+		                 WHERE r.rolname = $1 AND b.datname = pg_catalog.current_database()), '{}'),
+		       (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)`, role).Scan(&db, &everywhere, &here, &canSetSuperuserOnly)
+	if err != nil {
+		return err
+	}
+	roleID, dbID := pgx.Identifier{role}.Sanitize(), pgx.Identifier{db}.Sanitize()
+	for _, rs := range want {
+		if rs.superuserOnly && !canSetSuperuserOnly {
+			continue
+		}
+		for _, kv := range here {
+			if strings.HasPrefix(kv, rs.name+"=") {
+				if _, err := tx.Exec(ctx, `ALTER ROLE `+roleID+` IN DATABASE `+dbID+` RESET `+rs.name); err != nil {
+					return err
+				}
+			}
+		}
+		if !slices.Contains(everywhere, rs.name+"="+rs.value) {
+			if _, err := tx.Exec(ctx, `ALTER ROLE `+roleID+` SET `+rs.name+` = `+QuoteLiteral(rs.value)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // ingestTableGrants are the ingest role's privileges on the tables of its
@@ -714,6 +912,10 @@ func (p *Postgres) passwordWorks(ctx context.Context, role, password string) boo
 // every role, and advisory lock keys are shared by the whole database, so
 // any tenant's role could otherwise hold a key that someone else's work
 // depends on. The operator itself takes no advisory lock (see lockTenant).
+// The same for every large object function (lo_create, lo_from_bytea,
+// lo_put, lo_import, loread, ...): large objects live outside any schema,
+// in the database-wide pg_largeobject, so a tenant's role could fill the
+// region's disk with them where no schema of its own shows it.
 // Only the functions' owner, the bootstrap superuser, can revoke them: with
 // an administrator that is not a superuser (a managed service's) they stay
 // executable, which PostgreSQL allows silently, and are not looked at
@@ -751,8 +953,8 @@ func hardenDatabase(ctx context.Context, tx pgx.Tx, roles ...string) error {
 			return err
 		}
 	}
-	if len(acl.publicAdvisoryLocks) > 0 {
-		if _, err := tx.Exec(ctx, `REVOKE EXECUTE ON FUNCTION `+strings.Join(acl.publicAdvisoryLocks, ", ")+` FROM PUBLIC`); err != nil {
+	if len(acl.publicFunctions) > 0 {
+		if _, err := tx.Exec(ctx, `REVOKE EXECUTE ON FUNCTION `+strings.Join(acl.publicFunctions, ", ")+` FROM PUBLIC`); err != nil {
 			return err
 		}
 	}
@@ -773,10 +975,10 @@ type databaseACL struct {
 	db                    string
 	publicHasDB           bool
 	publicCreatesInPublic bool
-	// publicAdvisoryLocks are the advisory lock functions PUBLIC may
-	// execute and the administrator may take back (it is their owner's
-	// member: a superuser), as pg_catalog.name(argument types).
-	publicAdvisoryLocks []string
+	// publicFunctions are the advisory lock and large object functions
+	// PUBLIC may execute and the administrator may take back (it is their
+	// owner's member: a superuser), as pg_catalog.name(argument types).
+	publicFunctions []string
 	// withConnect are those of the roles asked about that may connect.
 	withConnect []string
 }
@@ -796,12 +998,13 @@ func readDatabaseACL(ctx context.Context, tx pgx.Tx, roles []string) (databaseAC
 		                                  ORDER BY p.proname, p.oid)
 		                 FROM pg_proc p
 		                 WHERE p.pronamespace = 'pg_catalog'::regnamespace
-		                   AND (p.proname LIKE 'pg\_advisory\_%' OR p.proname LIKE 'pg\_try\_advisory\_%')
+		                   AND (p.proname LIKE 'pg\_advisory\_%' OR p.proname LIKE 'pg\_try\_advisory\_%'
+		                        OR p.proname LIKE 'lo\_%' OR p.proname IN ('loread', 'lowrite'))
 		                   AND pg_has_role(current_user, p.proowner, 'USAGE')
 		                   AND EXISTS (SELECT 1 FROM aclexplode(COALESCE(p.proacl, acldefault('f', p.proowner))) a
 		                               WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')), '{}')
 		FROM pg_database d WHERE d.datname = current_database()`, roles).Scan(
-		&a.db, &a.publicHasDB, &a.withConnect, &a.publicCreatesInPublic, &a.publicAdvisoryLocks)
+		&a.db, &a.publicHasDB, &a.withConnect, &a.publicCreatesInPublic, &a.publicFunctions)
 	return a, err
 }
 
@@ -818,7 +1021,7 @@ func (a databaseACL) missingConnect(roles []string) []string {
 
 // needsChange says whether hardenDatabase has anything to change.
 func (a databaseACL) needsChange(roles []string) bool {
-	return a.publicHasDB || a.publicCreatesInPublic || len(a.publicAdvisoryLocks) > 0 || len(a.missingConnect(roles)) > 0
+	return a.publicHasDB || a.publicCreatesInPublic || len(a.publicFunctions) > 0 || len(a.missingConnect(roles)) > 0
 }
 
 // Purge implements Store. It first forbids both roles to log in and ends
@@ -828,7 +1031,9 @@ func (a databaseACL) needsChange(roles []string) bool {
 //
 // If a role owns objects in another database of the cluster, DROP ROLE
 // fails and the error's message names that database.
-func (p *Postgres) Purge(ctx context.Context, tenant string) error {
+func (p *Postgres) Purge(ctx context.Context, tenant string) (err error) {
+	ctx, done := p.deadline(ctx, "purge "+tenant)
+	defer done(&err)
 	if err := ValidateTenantName(tenant); err != nil {
 		return err
 	}
@@ -841,7 +1046,7 @@ func (p *Postgres) Purge(ctx context.Context, tenant string) error {
 		return err
 	}
 	var existing []string
-	err := p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
+	err = p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
 		if err := lockTenant(ctx, tx, owner); err != nil {
 			return err
 		}
@@ -891,14 +1096,18 @@ func (p *Postgres) Purge(ctx context.Context, tenant string) error {
 	})
 }
 
-// Verify implements Store.
-func (p *Postgres) Verify(ctx context.Context, tenant string) (Leftovers, error) {
+// Verify implements Store. It reads the catalog as the administrator and
+// counts the rows of the tenant's tables as the tenant's owner (see
+// asSchemaOwner).
+func (p *Postgres) Verify(ctx context.Context, tenant string) (_ Leftovers, err error) {
+	ctx, done := p.deadline(ctx, "verify "+tenant)
+	defer done(&err)
 	if err := ValidateTenantName(tenant); err != nil {
 		return Leftovers{}, err
 	}
 	schema, ingest := SchemaName(tenant), IngestRoleName(tenant)
 	var l Leftovers
-	err := p.pool.QueryRow(ctx, `
+	err = p.pool.QueryRow(ctx, `
 		SELECT
 		  EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1),
 		  EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1),
@@ -913,21 +1122,73 @@ func (p *Postgres) Verify(ctx context.Context, tenant string) (Leftovers, error)
 		return Leftovers{}, wrap("verify "+tenant, err, p.cfg.Password)
 	}
 	if l.Schema {
-		for _, table := range schemaTables {
-			name := pgx.Identifier{schema, table}.Sanitize()
-			var exists bool
-			if err := p.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, name).Scan(&exists); err != nil {
-				return Leftovers{}, wrap("verify "+tenant, err, p.cfg.Password)
+		// The rows are counted as the schema's owner: the tables are the
+		// tenant's, and whatever the owner planted in them (a view in a
+		// table's place, a rule, a forced row-level security policy calling
+		// its own function) then runs with the owner's rights, never the
+		// administrator's. Only tables are counted: a view or anything else
+		// under a table's name holds no rows of its own. A policy the owner
+		// forced on its own table hides rows from this count, as it does
+		// from the owner; the count is for a person's message, and after a
+		// purge, when it matters, there is no schema left to count.
+		err := p.asSchemaOwner(ctx, schema, false, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `
+				SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+				WHERE n.nspname = $1 AND c.relname = ANY($2) AND c.relkind IN ('r', 'p')
+				ORDER BY c.relname`, schema, schemaTables)
+			if err != nil {
+				return err
 			}
-			if !exists {
-				continue
+			tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return err
 			}
-			var n int64
-			if err := p.pool.QueryRow(ctx, `SELECT count(*) FROM `+name).Scan(&n); err != nil {
-				return Leftovers{}, wrap("verify "+tenant, err, p.cfg.Password)
+			for _, table := range tables {
+				var n int64
+				if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{schema, table}.Sanitize()).Scan(&n); err != nil {
+					return err
+				}
+				l.Rows += n
 			}
-			l.Rows += n
+			return nil
+		})
+		if err != nil {
+			return Leftovers{}, wrap("verify "+tenant, err, p.cfg.Password)
 		}
 	}
 	return l, nil
+}
+
+// asSchemaOwner runs fn in a transaction of the administrator's in which
+// the current role is the owner of schema (SET LOCAL ROLE), for statements
+// that read the tenant's own objects. Whatever the tenant's owner role made
+// there (a view or rule in a table's place, a trigger, a row-level security
+// policy and the functions they call) runs as that owner, with the owner's
+// rights, not with the administrator's: the administrator is a superuser, or
+// may create roles and grant memberships. With noRowSecurity, row_security
+// is off: a statement that a row-level security policy would filter fails
+// instead of reading fewer rows, so a policy cannot hide rows from what the
+// operator measures. A schema that does not exist is not an error: fn is
+// not run.
+func (p *Postgres) asSchemaOwner(ctx context.Context, schema string, noRowSecurity bool, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		var owner string
+		err := tx.QueryRow(ctx, `SELECT r.rolname FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles r ON r.oid = n.nspowner
+			WHERE n.nspname = $1`, schema).Scan(&owner)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SET LOCAL ROLE `+pgx.Identifier{owner}.Sanitize()); err != nil {
+			return err
+		}
+		if noRowSecurity {
+			if _, err := tx.Exec(ctx, `SET LOCAL row_security = off`); err != nil {
+				return err
+			}
+		}
+		return fn(tx)
+	})
 }

@@ -54,8 +54,10 @@ const retainedTable = "retained_tenants"
 // purged when they end). purge_started_at is set by the sweep, under the
 // tenant's lock, before it purges: from then on Adopt refuses the tenant, so
 // a purge that runs in several transactions can never purge a tenant that
-// was adopted meanwhile. retainedTableUID adds tenant_uid to a table made
-// before it.
+// was adopted meanwhile. retention_days is the deleted tenant's plan's
+// window, which the sweep keeps enforcing on the held raw events (NULL in
+// holds recorded before holds carried it). retainedTableUID and
+// retainedTableRetention add those columns to a table made before them.
 var (
 	retainedTableDDL = `CREATE TABLE IF NOT EXISTS ` + pgx.Identifier{OperatorSchema, retainedTable}.Sanitize() + ` (
 	tenant           text PRIMARY KEY,
@@ -64,9 +66,12 @@ var (
 	expires_at       timestamptz NOT NULL,
 	purge_started_at timestamptz,
 	tenant_uid       text,
+	retention_days   integer CHECK (retention_days > 0),
 	CHECK (expires_at > deleted_at)
 )`
-	retainedTableUID = `ALTER TABLE ` + pgx.Identifier{OperatorSchema, retainedTable}.Sanitize() + ` ADD COLUMN IF NOT EXISTS tenant_uid text`
+	retainedTableUID       = `ALTER TABLE ` + pgx.Identifier{OperatorSchema, retainedTable}.Sanitize() + ` ADD COLUMN IF NOT EXISTS tenant_uid text`
+	retainedTableRetention = `ALTER TABLE ` + pgx.Identifier{OperatorSchema, retainedTable}.Sanitize() +
+		` ADD COLUMN IF NOT EXISTS retention_days integer CHECK (retention_days > 0)`
 )
 
 // RetainedTenant is the hold of a deleted tenant's data under deletionPolicy
@@ -84,6 +89,10 @@ type RetainedTenant struct {
 	DeletedAt time.Time
 	// ExpiresAt is when the hold ends and the sweep purges the tenant.
 	ExpiresAt time.Time
+	// RetentionDays is the deleted tenant's plan's window, which the sweep
+	// keeps enforcing on the held raw events; 0 for a hold recorded before
+	// holds carried it.
+	RetentionDays int
 }
 
 // Hold is how long the tenant is held.
@@ -98,9 +107,12 @@ func (r RetainedTenant) Hold() time.Duration { return r.ExpiresAt.Sub(r.DeletedA
 // uid, deletedAt and expiry) and re-applies NOLOGIN.
 //
 // A tenant with no schema has no data to hold: Retain records nothing and
-// changes nothing. hold must be positive and at most MaxRetainHold, and uid
-// not empty.
-func (p *Postgres) Retain(ctx context.Context, tenant, uid string, deletedAt time.Time, hold time.Duration) error {
+// changes nothing. hold must be positive and at most MaxRetainHold, uid not
+// empty and retentionDays, the plan's window, which SweepRetained keeps
+// enforcing on the held raw events, positive.
+func (p *Postgres) Retain(ctx context.Context, tenant, uid string, deletedAt time.Time, hold time.Duration, retentionDays int) (err error) {
+	ctx, done := p.deadline(ctx, "retain "+tenant)
+	defer done(&err)
 	if err := ValidateTenantName(tenant); err != nil {
 		return err
 	}
@@ -112,13 +124,16 @@ func (p *Postgres) Retain(ctx context.Context, tenant, uid string, deletedAt tim
 	if uid == "" {
 		return newError(ReasonInvalidConfig, op, "a hold needs the deleted tenant's uid, which adopting its data must name", nil)
 	}
+	if retentionDays < 1 {
+		return newError(ReasonInvalidConfig, op, fmt.Sprintf("a hold needs the plan's retention window, not %d days", retentionDays), nil)
+	}
 	if _, err := p.operatorSchemaReady(ctx, op, true); err != nil {
 		return err
 	}
 	schema := SchemaName(tenant)
 	deletedAt = deletedAt.UTC().Truncate(time.Microsecond)
 	var locked []string
-	err := p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
+	err = p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
 		locked = nil
 		if err := lockTenant(ctx, tx, schema); err != nil {
 			return err
@@ -131,9 +146,9 @@ func (p *Postgres) Retain(ctx context.Context, tenant, uid string, deletedAt tim
 			return nil
 		}
 		if _, err := tx.Exec(ctx, `
-			INSERT INTO `+pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()+` (tenant, tenant_uid, schema, deleted_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant) DO NOTHING`,
-			tenant, uid, schema, deletedAt, deletedAt.Add(hold)); err != nil {
+			INSERT INTO `+pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()+` (tenant, tenant_uid, schema, deleted_at, expires_at, retention_days)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant) DO NOTHING`,
+			tenant, uid, schema, deletedAt, deletedAt.Add(hold), retentionDays); err != nil {
 			return err
 		}
 		// The ingest role first, as in Purge; both lose LOGIN in this
@@ -244,7 +259,9 @@ func (e *RetainedDataError) Error() string {
 // A hold that has ended (by the store's clock) or whose purge has begun is
 // not given back either: Adopt fails with ReasonBusy until the sweep has
 // purged the tenant.
-func (p *Postgres) Adopt(ctx context.Context, tenant, uid string) (*RetainedTenant, error) {
+func (p *Postgres) Adopt(ctx context.Context, tenant, uid string) (_ *RetainedTenant, err error) {
+	ctx, done := p.deadline(ctx, "adopt "+tenant)
+	defer done(&err)
 	if err := ValidateTenantName(tenant); err != nil {
 		return nil, err
 	}
@@ -255,7 +272,7 @@ func (p *Postgres) Adopt(ctx context.Context, tenant, uid string) (*RetainedTena
 	schema, table := SchemaName(tenant), pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()
 	var adopted *RetainedTenant
 	var refused *RetainedDataError
-	err := p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
+	err = p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
 		adopted, refused = nil, nil
 		if err := lockTenant(ctx, tx, schema); err != nil {
 			return err
@@ -296,7 +313,11 @@ func (p *Postgres) Adopt(ctx context.Context, tenant, uid string) (*RetainedTena
 			refused = &RetainedDataError{Tenant: tenant, UID: uid, Held: &held}
 			return nil
 		}
-		if purging != nil || !p.now().Before(held.ExpiresAt) {
+		now, err := p.clock(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if purging != nil || !now.Before(held.ExpiresAt) {
 			return newError(ReasonBusy, op, fmt.Sprintf(
 				"the hold of the deleted tenant %s ended at %s: its data is being purged, and the tenant is provisioned anew once nothing of it is left",
 				tenant, held.ExpiresAt.Format(time.RFC3339)), nil)
@@ -318,7 +339,9 @@ func (p *Postgres) Adopt(ctx context.Context, tenant, uid string) (*RetainedTena
 
 // Hold implements Store: the hold recorded under the tenant's name, nil
 // when there is none. It writes nothing.
-func (p *Postgres) Hold(ctx context.Context, tenant string) (*RetainedTenant, error) {
+func (p *Postgres) Hold(ctx context.Context, tenant string) (_ *RetainedTenant, err error) {
+	ctx, done := p.deadline(ctx, "read the hold of "+tenant)
+	defer done(&err)
 	if err := ValidateTenantName(tenant); err != nil {
 		return nil, err
 	}
@@ -330,9 +353,9 @@ func (p *Postgres) Hold(ctx context.Context, tenant string) (*RetainedTenant, er
 	held := RetainedTenant{Tenant: tenant}
 	var uid *string
 	err = p.pool.QueryRow(ctx, `
-		SELECT schema, tenant_uid, deleted_at, expires_at
+		SELECT schema, tenant_uid, deleted_at, expires_at, COALESCE(retention_days, 0)
 		FROM `+pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()+` WHERE tenant = $1`,
-		tenant).Scan(&held.Schema, &uid, &held.DeletedAt, &held.ExpiresAt)
+		tenant).Scan(&held.Schema, &uid, &held.DeletedAt, &held.ExpiresAt, &held.RetentionDays)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -349,21 +372,23 @@ func (p *Postgres) Hold(ctx context.Context, tenant string) (*RetainedTenant, er
 // Retained implements Store: the held tenants, the hold ending first
 // first. It writes nothing; a region where nothing was ever retained has no
 // table of holds, and none is made.
-func (p *Postgres) Retained(ctx context.Context) ([]RetainedTenant, error) {
+func (p *Postgres) Retained(ctx context.Context) (_ []RetainedTenant, err error) {
+	ctx, done := p.deadline(ctx, "list retained tenants")
+	defer done(&err)
 	op := "list retained tenants"
 	ok, err := p.operatorSchemaReady(ctx, op, false)
 	if err != nil || !ok {
 		return nil, err
 	}
 	rows, err := p.pool.Query(ctx, `
-		SELECT tenant, COALESCE(tenant_uid, ''), schema, deleted_at, expires_at
+		SELECT tenant, COALESCE(tenant_uid, ''), schema, deleted_at, expires_at, COALESCE(retention_days, 0)
 		FROM `+pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()+` ORDER BY expires_at, tenant`)
 	if err != nil {
 		return nil, wrap(op, err, p.cfg.Password)
 	}
 	held, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (RetainedTenant, error) {
 		var r RetainedTenant
-		err := row.Scan(&r.Tenant, &r.UID, &r.Schema, &r.DeletedAt, &r.ExpiresAt)
+		err := row.Scan(&r.Tenant, &r.UID, &r.Schema, &r.DeletedAt, &r.ExpiresAt, &r.RetentionDays)
 		r.DeletedAt, r.ExpiresAt = r.DeletedAt.UTC(), r.ExpiresAt.UTC()
 		return r, err
 	})
@@ -380,10 +405,17 @@ func (p *Postgres) Retained(ctx context.Context) ([]RetainedTenant, error) {
 // adopted meanwhile is skipped: the sweep claims each tenant under the
 // tenant's lock before purging it, and Adopt refuses a claimed one.
 //
+// Each tenant still held has its plan's window enforced as retention would
+// (expireHeld): nothing runs the tenant's retention job while it is held,
+// and a hold of up to 30 days would otherwise keep a 30-day plan's raw
+// events for up to 60.
+//
 // One tenant's failure does not stop the others: the error joins every
 // failure, each naming its tenant, and the holds ended so far are returned
 // with it. A failed tenant stays held and is tried again at the next sweep.
-func (p *Postgres) SweepRetained(ctx context.Context, now time.Time) ([]RetainedTenant, error) {
+func (p *Postgres) SweepRetained(ctx context.Context, now time.Time) (_ []RetainedTenant, err error) {
+	ctx, done := p.deadline(ctx, "sweep retained tenants")
+	defer done(&err)
 	op := "sweep retained tenants"
 	ok, err := p.operatorSchemaReady(ctx, op, false)
 	if err != nil || !ok {
@@ -411,7 +443,97 @@ func (p *Postgres) SweepRetained(ctx context.Context, now time.Time) ([]Retained
 			purged = append(purged, held)
 		}
 	}
+	rows, err = p.pool.Query(ctx, `
+		SELECT tenant, retention_days FROM `+pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()+`
+		WHERE expires_at > $1 AND purge_started_at IS NULL AND retention_days IS NOT NULL ORDER BY tenant`, now)
+	if err != nil {
+		return purged, errors.Join(append(errs, wrap(op, err, p.cfg.Password))...)
+	}
+	type heldWindow struct {
+		tenant string
+		days   int
+	}
+	windows, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (heldWindow, error) {
+		var h heldWindow
+		err := row.Scan(&h.tenant, &h.days)
+		return h, err
+	})
+	if err != nil {
+		return purged, errors.Join(append(errs, wrap(op, err, p.cfg.Password))...)
+	}
+	for _, h := range windows {
+		if err := p.expireHeld(ctx, h.tenant, h.days, now); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return purged, errors.Join(errs...)
+}
+
+// expireHeld does for a held tenant what its retention job would: every
+// UTC day of raw events older than retentionDays before now's day is
+// rolled into daily_aggregates (so an adopted tenant keeps its counts) and
+// its partition dropped, oldest first, each day in a savepoint of its own
+// (expireDayOnce). It runs in one transaction of the administrator's under
+// the tenant's lock, only while the tenant is still held and its purge has
+// not begun, and acting as the schema's owner (SET LOCAL ROLE), never with
+// the administrator's own rights on the tenant's objects; it takes the
+// tenant's retention lock as a run does. A schema older than retention
+// needs (held by an older operator) is left as it is, with an error: its
+// hold ends within 30 days anyway.
+func (p *Postgres) expireHeld(ctx context.Context, tenant string, retentionDays int, now time.Time) error {
+	op := "expiring the raw events of retained tenant " + tenant
+	if err := ValidateTenantName(tenant); err != nil {
+		return newError(ReasonStorageError, op,
+			fmt.Sprintf("%s.%s holds a record of %q, which is not a tenant name; remove it by hand", OperatorSchema, retainedTable, tenant), err)
+	}
+	schema := SchemaName(tenant)
+	keepFrom := utcDay(now).AddDate(0, 0, -retentionDays)
+	return p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
+		if err := lockTenant(ctx, tx, schema); err != nil {
+			return err
+		}
+		var owner *string
+		err := tx.QueryRow(ctx, `
+			SELECT (SELECT r.rolname::text FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles r ON r.oid = n.nspowner
+			        WHERE n.nspname = h.schema)
+			FROM `+pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()+` h
+			WHERE h.tenant = $1 AND h.purge_started_at IS NULL`, tenant).Scan(&owner)
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && owner == nil) {
+			return nil // adopted, being purged, or no schema left to expire
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SET LOCAL ROLE `+pgx.Identifier{*owner}.Sanitize()); err != nil {
+			return err
+		}
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM `+pgx.Identifier{schema, "schema_version"}.Sanitize()+` FOR UPDATE`).Scan(&one); err != nil {
+			return err
+		}
+		version, err := schemaVersionOf(ctx, tx, schema)
+		if err != nil {
+			return err
+		}
+		days, err := dayPartitions(ctx, tx, schema)
+		if err != nil {
+			return err
+		}
+		if len(days) > 0 && days[0].Before(keepFrom) && version < retentionSchemaVersion() {
+			return newError(ReasonIncompatibleSchema, op, fmt.Sprintf(
+				"schema %s is at version %d, older than the %d retention needs: its expired raw events stay until its hold ends",
+				schema, version, retentionSchemaVersion()), nil)
+		}
+		for _, day := range days {
+			if !day.Before(keepFrom) {
+				break
+			}
+			if _, _, err := expireDayOnce(ctx, tx, schema, day); err != nil {
+				return fmt.Errorf("expiring %s: %w", day.Format(time.DateOnly), err)
+			}
+		}
+		return nil
+	})
 }
 
 // sweepOne claims the tenant's ended hold, purges the tenant, checks that
@@ -488,8 +610,8 @@ func (p *Postgres) operatorSchemaReady(ctx context.Context, op string, create bo
 		  WHERE n.nspname = $1 AND c.relname = ANY($2))
 		SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1),
 		       (SELECT count(*) FROM tables) = cardinality($2)
-		         AND EXISTS (SELECT 1 FROM tables t JOIN pg_attribute a ON a.attrelid = t.oid
-		                     WHERE t.relname = $4 AND a.attname = 'tenant_uid' AND NOT a.attisdropped),
+		         AND (SELECT count(*) FROM tables t JOIN pg_attribute a ON a.attrelid = t.oid
+		              WHERE t.relname = $4 AND a.attname IN ('tenant_uid', 'retention_days') AND NOT a.attisdropped) = 2,
 		       COALESCE((SELECT pg_has_role(current_user, r.oid, 'USAGE') FROM pg_roles r WHERE r.rolname = $3), false)`,
 		OperatorSchema, []string{locksTable, retainedTable}, operatorRole, retainedTable).Scan(&exists, &complete, &member)
 	if err != nil {
@@ -549,6 +671,7 @@ func makeOperatorSchema(ctx context.Context, tx pgx.Tx) error {
 		`REVOKE ALL ON TABLE ` + pgx.Identifier{OperatorSchema, locksTable}.Sanitize() + ` FROM PUBLIC`,
 		retainedTableDDL,
 		retainedTableUID,
+		retainedTableRetention,
 		`REVOKE ALL ON TABLE ` + pgx.Identifier{OperatorSchema, retainedTable}.Sanitize() + ` FROM PUBLIC`,
 		`RESET ROLE`,
 	} {

@@ -108,7 +108,7 @@ func TestARetainedTenantCannotLogInAndIsPurgedOnlyWhenItsHoldEnds(t *testing.T) 
 			ownerSession, ingestSession := tenantConn(t, roles.Owner), tenantConn(t, roles.Ingest)
 			uid := newUID()
 
-			if err := st.Retain(ctx, name, uid, deletedAt, threeDays); err != nil {
+			if err := st.Retain(ctx, name, uid, deletedAt, threeDays, 30); err != nil {
 				t.Fatalf("Retain: %v", err)
 			}
 			for _, c := range []storage.Credentials{roles.Owner, roles.Ingest} {
@@ -186,7 +186,7 @@ func TestATenantAdoptedWithinItsHoldLogsInAgainWithItsData(t *testing.T) {
 			deletedAt := time.Now().UTC().Truncate(time.Second).Add(-time.Hour)
 			insertEvents(t, tenantConn(t, roles.Owner), roles.Owner.Schema, eventsOn(deletedAt, 3))
 			uid := newUID()
-			if err := st.Retain(ctx, name, uid, deletedAt, threeDays); err != nil {
+			if err := st.Retain(ctx, name, uid, deletedAt, threeDays, 30); err != nil {
 				t.Fatalf("Retain: %v", err)
 			}
 
@@ -248,10 +248,10 @@ func TestASecondRetainKeepsTheFirstHold(t *testing.T) {
 	name, _ := provision(t, st, "twice")
 	purgeAfter(t, st, name)
 	first, uid := time.Now().UTC().Truncate(time.Second), newUID()
-	if err := st.Retain(ctx, name, uid, first, threeDays); err != nil {
+	if err := st.Retain(ctx, name, uid, first, threeDays, 30); err != nil {
 		t.Fatalf("Retain: %v", err)
 	}
-	if err := st.Retain(ctx, name, newUID(), first.Add(24*time.Hour), storage.MaxRetainHold); err != nil {
+	if err := st.Retain(ctx, name, newUID(), first.Add(24*time.Hour), storage.MaxRetainHold, 30); err != nil {
 		t.Fatalf("second Retain: %v", err)
 	}
 	got := holdOf(t, st, name)
@@ -264,7 +264,7 @@ func TestATenantWithNoSchemaIsNotHeld(t *testing.T) {
 	ctx := testContext(t)
 	st := openStore(t, srv.LimitedAdminConfig("EU"))
 	name := newTenantName("never-provisioned")
-	if err := st.Retain(ctx, name, newUID(), time.Now(), threeDays); err != nil {
+	if err := st.Retain(ctx, name, newUID(), time.Now(), threeDays, 30); err != nil {
 		t.Fatalf("Retain of a tenant with no schema: %v", err)
 	}
 	if got := holdOf(t, st, name); got != nil {
@@ -281,7 +281,7 @@ func TestRetainRefusesAHoldOutsideThePolicy(t *testing.T) {
 	name, roles := provision(t, st, "too-long")
 	purgeAfter(t, st, name)
 	for _, hold := range []time.Duration{0, -time.Hour, storage.MaxRetainHold + time.Second} {
-		err := st.Retain(ctx, name, newUID(), time.Now(), hold)
+		err := st.Retain(ctx, name, newUID(), time.Now(), hold, 30)
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("Retain with a hold of %s: %v; want an error naming the tenant", hold, err)
 		}
@@ -301,7 +301,7 @@ func TestTenantsCannotReadOrWriteTheHolds(t *testing.T) {
 	st := openStore(t, srv.LimitedAdminConfig("US"))
 	held, _ := provision(t, st, "held-secret")
 	purgeAfter(t, st, held)
-	if err := st.Retain(ctx, held, newUID(), time.Now(), threeDays); err != nil {
+	if err := st.Retain(ctx, held, newUID(), time.Now(), threeDays, 30); err != nil {
 		t.Fatalf("Retain: %v", err)
 	}
 	_, roles := provision(t, st, "nosy")
@@ -335,7 +335,7 @@ func TestAHoldThatEndedIsNotGivenBack(t *testing.T) {
 	name, _ := provision(t, st, "too-late")
 	purgeAfter(t, st, name)
 	uid := newUID()
-	if err := st.Retain(ctx, name, uid, deletedAt, threeDays); err != nil {
+	if err := st.Retain(ctx, name, uid, deletedAt, threeDays, 30); err != nil {
 		t.Fatalf("Retain: %v", err)
 	}
 	adopted, err := late.Adopt(ctx, name, uid)
@@ -359,7 +359,7 @@ func TestTheHoldOfATenantPurgedAlreadyIsJustRemoved(t *testing.T) {
 	st := openStore(t, srv.AdminConfig("EU"))
 	name, _ := provision(t, st, "gone-before")
 	deletedAt := time.Now().UTC().Truncate(time.Second)
-	if err := st.Retain(ctx, name, newUID(), deletedAt, threeDays); err != nil {
+	if err := st.Retain(ctx, name, newUID(), deletedAt, threeDays, 30); err != nil {
 		t.Fatalf("Retain: %v", err)
 	}
 	if err := st.Purge(ctx, name); err != nil {
@@ -386,7 +386,7 @@ func TestTheSweepNeverPurgesATenantAdoptedAtTheSameTime(t *testing.T) {
 		names[i], _ = provision(t, st, "raced")
 		uids[i] = newUID()
 		purgeAfter(t, st, names[i])
-		if err := st.Retain(ctx, names[i], uids[i], deletedAt, time.Hour); err != nil {
+		if err := st.Retain(ctx, names[i], uids[i], deletedAt, time.Hour, 30); err != nil {
 			t.Fatalf("Retain: %v", err)
 		}
 	}
@@ -442,7 +442,7 @@ func TestATenantWhosePurgeBeganIsNotGivenBack(t *testing.T) {
 	name, roles := provision(t, st, "half-purged")
 	purgeAfter(t, st, name)
 	deletedAt, uid := time.Now().UTC().Truncate(time.Second), newUID()
-	if err := st.Retain(ctx, name, uid, deletedAt, threeDays); err != nil {
+	if err := st.Retain(ctx, name, uid, deletedAt, threeDays, 30); err != nil {
 		t.Fatalf("Retain: %v", err)
 	}
 	// A session that is not the tenant's, and so not ended, holds the
@@ -490,7 +490,7 @@ func TestHeldDataGoesOnlyToATenantThatNamesTheDeletedTenantsUID(t *testing.T) {
 			purgeAfter(t, st, name)
 			insertEvents(t, tenantConn(t, roles.Owner), roles.Owner.Schema, eventsOn(time.Now(), 2))
 			deletedAt, uid := time.Now().UTC().Truncate(time.Second), newUID()
-			if err := st.Retain(ctx, name, uid, deletedAt, threeDays); err != nil {
+			if err := st.Retain(ctx, name, uid, deletedAt, threeDays, 30); err != nil {
 				t.Fatalf("Retain: %v", err)
 			}
 			stillHeld := func(when string) {
@@ -542,7 +542,7 @@ func TestAHoldWithoutAUIDIsNeverAdopted(t *testing.T) {
 	name, _ := provision(t, st, "no-uid")
 	purgeAfter(t, st, name)
 	deletedAt, uid := time.Now().UTC().Truncate(time.Second), newUID()
-	if err := st.Retain(ctx, name, uid, deletedAt, threeDays); err != nil {
+	if err := st.Retain(ctx, name, uid, deletedAt, threeDays, 30); err != nil {
 		t.Fatalf("Retain: %v", err)
 	}
 	if _, err := adminConn(t).Exec(ctx, `UPDATE `+storage.OperatorSchema+`.retained_tenants SET tenant_uid = NULL WHERE tenant = $1`, name); err != nil {
@@ -567,7 +567,7 @@ func TestAHoldWhoseSchemaIsGoneHoldsNothing(t *testing.T) {
 	ctx := testContext(t)
 	st := openStore(t, srv.AdminConfig("EU"))
 	name, _ := provision(t, st, "hand-purged")
-	if err := st.Retain(ctx, name, newUID(), time.Now(), threeDays); err != nil {
+	if err := st.Retain(ctx, name, newUID(), time.Now(), threeDays, 30); err != nil {
 		t.Fatalf("Retain: %v", err)
 	}
 	if err := st.Purge(ctx, name); err != nil {
@@ -588,7 +588,7 @@ func TestATableOfHoldsFromBeforeUIDsIsUpgraded(t *testing.T) {
 	st := openStore(t, srv.LimitedAdminConfig("US"))
 	name, _ := provision(t, st, "old-table")
 	purgeAfter(t, st, name)
-	if err := st.Retain(ctx, name, newUID(), time.Now(), threeDays); err != nil {
+	if err := st.Retain(ctx, name, newUID(), time.Now(), threeDays, 30); err != nil {
 		t.Fatalf("Retain: %v", err)
 	}
 	us, err := srv.Connect(ctx, "US")
@@ -601,5 +601,71 @@ func TestATableOfHoldsFromBeforeUIDsIsUpgraded(t *testing.T) {
 	}
 	if got := holdOf(t, st, name); got == nil || got.UID != "" {
 		t.Fatalf("after the upgrade, Retained lists %+v; want the hold kept, without a uid", got)
+	}
+}
+
+// TestTheSweepKeepsEnforcingAHeldTenantsPlanWindow: a held tenant's
+// retention job no longer runs (its roles cannot log in), so the sweep
+// rolls up and drops the raw events its 30-day plan no longer keeps, as
+// the clock moves through the hold, and keeps the rest.
+func TestTheSweepKeepsEnforcingAHeldTenantsPlanWindow(t *testing.T) {
+	for _, admin := range bothAdmins() {
+		t.Run(admin.name, func(t *testing.T) {
+			ctx := testContext(t)
+			st := openStore(t, admin.cfg)
+			name, roles := provision(t, st, "held-window")
+			purgeAfter(t, st, name)
+			s := roles.Owner.Schema
+			deletedAt := time.Now().UTC().Truncate(time.Second)
+			owner := tenantConn(t, roles.Owner)
+			var evs []event
+			for _, daysAgo := range []int{40, 20, 5} {
+				day := deletedAt.AddDate(0, 0, -daysAgo)
+				if _, err := storage.EnsureDayPartitions(ctx, owner, s, day, day); err != nil {
+					t.Fatal(err)
+				}
+				evs = append(evs, eventsOn(day, 3)...)
+			}
+			insertEvents(t, owner, s, evs)
+			if err := st.Retain(ctx, name, newUID(), deletedAt, storage.MaxRetainHold, 30); err != nil {
+				t.Fatal(err)
+			}
+			su := adminConn(t)
+			days := func() (raw []string, rolledUp []string) {
+				t.Helper()
+				err := su.QueryRow(ctx, `
+					SELECT COALESCE((SELECT array_agg(DISTINCT received_at::date::text ORDER BY received_at::date::text) FROM `+s+`.events), '{}'),
+					       COALESCE((SELECT array_agg(day::text ORDER BY day) FROM `+s+`.rollup_ledger), '{}')`).Scan(&raw, &rolledUp)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return raw, rolledUp
+			}
+			day := func(daysAgo int) string { return deletedAt.AddDate(0, 0, -daysAgo).Format(time.DateOnly) }
+
+			for _, step := range []struct {
+				after         time.Duration
+				raw, rolledUp []string
+			}{
+				{time.Hour, []string{day(20), day(5)}, []string{day(40)}},
+				{15 * 24 * time.Hour, []string{day(5)}, []string{day(40), day(20)}},
+			} {
+				if _, err := st.SweepRetained(ctx, deletedAt.Add(step.after)); err != nil {
+					t.Fatalf("SweepRetained %s into the hold: %v", step.after, err)
+				}
+				raw, rolledUp := days()
+				if strings.Join(raw, " ") != strings.Join(step.raw, " ") || strings.Join(rolledUp, " ") != strings.Join(step.rolledUp, " ") {
+					t.Errorf("%s into the hold: raw events on %v, rolled up %v; want raw %v, rolled up %v",
+						step.after, raw, rolledUp, step.raw, step.rolledUp)
+				}
+			}
+			var pageviews int64
+			if err := su.QueryRow(ctx, `SELECT COALESCE(sum(events), 0) FROM `+s+`.daily_aggregates`).Scan(&pageviews); err != nil || pageviews != 6 {
+				t.Errorf("the aggregates count %d events (%v), want the 6 of the two expired days", pageviews, err)
+			}
+			if holdOf(t, st, name) == nil {
+				t.Error("the tenant is no longer held")
+			}
+		})
 	}
 }

@@ -239,7 +239,7 @@ func checkRetentionRole(ctx context.Context, conn *pgx.Conn, schema string) erro
 
 // expireDay rolls day up (unless the ledger has it) and drops its partition,
 // in one transaction, retrying a few times when the lock on events is busy.
-func expireDay(ctx context.Context, conn *pgx.Conn, schema string, day time.Time) (rolled bool, events int64, err error) {
+func expireDay(ctx context.Context, conn txBeginner, schema string, day time.Time) (rolled bool, events int64, err error) {
 	for attempt := 1; ; attempt++ {
 		rolled, events, err = expireDayOnce(ctx, conn, schema, day)
 		var pgErr *pgconn.PgError
@@ -254,7 +254,14 @@ func expireDay(ctx context.Context, conn *pgx.Conn, schema string, day time.Time
 	}
 }
 
-func expireDayOnce(ctx context.Context, conn *pgx.Conn, schema string, day time.Time) (rolled bool, events int64, err error) {
+// txBeginner is what expireDayOnce needs of a connection: a *pgx.Conn (a
+// retention run's, a transaction of its own) or a pgx.Tx (the sweep's of
+// a held tenant, a savepoint in it).
+type txBeginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+func expireDayOnce(ctx context.Context, conn txBeginner, schema string, day time.Time) (rolled bool, events int64, err error) {
 	s := pgx.Identifier{schema}.Sanitize()
 	part := pgx.Identifier{schema, PartitionName(day)}.Sanitize()
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
@@ -324,12 +331,12 @@ const rollupKey = `COALESCE(hostname, ''),
 // longer wait means something is stuck and the caller should retry later.
 const oldestRawEventTimeout = 15 * time.Second
 
-// OldestRawEventDay implements Store, as the region's administrator: a
-// superuser, or a member of the tenant's owner role (Provision makes it one),
-// as Verify counts rows.
+// OldestRawEventDay implements Store, as the region's administrator (a
+// superuser, or a member of the tenant's owner role: Provision makes it
+// one) acting as the tenant's owner, as Verify counts rows.
 //
 // One statement lists the day partitions (events_YYYYMMDD) up to today, by
-// the Postgres's clock, oldest first, with whether their heap file is empty:
+// the store's clock (the database's), oldest first, with whether their heap file is empty:
 // a partition never written to has size 0, which skips the future ones
 // Provision and retention make ahead of time and the past days that received
 // nothing, without touching them. Then each partition that has pages is
@@ -338,7 +345,9 @@ const oldestRawEventTimeout = 15 * time.Second
 // pages hold rows deleted but not yet vacuumed away. The first that has a row
 // is the answer, so the usual cost is two statements. A partition that
 // retention drops between the two is taken as empty.
-func (p *Postgres) OldestRawEventDay(ctx context.Context, tenant string) (*time.Time, error) {
+func (p *Postgres) OldestRawEventDay(ctx context.Context, tenant string) (_ *time.Time, err error) {
+	ctx, done := p.deadline(ctx, "reading the oldest raw event of "+tenant)
+	defer done(&err)
 	if err := ValidateTenantName(tenant); err != nil {
 		return nil, err
 	}
@@ -347,48 +356,68 @@ func (p *Postgres) OldestRawEventDay(ctx context.Context, tenant string) (*time.
 	ctx, cancel := context.WithTimeout(ctx, oldestRawEventTimeout)
 	defer cancel()
 
-	// The size is in the select list, not the WHERE clause, so it is
-	// computed (it takes a brief lock on the partition) only for the
-	// partitions the name filter keeps.
-	rows, err := p.pool.Query(ctx, `
-		SELECT c.relname, COALESCE(pg_relation_size(c.oid), 0) > 0
-		FROM pg_inherits i
-		JOIN pg_class c ON c.oid = i.inhrelid
-		WHERE i.inhparent = to_regclass($1) AND c.relname ~ '^events_[0-9]{8}$' AND c.relname <= $2
-		ORDER BY c.relname`,
-		pgx.Identifier{schema, EventsTable}.Sanitize(), PartitionName(p.now()))
-	if err != nil {
-		return nil, wrap(op, err, p.cfg.Password)
-	}
-	type partition struct {
-		name     string
-		hasPages bool
-	}
-	parts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (partition, error) {
-		var part partition
-		err := row.Scan(&part.name, &part.hasPages)
-		return part, err
+	// Everything below reads the tenant's partitions as the schema's owner
+	// with row_security off (asSchemaOwner): what the owner planted there
+	// runs with its own rights, and a row-level security policy on a
+	// partition makes the read fail, visibly, rather than hide old rows.
+	var oldest *time.Time
+	err = p.asSchemaOwner(ctx, schema, true, func(tx pgx.Tx) error {
+		now, err := p.clock(ctx, tx)
+		if err != nil {
+			return err
+		}
+		// The size is in the select list, not the WHERE clause, so it is
+		// computed (it takes a brief lock on the partition) only for the
+		// partitions the name filter keeps.
+		rows, err := tx.Query(ctx, `
+			SELECT c.relname, COALESCE(pg_catalog.pg_relation_size(c.oid), 0) > 0
+			FROM pg_catalog.pg_inherits i
+			JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+			WHERE i.inhparent = pg_catalog.to_regclass($1) AND c.relname ~ '^events_[0-9]{8}$' AND c.relname <= $2
+			ORDER BY c.relname`,
+			pgx.Identifier{schema, EventsTable}.Sanitize(), PartitionName(now))
+		if err != nil {
+			return err
+		}
+		type partition struct {
+			name     string
+			hasPages bool
+		}
+		parts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (partition, error) {
+			var part partition
+			err := row.Scan(&part.name, &part.hasPages)
+			return part, err
+		})
+		if err != nil {
+			return err
+		}
+		for _, part := range parts {
+			day, ok := parsePartitionName(part.name)
+			if !ok || !part.hasPages {
+				continue
+			}
+			var found bool
+			// In a savepoint of its own, so a partition dropped since it
+			// was listed fails only its probe.
+			err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
+				return sp.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+pgx.Identifier{schema, part.name}.Sanitize()+`)`).Scan(&found)
+			})
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+				continue // dropped by retention since it was listed
+			}
+			if err != nil {
+				return err
+			}
+			if found {
+				oldest = &day
+				return nil
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, wrap(op, err, p.cfg.Password)
 	}
-	for _, part := range parts {
-		day, ok := parsePartitionName(part.name)
-		if !ok || !part.hasPages {
-			continue
-		}
-		var found bool
-		err := p.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+pgx.Identifier{schema, part.name}.Sanitize()+`)`).Scan(&found)
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
-			continue // dropped by retention since it was listed
-		}
-		if err != nil {
-			return nil, wrap(op, err, p.cfg.Password)
-		}
-		if found {
-			return &day, nil
-		}
-	}
-	return nil, nil
+	return oldest, nil
 }

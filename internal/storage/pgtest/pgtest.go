@@ -548,3 +548,52 @@ func tail(s string, n int) string {
 	}
 	return "..." + s[len(s)-n:]
 }
+
+// AuthenticateWith makes the server ask user for its password with method,
+// a pg_hba.conf method such as "password" (the password in clear text) or
+// "md5", instead of scram-sha-256, on TCP connections from 127.0.0.1; the
+// line is removed when the test ends. For tests of what a client answers
+// to a server that asks for a weaker method. The server's configuration is
+// reloaded; a connection opened right after may still be asked the old
+// way for a moment, so this waits a little.
+func (s *Server) AuthenticateWith(t testing.TB, user, method string) {
+	t.Helper()
+	hba := filepath.Join(s.dataDir(), "pg_hba.conf")
+	original, err := os.ReadFile(hba)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := fmt.Sprintf("host all %s 127.0.0.1/32 %s\n", pgx.Identifier{user}.Sanitize(), method)
+	write := func(content []byte) {
+		info, err := os.Stat(hba)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(hba, content, info.Mode().Perm()); err != nil {
+			t.Fatal(err)
+		}
+		s.reload(t)
+	}
+	write(append([]byte(line), original...))
+	t.Cleanup(func() { write(original) })
+}
+
+// reload makes the server read its configuration files again.
+func (s *Server) reload(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := s.Connect(ctx, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var errors int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL`).Scan(&errors); err != nil || errors > 0 {
+		t.Fatalf("pg_hba.conf has %d errors (%v)", errors, err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_reload_conf()`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+}
