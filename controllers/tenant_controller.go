@@ -158,9 +158,19 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		s.original = tenant.DeepCopy()
 	}
 
+	if err := tenant.Spec.CheckQuantities(); err != nil {
+		// Stored before the schema refused it; a new spec (a new
+		// generation) is reconciled again, so nothing is retried before.
+		s.refuse(analyticsv1alpha1.ReasonInvalidSpec, fmt.Sprintf(
+			"the spec holds a value the API server refuses today, stored before it did, so nothing of the tenant is reconciled: %v", err))
+	}
+
 	var result ctrl.Result
 	var err error
 	for _, p := range tenantPhases {
+		if s.refusal != nil {
+			break
+		}
 		var res ctrl.Result
 		start := time.Now()
 		res, err = p.run(r, ctx, s)

@@ -49,6 +49,10 @@ type tenantScope struct {
 	regionUnavailable bool
 	// conditions are the conditions the phases that ran decided.
 	conditions map[string]metav1.Condition
+	// refusal, once set, is why the operator does not act on the tenant
+	// at all: no later phase runs, and Ready carries its reason and
+	// message (see refuse).
+	refusal *refusal
 
 	schema string
 	// fingerprint and verifiedAt are what status.storage records of the
@@ -110,6 +114,20 @@ func (s *tenantScope) set(condType string, status metav1.ConditionStatus, reason
 		Message:            message,
 		ObservedGeneration: s.tenant.Generation,
 	}
+}
+
+// refusal is why the operator will not act on a tenant: a reason of
+// api/v1alpha1 and a message that says what a person must do.
+type refusal struct {
+	reason, message string
+}
+
+// refuse stops the reconcile after the current phase: what the tenant
+// asks for cannot be done as it stands, and no retry changes that. Ready
+// is False with the reason, the parts not observed are Unknown with it,
+// and a Warning event says it once.
+func (s *tenantScope) refuse(reason, message string) {
+	s.refusal = &refusal{reason: reason, message: message}
 }
 
 // failingSince is when the tenant's recorded condition became False, or

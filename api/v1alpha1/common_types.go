@@ -88,6 +88,12 @@ const (
 	// ReasonApplyFailed means the API server refused an object the operator
 	// applied.
 	ReasonApplyFailed = "ApplyFailed"
+	// ReasonInvalidSpec means the tenant's spec holds a value the API
+	// server refuses today but stored before it did (an amount of
+	// spec.ingest.resources outside v1alpha1.QuantityPattern): the operator
+	// does not act on the tenant, nor parse the value, until the spec is
+	// corrected (Ready False, a Warning event).
+	ReasonInvalidSpec = "InvalidSpec"
 
 	// ReasonConnected means the region's admin connection works.
 	ReasonConnected = "Connected"
