@@ -293,6 +293,13 @@ func TestTheChartInstallsTheManagerWithItsRBACAndUninstallLeavesOnlyTheCRDs(t *t
 			{"patch", "analytics.millimetric.ai", "analyticstenants", "status", "", true},
 			{"update", "coordination.k8s.io", "leases", "", ns, true},
 			{"update", "coordination.k8s.io", "leases", "", "kube-system", false},
+			{"delete", "coordination.k8s.io", "leases", "", ns, false},
+			// Only what the operator removes may be deleted, and nothing updated.
+			{"delete", "autoscaling", "horizontalpodautoscalers", "", "tenant-anyone", true},
+			{"delete", "core", "secrets", "", "tenant-anyone", false},
+			{"delete", "core", "namespaces", "", "", false},
+			{"update", "apps", "deployments", "", "tenant-anyone", false},
+			{"update", "analytics.millimetric.ai", "analyticstenants", "", "", false},
 			{"create", "core", "pods", "", "tenant-anyone", false},
 			{"create", "analytics.millimetric.ai", "storageregions", "", "", false},
 			{"delete", "apiextensions.k8s.io", "customresourcedefinitions", "", "", false},
