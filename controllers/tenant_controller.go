@@ -93,7 +93,9 @@ type TenantReconciler struct {
 // analyticstenants/finalizers is what the
 // OwnerReferencesPermissionEnforcement admission plugin asks of whoever
 // sets blockOwnerDeletion on an owner reference to a tenant, as every
-// child's does.
+// child's does. The ClusterRole cannot name the tenant namespaces, which
+// come and go, so it grants the writes in every namespace; the
+// ValidatingAdmissionPolicy of config/admission bounds where they land.
 // +kubebuilder:rbac:groups=analytics.millimetric.ai,resources=analyticstenants,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=analytics.millimetric.ai,resources=analyticstenants/status,verbs=patch
 // +kubebuilder:rbac:groups=analytics.millimetric.ai,resources=analyticstenants/finalizers,verbs=update

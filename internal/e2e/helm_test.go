@@ -236,7 +236,8 @@ func TestTheChartInstallsTheManagerWithItsRBACAndUninstallLeavesOnlyTheCRDs(t *t
 		kinds = append(kinds, o.GetKind())
 	}
 	g.Expect(kinds).To(ContainElements("CustomResourceDefinition", "Deployment", "PodDisruptionBudget", "Service",
-		"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"))
+		"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+		"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"))
 
 	t.Run("the manager Deployment runs the chart's image with leader election and both images defaulting to the chart's appVersion", func(t *testing.T) {
 		g := NewWithT(t)
