@@ -180,8 +180,11 @@ func setUp(cfg *rest.Config) error {
 		if err != nil && strings.Contains(err.Error(), "ValidatingAdmissionPolicy") {
 			return nil
 		}
+		if time.Now().After(deadline) && err == nil {
+			return errors.New("the policy is not enforced after a minute: the operator may create a ConfigMap in default")
+		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the policy is not enforced after a minute: creating a ConfigMap in default as the operator: %v", err)
+			return fmt.Errorf("the policy is not enforced after a minute: creating a ConfigMap in default as the operator: %w", err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

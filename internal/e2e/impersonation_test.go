@@ -116,8 +116,11 @@ func runAsTheChartsServiceAccount() error {
 		if apierrors.IsForbidden(err) && strings.Contains(err.Error(), "ValidatingAdmissionPolicy") {
 			break
 		}
+		if time.Now().After(deadline) && err == nil {
+			return fmt.Errorf("the chart's admission policy is not enforced after a minute: %s may create a ConfigMap in default", account)
+		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the chart's admission policy is not enforced after a minute: a ConfigMap in default as %s: %v", account, err)
+			return fmt.Errorf("the chart's admission policy is not enforced after a minute: a ConfigMap in default as %s: %w", account, err)
 		}
 	}
 	operatorClient = c
