@@ -47,6 +47,9 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, s *tenantScope, rec
 	status := s.original.Status.DeepCopy()
 	t := s.render()
 	status.Namespace = render.NamespaceName(t)
+	if s.namespaceNotOurs {
+		status.Namespace = ""
+	}
 	// Schema and Secret are named only once provisioned: deletion relies on
 	// them to know whether there is anything to purge.
 	status.Storage = &analyticsv1alpha1.StorageStatus{Region: s.spec.Region}
@@ -162,7 +165,7 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, s *tenantScope, rec
 		(wasReady == nil || wasReady.Reason != nowReady.Reason) {
 		r.event(ctx, s.tenant, "Warning", analyticsv1alpha1.ReasonRegionUnavailable, "Provision", nowReady.Message)
 	}
-	if s.refusal != nil && (wasReady == nil || wasReady.Reason != nowReady.Reason || wasReady.Message != nowReady.Message) {
+	if s.refusal != nil && s.refusal.warn && (wasReady == nil || wasReady.Reason != nowReady.Reason || wasReady.Message != nowReady.Message) {
 		r.event(ctx, s.tenant, "Warning", s.refusal.reason, "Reconcile", s.refusal.message)
 	}
 	r.recordRetentionTransition(ctx, s.tenant, wasCompliant, nowCompliant)
