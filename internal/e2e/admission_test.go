@@ -64,7 +64,7 @@ func TestTheOperatorsServiceAccountWritesOnlyIntoItsOwnNamespaces(t *testing.T) 
 		}
 	}
 	configMap := func(namespace string) *corev1.ConfigMap {
-		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "e2e-stolen-token"}}
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "e2e-written"}}
 	}
 
 	t.Run("a service-account-token Secret is denied, in the tenant's own namespace too", func(t *testing.T) {
@@ -93,7 +93,7 @@ func TestTheOperatorsServiceAccountWritesOnlyIntoItsOwnNamespaces(t *testing.T) 
 		err := operatorClient.Create(ctx, configMap(ns), client.DryRunAll)
 		g.Expect(err).NotTo(HaveOccurred())
 		opaque := token(ns)
-		opaque.Type = corev1.SecretTypeOpaque
+		opaque.Name, opaque.Type = "e2e-opaque", corev1.SecretTypeOpaque
 		err = operatorClient.Create(ctx, opaque, client.DryRunAll)
 		g.Expect(err).NotTo(HaveOccurred())
 	})
