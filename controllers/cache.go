@@ -129,8 +129,9 @@ func slimDeclared(obj any) (any, error) {
 
 // slimChild replaces a child as it enters the cache with what a reconcile
 // reads of it: its name, its controller reference (which maps its events
-// to the tenant: ownerOf), generation and deletion (not even its UID or
-// resourceVersion), and behind appliedHashPrefix in its generateName the
+// to the tenant: ownerOf; a namespace's keeps the tenant's UID too),
+// generation and deletion (not even its own UID or resourceVersion), and
+// behind appliedHashPrefix in its generateName the
 // hash of what the operator applied to it and still owns (computed here,
 // from the managed fields, which are then dropped with the spec). Names
 // and namespaces are interned: a tenant's children share one copy of its
@@ -159,6 +160,11 @@ func slimChild(obj any) (any, error) {
 	}
 	switch o := o.(type) {
 	case *corev1.Namespace:
+		// A namespace is the tenant's only when its controller is the
+		// tenant by UID (reconcileNamespace), so its UID is kept.
+		if ref := metav1.GetControllerOfNoCopy(o); len(m.OwnerReferences) == 1 && ref != nil {
+			m.OwnerReferences[0].UID = ref.UID
+		}
 		return &corev1.Namespace{ObjectMeta: m}, nil
 	case *corev1.ServiceAccount:
 		return &corev1.ServiceAccount{ObjectMeta: m}, nil
@@ -212,8 +218,9 @@ var controllerIsTenant = true
 // ownerOf is the child's controller reference when the controller is an
 // AnalyticsTenant, as the cache keeps it: the group, kind and (interned)
 // name the tenant controller's Owns watch maps an event to the tenant by,
-// and none of the strings the API server sent (not the UID, which no
-// reconcile reads). Any other owner reference is dropped.
+// and none of the strings the API server sent (not the UID, which only a
+// namespace's reconcile reads: slimChild keeps it there). Any other owner
+// reference is dropped.
 func ownerOf(o client.Object) []metav1.OwnerReference {
 	ref := metav1.GetControllerOfNoCopy(o)
 	if ref == nil || ref.Kind != render.TenantKind || ref.APIVersion != tenantAPIVersion {

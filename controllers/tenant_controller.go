@@ -85,16 +85,26 @@ type TenantReconciler struct {
 	retentionChecked sync.Map
 }
 
-// +kubebuilder:rbac:groups=analytics.millimetric.ai,resources=analyticstenants,verbs=get;list;watch;patch;update
-// +kubebuilder:rbac:groups=analytics.millimetric.ai,resources=analyticstenants/status,verbs=get;update;patch
+// The verbs are those the code uses, no more: children are written by
+// server-side apply, a patch that the API server also authorizes as a
+// create when the object does not exist yet; only an unwanted
+// HorizontalPodAutoscaler or PodDisruptionBudget is ever deleted; nothing
+// is updated, the tenant's finalizers are patched. update on
+// analyticstenants/finalizers is what the
+// OwnerReferencesPermissionEnforcement admission plugin asks of whoever
+// sets blockOwnerDeletion on an owner reference to a tenant, as every
+// child's does. The ClusterRole cannot name the tenant namespaces, which
+// come and go, so it grants the writes in every namespace; the
+// ValidatingAdmissionPolicy of config/admission bounds where they land.
+// +kubebuilder:rbac:groups=analytics.millimetric.ai,resources=analyticstenants,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=analytics.millimetric.ai,resources=analyticstenants/status,verbs=patch
 // +kubebuilder:rbac:groups=analytics.millimetric.ai,resources=analyticstenants/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=namespaces;serviceaccounts;configmaps;services;resourcequotas,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=namespaces;serviceaccounts;configmaps;services;resourcequotas;secrets,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch;create;patch
 
 // phase is one step of a reconcile. It applies what it owns and records
 // what it observed in the scope. A part that cannot be done now (its region
@@ -158,9 +168,19 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		s.original = tenant.DeepCopy()
 	}
 
+	if err := tenant.Spec.CheckQuantities(); err != nil {
+		// Stored before the schema refused it; a new spec (a new
+		// generation) is reconciled again, so nothing is retried before.
+		s.refuse(analyticsv1alpha1.ReasonInvalidSpec, fmt.Sprintf(
+			"the spec holds a value the API server refuses today, stored before it did, so nothing of the tenant is reconciled: %v", err))
+	}
+
 	var result ctrl.Result
 	var err error
 	for _, p := range tenantPhases {
+		if s.refusal != nil {
+			break
+		}
 		var res ctrl.Result
 		start := time.Now()
 		res, err = p.run(r, ctx, s)

@@ -20,6 +20,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -39,12 +40,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
+	"github.com/millimetric/tenant-operator/controllers"
 	"github.com/millimetric/tenant-operator/internal/render"
 	"github.com/millimetric/tenant-operator/internal/storage"
 )
@@ -86,6 +90,72 @@ func deleteTenant(t testing.TB, tenant *analyticsv1alpha1.AnalyticsTenant) {
 	NewWithT(t).Eventually(func() bool {
 		return apierrors.IsNotFound(k8s.Get(context.Background(), client.ObjectKeyFromObject(tenant), &analyticsv1alpha1.AnalyticsTenant{}))
 	}, wait, tick).Should(BeTrue(), "tenant %s was not let go", tenant.Name)
+	collectNamespace(t, tenant)
+}
+
+// collectNamespace plays, for a tenant that is gone, the garbage collector,
+// which envtest does not run: the namespace the tenant controlled (by UID,
+// as the garbage collector reads its owner reference) is removed, so that
+// it is gone as in a cluster, and a tenant of the same name made later
+// gets a namespace of its own. A namespace the tenant did not control is
+// left, as the garbage collector leaves it.
+func collectNamespace(t testing.TB, tenant *analyticsv1alpha1.AnalyticsTenant) {
+	t.Helper()
+	ns := &corev1.Namespace{}
+	if err := k8s.Get(context.Background(), client.ObjectKey{Name: "tenant-" + tenant.Name}, ns); err != nil {
+		return
+	}
+	if ref := metav1.GetControllerOf(ns); ref != nil && ref.UID == tenant.UID {
+		removeNamespace(t, ns.Name)
+	}
+}
+
+// removeNamespace deletes a namespace and what the operator makes in it,
+// and finalizes it, as the namespace controller, which envtest does not
+// run, would.
+func removeNamespace(t testing.TB, name string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, kind := range controllers.OwnedObjects() {
+		if _, isNamespace := kind.(*corev1.Namespace); isNamespace {
+			continue
+		}
+		gvk, err := apiutil.GVKForObject(kind, scheme)
+		if err != nil {
+			t.Fatal(err)
+		}
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		if err := k8s.List(ctx, list, client.InNamespace(name)); err != nil {
+			t.Fatal(err)
+		}
+		for i := range list.Items {
+			if err := client.IgnoreNotFound(k8s.Delete(ctx, &list.Items[i])); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := client.IgnoreNotFound(k8s.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})); err != nil {
+		t.Fatal(err)
+	}
+	clientset, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	NewWithT(t).Eventually(func() error {
+		live, err := clientset.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		live.Spec.Finalizers = nil
+		if _, err := clientset.CoreV1().Namespaces().Finalize(ctx, live, metav1.UpdateOptions{}); err != nil {
+			return err
+		}
+		return fmt.Errorf("namespace %s is still there", name)
+	}, wait, tick).Should(Succeed())
 }
 
 func getTenant(name string) *analyticsv1alpha1.AnalyticsTenant {

@@ -49,6 +49,13 @@ type tenantScope struct {
 	regionUnavailable bool
 	// conditions are the conditions the phases that ran decided.
 	conditions map[string]metav1.Condition
+	// refusal, once set, is why the operator does not act on the tenant
+	// at all: no later phase runs, and Ready carries its reason and
+	// message (see refuse).
+	refusal *refusal
+	// namespaceNotOurs says a namespace of the tenant's namespace's name
+	// exists and is not the tenant's: status names no namespace.
+	namespaceNotOurs bool
 
 	schema string
 	// fingerprint and verifiedAt are what status.storage records of the
@@ -110,6 +117,30 @@ func (s *tenantScope) set(condType string, status metav1.ConditionStatus, reason
 		Message:            message,
 		ObservedGeneration: s.tenant.Generation,
 	}
+}
+
+// refusal is why the operator does not act on a tenant now: a reason of
+// api/v1alpha1 and a message that says what a person must do, or what
+// the tenant waits for.
+type refusal struct {
+	reason, message string
+	// warn records a Warning event: a person has to act.
+	warn bool
+}
+
+// refuse stops the reconcile after the current phase: what the tenant
+// asks for cannot be done as it stands, and no retry changes that. Ready
+// is False with the reason, the parts not observed are Unknown with it,
+// and a Warning event says it once.
+func (s *tenantScope) refuse(reason, message string) {
+	s.refusal = &refusal{reason: reason, message: message, warn: true}
+}
+
+// wait stops the reconcile after the current phase as refuse does, but
+// for something that resolves on its own: Ready is False with reason
+// Progressing, and no event is recorded.
+func (s *tenantScope) wait(message string) {
+	s.refusal = &refusal{reason: analyticsv1alpha1.ReasonProgressing, message: message}
 }
 
 // failingSince is when the tenant's recorded condition became False, or

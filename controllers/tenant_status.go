@@ -47,6 +47,9 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, s *tenantScope, rec
 	status := s.original.Status.DeepCopy()
 	t := s.render()
 	status.Namespace = render.NamespaceName(t)
+	if s.namespaceNotOurs {
+		status.Namespace = ""
+	}
 	// Schema and Secret are named only once provisioned: deletion relies on
 	// them to know whether there is anything to purge.
 	status.Storage = &analyticsv1alpha1.StorageStatus{Region: s.spec.Region}
@@ -90,10 +93,18 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, s *tenantScope, rec
 	}
 
 	// A part whose phase did not run keeps what was last observed, or is
-	// Unknown; it never turns True without being observed.
+	// Unknown; it never turns True without being observed. When the
+	// tenant is refused, what was observed before no longer holds.
 	for _, condType := range partConditions {
 		if c, ok := s.conditions[condType]; ok {
 			meta.SetStatusCondition(&status.Conditions, c)
+			continue
+		}
+		if s.refusal != nil {
+			meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+				Type: condType, Status: metav1.ConditionUnknown, Reason: s.refusal.reason,
+				Message: "not reconciled: " + s.refusal.message, ObservedGeneration: s.tenant.Generation,
+			})
 			continue
 		}
 		if reconcileErr == nil && meta.FindStatusCondition(status.Conditions, condType) == nil {
@@ -103,14 +114,22 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, s *tenantScope, rec
 			})
 		}
 	}
-	if reconcileErr != nil {
+	switch {
+	case reconcileErr != nil:
 		// The API server or the database failed this reconcile; say so on
 		// Ready without touching what the parts last observed.
 		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
 			Type: analyticsv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: analyticsv1alpha1.ReasonApplyFailed,
 			Message: reconcileErr.Error(), ObservedGeneration: s.tenant.Generation,
 		})
-	} else {
+	case s.refusal != nil:
+		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+			Type: analyticsv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: s.refusal.reason,
+			Message: s.refusal.message, ObservedGeneration: s.tenant.Generation,
+		})
+		// This generation was looked at, and refused.
+		status.ObservedGeneration = s.tenant.Generation
+	default:
 		meta.SetStatusCondition(&status.Conditions, summarize(status.Conditions, s.tenant.Generation))
 		status.ObservedGeneration = s.tenant.Generation
 		if s.requested != "" {
@@ -145,6 +164,9 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, s *tenantScope, rec
 	if nowReady.Status == metav1.ConditionFalse && nowReady.Reason == analyticsv1alpha1.ReasonRegionUnavailable &&
 		(wasReady == nil || wasReady.Reason != nowReady.Reason) {
 		r.event(ctx, s.tenant, "Warning", analyticsv1alpha1.ReasonRegionUnavailable, "Provision", nowReady.Message)
+	}
+	if s.refusal != nil && s.refusal.warn && (wasReady == nil || wasReady.Reason != nowReady.Reason || wasReady.Message != nowReady.Message) {
+		r.event(ctx, s.tenant, "Warning", s.refusal.reason, "Reconcile", s.refusal.message)
 	}
 	r.recordRetentionTransition(ctx, s.tenant, wasCompliant, nowCompliant)
 	return nil

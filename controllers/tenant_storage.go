@@ -125,13 +125,6 @@ func (r *TenantReconciler) resolveRegion(ctx context.Context, s *tenantScope) (c
 	return ctrl.Result{}, err
 }
 
-// reconcileNamespace applies the tenant's namespace, which everything else
-// lives in.
-func (r *TenantReconciler) reconcileNamespace(ctx context.Context, s *tenantScope) (ctrl.Result, error) {
-	err := r.apply.apply(ctx, render.Namespace(s.render()))
-	return ctrl.Result{}, err
-}
-
 // reconcileStorage provisions the tenant's schema and roles in its region
 // and applies the two Secrets with their credentials: the schema owner's
 // (for retention) and the ingest role's (for ingest). It owns StorageReady.

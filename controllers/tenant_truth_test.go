@@ -28,7 +28,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -93,9 +92,9 @@ func TestFieldsNoLongerWantedAreGivenUp(t *testing.T) {
 			Tolerations:  []corev1.Toleration{toleration},
 		}
 	})
-	resources := corev1.ResourceRequirements{
-		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
-		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("256Mi")},
+	resources := analyticsv1alpha1.IngestResources{
+		Requests: &analyticsv1alpha1.ComputeResources{CPU: "100m", Memory: "64Mi"},
+		Limits:   &analyticsv1alpha1.ComputeResources{CPU: "1", Memory: "256Mi"},
 	}
 	newTenant(t, "give-up", analyticsv1alpha1.AnalyticsTenantSpec{Ingest: &analyticsv1alpha1.IngestSpec{Resources: resources.DeepCopy()}})
 	ns := "tenant-give-up"
@@ -113,7 +112,7 @@ func TestFieldsNoLongerWantedAreGivenUp(t *testing.T) {
 	))
 
 	updateRegion(t, "eu", func(s *analyticsv1alpha1.StorageRegionSpec) { s.Placement = nil })
-	updateTenant(t, "give-up", func(s *analyticsv1alpha1.AnalyticsTenantSpec) { delete(s.Ingest.Resources.Limits, corev1.ResourceCPU) })
+	updateTenant(t, "give-up", func(s *analyticsv1alpha1.AnalyticsTenantSpec) { s.Ingest.Resources.Limits.CPU = "" })
 	g.Eventually(pod, wait, tick).Should(And(
 		HaveField("NodeSelector", BeEmpty()),
 		HaveField("Tolerations", BeEmpty()),

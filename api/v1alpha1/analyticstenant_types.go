@@ -17,7 +17,6 @@ limitations under the License.
 package v1alpha1
 
 import (
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -172,10 +171,11 @@ type IngestSpec struct {
 	// +optional
 	Autoscaling *AutoscalingSpec `json:"autoscaling,omitempty"`
 
-	// Resources of the ingest container. Defaults to modest requests and a
-	// memory limit.
+	// Resources are the CPU and memory the ingest container requests and is
+	// limited to. Unset means modest requests (100m, 128Mi) and a 256Mi
+	// memory limit; set, they replace those defaults whole.
 	// +optional
-	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+	Resources *IngestResources `json:"resources,omitempty"`
 
 	// RateLimit is the abuse limit ingest applies per visitor IP address.
 	// +optional

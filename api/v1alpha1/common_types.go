@@ -105,6 +105,18 @@ const (
 	// tenant is not provisioned empty unasked (StorageReady False); remove
 	// the field to start empty.
 	ReasonRetainedDataNotFound = "RetainedDataNotFound"
+	// ReasonInvalidSpec means the tenant's spec holds a value the API
+	// server refuses today but stored before it did (an amount of
+	// spec.ingest.resources outside v1alpha1.QuantityPattern): the operator
+	// does not act on the tenant, nor parse the value, until the spec is
+	// corrected (Ready False, a Warning event).
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonNamespaceConflict means a namespace of the name the tenant's
+	// would have exists and is not the tenant's: no AnalyticsTenant of
+	// this UID controls it (labels do not count, anyone can copy them).
+	// The operator writes nothing into it, no Secret, and deleting the
+	// tenant leaves it (Ready False, a Warning event).
+	ReasonNamespaceConflict = "NamespaceConflict"
 
 	// ReasonConnected means the region's admin connection works.
 	ReasonConnected = "Connected"

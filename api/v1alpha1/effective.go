@@ -146,7 +146,10 @@ func (s *AnalyticsTenantSpec) Effective() EffectiveTenantSpec {
 			}
 		}
 		if in.Resources != nil {
-			e.Resources = *in.Resources.DeepCopy()
+			// An amount stored before the schema bounded it is left out
+			// here, never parsed; the controller refuses such a tenant
+			// (CheckQuantities) before anything is rendered from it.
+			e.Resources = in.Resources.Requirements()
 		}
 		if in.RateLimit != nil {
 			e.EventsPerMinutePerIP = in.RateLimit.EventsPerMinutePerIP

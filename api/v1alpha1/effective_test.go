@@ -44,9 +44,7 @@ func TestAnalyticsTenantSpecEffective(t *testing.T) {
 		change(&e)
 		return e
 	}
-	customResources := corev1.ResourceRequirements{
-		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")},
-	}
+	customResources := IngestResources{Requests: &ComputeResources{CPU: "1"}}
 
 	tests := []struct {
 		name string
@@ -101,7 +99,7 @@ func TestAnalyticsTenantSpecEffective(t *testing.T) {
 			}},
 			want: with(func(e *EffectiveTenantSpec) {
 				e.Image = "registry.example.com/ingest:2"
-				e.Resources = customResources
+				e.Resources = corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}
 				e.EventsPerMinutePerIP = 60
 			}),
 		},
@@ -147,14 +145,14 @@ func TestAnalyticsTenantSpecEffective(t *testing.T) {
 
 func TestEffectiveSharesNoMemoryWithTheSpec(t *testing.T) {
 	spec := AnalyticsTenantSpec{
-		Ingest:  &IngestSpec{Resources: &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}}},
+		Ingest:  &IngestSpec{Resources: &IngestResources{Limits: &ComputeResources{CPU: "1"}}},
 		Privacy: &PrivacySpec{QueryParamAllowlist: []QueryParam{"ref"}},
 	}
 	e := spec.Effective()
 	e.Resources.Limits[corev1.ResourceCPU] = resource.MustParse("9")
 	e.QueryParamAllowlist[0] = "changed"
-	if got := spec.Ingest.Resources.Limits[corev1.ResourceCPU]; got.String() != "1" {
-		t.Errorf("changing the effective resources changed the spec to %s", got.String())
+	if got := spec.Ingest.Resources.Limits.CPU; got != "1" {
+		t.Errorf("changing the effective resources changed the spec to %s", got)
 	}
 	if spec.Privacy.QueryParamAllowlist[0] != "ref" {
 		t.Errorf("changing the effective allowlist changed the spec")

@@ -118,9 +118,14 @@ type EgressSpec struct {
 	// +listType=atomic
 	To []networkingv1.NetworkPolicyPeer `json:"to,omitempty"`
 
-	// Ports lists the storage's ports. Empty means the postgres port.
+	// Ports lists the storage's ports. Empty means the postgres port. A
+	// port given as a number must be one: the operator decodes it as a
+	// 32-bit integer, and a larger one would make every StorageRegion
+	// undecodable, so the API server refuses it.
 	// +optional
 	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:XValidation:rule="self.all(p, !has(p.port) || type(p.port) != int || (p.port >= 1 && p.port <= 65535))",message="each egress port must be a port number from 1 to 65535, or a port name"
 	Ports []networkingv1.NetworkPolicyPort `json:"ports,omitempty"`
 }
 

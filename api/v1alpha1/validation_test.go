@@ -23,12 +23,14 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/millimetric/tenant-operator/api/v1alpha1"
 	"github.com/millimetric/tenant-operator/internal/testenv"
 )
 
@@ -163,6 +165,20 @@ func TestInvalidManifestsAreRefusedWithASpecificMessage(t *testing.T) {
 			tenant("rate-0", "  ingest: {rateLimit: {eventsPerMinutePerIP: 0}}\n"), "rateLimit.eventsPerMinutePerIP must be a positive number of events"},
 		{"a negative rate limit is refused",
 			tenant("rate-neg", "  ingest: {rateLimit: {eventsPerMinutePerIP: -5}}\n"), "rateLimit.eventsPerMinutePerIP must be a positive number of events"},
+		{"an ingest resource other than cpu and memory is refused",
+			tenant("res-gpu", "  ingest: {resources: {limits: {nvidia.com/gpu: 1}}}\n"), `unknown field "spec.ingest.resources.limits.nvidia.com/gpu"`},
+		{"a negative memory limit is refused",
+			tenant("res-neg", "  ingest: {resources: {limits: {memory: \"-512Mi\"}}}\n"), `spec.ingest.resources.limits.memory: Invalid value: "-512Mi": ` + v1alpha1.QuantityMessage},
+		{"a negative number of cores is refused",
+			tenant("res-negint", "  ingest: {resources: {requests: {cpu: -1}}}\n"), "spec.ingest.resources.requests.cpu: Invalid value: -1: " + v1alpha1.QuantityMessage},
+		{"a memory amount of more than 12 digits is refused",
+			tenant("res-big", "  ingest: {resources: {requests: {memory: 1000000000000}}}\n"), "spec.ingest.resources.requests.memory: Invalid value: 1000000000000: " + v1alpha1.QuantityMessage},
+		{"an amount with an exponent is refused",
+			tenant("res-exp", "  ingest: {resources: {requests: {memory: \"1e9\"}}}\n"), v1alpha1.QuantityMessage},
+		{"an amount with an unknown suffix is refused",
+			tenant("res-suffix", "  ingest: {resources: {requests: {memory: 1GB}}}\n"), v1alpha1.QuantityMessage},
+		{"an amount longer than any bounded one is refused by its length, before any rule runs",
+			tenant("res-long", "  ingest: {resources: {requests: {memory: \""+strings.Repeat("9", 22)+"\"}}}\n"), "spec.ingest.resources.requests.memory: Too long: may not be more than 21 bytes"},
 		{"an image reference with a space is refused",
 			tenant("img-space", "  ingest: {image: \"ingest latest\"}\n"), "image must be an image reference without spaces"},
 		{"a query parameter name with a space is refused",
@@ -209,6 +225,10 @@ func TestInvalidManifestsAreRefusedWithASpecificMessage(t *testing.T) {
 			region("no-secret", "  region: EU\n  postgres: {host: pg, database: events}\n"), "spec.postgres.adminSecretRef: Required value"},
 		{"an admin secret reference without a name is refused",
 			region("secret-noname", "  region: EU\n  postgres: {host: pg, database: events, adminSecretRef: {namespace: ns}}\n"), "spec.postgres.adminSecretRef.name: Required value"},
+		{"an egress port number above 65535 is refused",
+			region("port-huge", "  region: EU\n"+goodPostgres+"  egress:\n    ports:\n    - {port: 99999999999}\n"), "each egress port must be a port number from 1 to 65535, or a port name"},
+		{"an egress port number of zero is refused",
+			region("port-zero", "  region: EU\n"+goodPostgres+"  egress:\n    ports:\n    - {port: 0}\n"), "each egress port must be a port number from 1 to 65535, or a port name"},
 		{"an admin secret in an invalid namespace is refused",
 			region("secret-badns", "  region: EU\n  postgres: {host: pg, database: events, adminSecretRef: {namespace: My_NS, name: s}}\n"), "spec.postgres.adminSecretRef.namespace in body should match"},
 	}
@@ -266,6 +286,10 @@ func TestValidManifestsAreAcceptedAndReadBackExactlyAsApplied(t *testing.T) {
 		{"autoscaling with only a ceiling is accepted", tenant("hpa", "  ingest: {autoscaling: {maxReplicas: 3}}\n")},
 		{"an empty query parameter allowlist is accepted and kept empty", tenant("noparams", "  privacy: {queryParamAllowlist: []}\n")},
 		{"a suspended tenant that retains its data is accepted", tenant("paused", "  suspend: true\n  deletionPolicy: Retain\n")},
+		{"ingest resources written as numbers and as strings of every form are accepted",
+			tenant("res-forms", "  ingest:\n    resources:\n      requests: {cpu: \"0.25\", memory: 536870912}\n      limits: {cpu: 2, memory: 1.5Gi}\n")},
+		{"ingest resources in millicores and binary suffixes are accepted",
+			tenant("res-suffixes", "  ingest:\n    resources:\n      requests: {cpu: 500m, memory: 999999999999Ki}\n      limits: {cpu: \"999999999999.123456\", memory: 512Mi}\n")},
 		{"a minimal storage region is accepted", region("eu-min", "  region: EU\n"+goodPostgres)},
 		{"a storage region with egress and placement is accepted", region("us-full", `  region: US
   postgres:
@@ -280,6 +304,8 @@ func TestValidManifestsAreAcceptedAndReadBackExactlyAsApplied(t *testing.T) {
     - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: databases}}
     ports:
     - {protocol: TCP, port: 5432}
+    - {protocol: TCP, port: postgres}
+    - {protocol: TCP, port: 6432, endPort: 6440}
   placement:
     nodeSelector: {topology.kubernetes.io/region: us-east-1}
     tolerations:
@@ -346,5 +372,34 @@ func TestUpdates(t *testing.T) {
 				t.Errorf("the error does not say %q:\n%v", tt.refused, err)
 			}
 		})
+	}
+}
+
+// TestQuantitiesTheParserSpinsOnAreRefusedAtAdmission applies, in each
+// quantity of the tenant's ingest resources, values apimachinery's
+// quantity parser spends seconds to minutes and gigabytes on. The API
+// server must refuse each at once, with a message that says what an
+// amount looks like, so none is ever stored for the operator to decode.
+func TestQuantitiesTheParserSpinsOnAreRefusedAtAdmission(t *testing.T) {
+	for _, value := range []string{"1e-2147483648", "1e999999999999999999", "1E2147483647", "9.9e-999999999", "+1", "0x10"} {
+		for _, field := range []string{"requests.cpu", "requests.memory", "limits.cpu", "limits.memory"} {
+			t.Run(value+" in "+field, func(t *testing.T) {
+				part, name, _ := strings.Cut(field, ".")
+				manifest := tenant("spin", fmt.Sprintf("  ingest:\n    resources:\n      %s:\n        %s: %q\n", part, name, value))
+				start := time.Now()
+				_, err := create(t, manifest)
+				took := time.Since(start)
+				if err == nil {
+					t.Fatalf("the API server accepted %s: %q; the operator would parse it while decoding", field, value)
+				}
+				want := fmt.Sprintf("spec.ingest.resources.%s: Invalid value: %q: %s", field, value, v1alpha1.QuantityMessage)
+				if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), want) {
+					t.Errorf("want an Invalid error saying %q, got %v", want, err)
+				}
+				if took > 2*time.Second {
+					t.Errorf("the refusal took %s: the API server parsed the value", took)
+				}
+			})
+		}
 	}
 }

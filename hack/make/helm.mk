@@ -26,9 +26,9 @@ tidy-helm-tools:
 ##@ Helm chart
 
 .PHONY: chart-sync
-chart-sync: manifests ## Copy the generated CRDs and RBAC rules into dist/chart (never edit those copies by hand).
-	@echo ">> syncing config/crd/bases and config/rbac into $(CHART)"
-	@mkdir -p $(CHART)/templates/crd $(CHART)/files/rbac
+chart-sync: manifests ## Copy the generated CRDs, the RBAC rules and the admission policy into dist/chart (never edit those copies by hand).
+	@echo ">> syncing config/crd/bases, config/rbac and config/admission into $(CHART)"
+	@mkdir -p $(CHART)/templates/crd $(CHART)/files/rbac $(CHART)/files/admission
 	@rm -f $(CHART)/templates/crd/*.yaml
 	@set -e; for crd in config/crd/bases/*.yaml; do \
 		out=$(CHART)/templates/crd/$$(basename $$crd); \
@@ -41,6 +41,10 @@ chart-sync: manifests ## Copy the generated CRDs and RBAC rules into dist/chart 
 	@set -e; for role in role leader_election_role metrics_auth_role metrics_reader_role; do \
 		{ echo "# Copied by \`make chart-sync\` from config/rbac/$$role.yaml: do not edit."; \
 		  cat config/rbac/$$role.yaml; } > $(CHART)/files/rbac/$$role.yaml; \
+	done
+	@set -e; for f in policy binding; do \
+		{ echo "# Copied by \`make chart-sync\` from config/admission/$$f.yaml: do not edit."; \
+		  cat config/admission/$$f.yaml; } > $(CHART)/files/admission/$$f.yaml; \
 	done
 
 .PHONY: chart-lint

@@ -33,6 +33,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -154,7 +155,13 @@ func (m manifest) String() string {
 // helm's error.
 func templateChart(t *testing.T, name string, args ...string) (manifest, error) {
 	t.Helper()
-	cmdArgs := append([]string{"template", name, chartDir, "--namespace", namespace}, args...)
+	return templateChartIn(t, name, namespace, args...)
+}
+
+// templateChartIn is templateChart for a release in another namespace.
+func templateChartIn(t *testing.T, name, ns string, args ...string) (manifest, error) {
+	t.Helper()
+	cmdArgs := append([]string{"template", name, chartDir, "--namespace", ns}, args...)
 	cmd := exec.Command(helmBinary(t), cmdArgs...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -921,8 +928,15 @@ func TestChartObjectsAreWellFormed(t *testing.T) {
 		"Role":                func() any { return &rbacv1.Role{} },
 		"ClusterRoleBinding":  func() any { return &rbacv1.ClusterRoleBinding{} },
 		"RoleBinding":         func() any { return &rbacv1.RoleBinding{} },
+		"ValidatingAdmissionPolicy": func() any {
+			return &admissionregistrationv1.ValidatingAdmissionPolicy{}
+		},
+		"ValidatingAdmissionPolicyBinding": func() any {
+			return &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
+		},
 	}
-	clusterScoped := map[string]bool{"ClusterRole": true, "ClusterRoleBinding": true, "CustomResourceDefinition": true}
+	clusterScoped := map[string]bool{"ClusterRole": true, "ClusterRoleBinding": true, "CustomResourceDefinition": true,
+		"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true}
 	for name, args := range map[string][]string{
 		"default values":          nil,
 		"every feature turned on": {"-f", allFeatures},

@@ -236,7 +236,8 @@ func TestTheChartInstallsTheManagerWithItsRBACAndUninstallLeavesOnlyTheCRDs(t *t
 		kinds = append(kinds, o.GetKind())
 	}
 	g.Expect(kinds).To(ContainElements("CustomResourceDefinition", "Deployment", "PodDisruptionBudget", "Service",
-		"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"))
+		"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+		"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"))
 
 	t.Run("the manager Deployment runs the chart's image with leader election and both images defaulting to the chart's appVersion", func(t *testing.T) {
 		g := NewWithT(t)
@@ -293,6 +294,13 @@ func TestTheChartInstallsTheManagerWithItsRBACAndUninstallLeavesOnlyTheCRDs(t *t
 			{"patch", "analytics.millimetric.ai", "analyticstenants", "status", "", true},
 			{"update", "coordination.k8s.io", "leases", "", ns, true},
 			{"update", "coordination.k8s.io", "leases", "", "kube-system", false},
+			{"delete", "coordination.k8s.io", "leases", "", ns, false},
+			// Only what the operator removes may be deleted, and nothing updated.
+			{"delete", "autoscaling", "horizontalpodautoscalers", "", "tenant-anyone", true},
+			{"delete", "core", "secrets", "", "tenant-anyone", false},
+			{"delete", "core", "namespaces", "", "", false},
+			{"update", "apps", "deployments", "", "tenant-anyone", false},
+			{"update", "analytics.millimetric.ai", "analyticstenants", "", "", false},
 			{"create", "core", "pods", "", "tenant-anyone", false},
 			{"create", "analytics.millimetric.ai", "storageregions", "", "", false},
 			{"delete", "apiextensions.k8s.io", "customresourcedefinitions", "", "", false},

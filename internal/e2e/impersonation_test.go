@@ -29,10 +29,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/tools/clientcmd"
@@ -40,21 +42,26 @@ import (
 )
 
 // rbacKinds are the kinds of the chart's objects that say what the manager
-// may do: exactly these are installed for the suite's operators.
-var rbacKinds = []string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+// may do: exactly these are installed for the suite's operators. The
+// ValidatingAdmissionPolicy limits, whatever the RBAC grants, where the
+// manager's writes land.
+var rbacKinds = []string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+	"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 
 // chartRBACFieldOwner applies the chart's RBAC; a later run with other rules
 // (a rule removed from a copy of the chart, E2E_CHART) replaces them.
 const chartRBACFieldOwner = "e2e-chart-rbac"
 
-// runAsTheChartsServiceAccount installs the chart's ServiceAccount and RBAC,
-// rendered by the pinned helm for release chartRelease in systemNamespace,
-// and writes operatorKubeconfig: the admin's kubeconfig impersonating that
-// ServiceAccount. The API server then authorizes every request of the
-// operators as it would a pod's of the chart's Deployment, so a rule the
-// operator needs and the chart lacks fails a scenario. It checks that the
-// impersonation holds: the identity is the ServiceAccount's, and listing
-// Nodes, which no rule grants, is forbidden.
+// runAsTheChartsServiceAccount installs the chart's ServiceAccount, RBAC and
+// admission policy, rendered by the pinned helm for release chartRelease in
+// systemNamespace, and writes operatorKubeconfig: the admin's kubeconfig
+// impersonating that ServiceAccount. The API server then authorizes and
+// admits every request of the operators as it would a pod's of the chart's
+// Deployment, so a rule the operator needs and the chart lacks, or a write
+// the policy refuses, fails a scenario. It checks that the impersonation
+// holds (the identity is the ServiceAccount's, and listing Nodes, which no
+// rule grants, is forbidden) and waits until the API server enforces the
+// policy.
 func runAsTheChartsServiceAccount() error {
 	ctx := context.Background()
 	objs, err := helmTemplate(chartRelease, systemNamespace)
@@ -101,7 +108,23 @@ func runAsTheChartsServiceAccount() error {
 	if err := c.List(ctx, &corev1.NodeList{}, client.Limit(1)); !apierrors.IsForbidden(err) {
 		return fmt.Errorf("listing Nodes as %s: want Forbidden (no rule of the chart grants it), got %w", account, err)
 	}
-	fmt.Fprintf(os.Stderr, "e2e: operators run as %s (%s) with the chart's RBAC from %s: %s\n",
+	// The API server loads a new policy in the background. RBAC grants
+	// this write; only the policy refuses it.
+	probe := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: metav1.NamespaceDefault, Name: "e2e-policy-probe"}}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(250 * time.Millisecond) {
+		err := c.Create(ctx, probe.DeepCopy(), client.DryRunAll)
+		if apierrors.IsForbidden(err) && strings.Contains(err.Error(), "ValidatingAdmissionPolicy") {
+			break
+		}
+		if time.Now().After(deadline) && err == nil {
+			return fmt.Errorf("the chart's admission policy is not enforced after a minute: %s may create a ConfigMap in default", account)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the chart's admission policy is not enforced after a minute: a ConfigMap in default as %s: %w", account, err)
+		}
+	}
+	operatorClient = c
+	fmt.Fprintf(os.Stderr, "e2e: operators run as %s (%s) with the chart's RBAC and admission policy from %s: %s\n",
 		account, operatorKubeconfig, chartDir, strings.Join(installed, ", "))
 	return nil
 }

@@ -79,6 +79,9 @@ var (
 	// operatorKubeconfig is the local cluster's kubeconfig impersonating the
 	// chart's ServiceAccount: every operator here runs with it.
 	operatorKubeconfig string
+	// operatorClient makes requests as the chart's ServiceAccount, as the
+	// operators do.
+	operatorClient client.Client
 	// admin reaches the local PostgreSQL as its superuser, per region.
 	admin = map[analyticsv1alpha1.Region]storage.AdminConfig{}
 )

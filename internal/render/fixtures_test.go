@@ -19,7 +19,6 @@ package render
 import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -159,9 +158,9 @@ func tenantVariants() map[string]Tenant {
 		"a tenant with one replica":       tenantWith(replicas(1)),
 		"a tenant with its own image and resources": tenantWith(func(a *v1alpha1.AnalyticsTenant) {
 			ingest(a).Image = "registry.example.com/ingest:2.0.0"
-			ingest(a).Resources = &corev1.ResourceRequirements{
-				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
-				Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("512Mi")},
+			ingest(a).Resources = &v1alpha1.IngestResources{
+				Requests: &v1alpha1.ComputeResources{CPU: "250m", Memory: "256Mi"},
+				Limits:   &v1alpha1.ComputeResources{CPU: "1", Memory: "512Mi"},
 			}
 		}),
 		"a tenant whose region has a private CA":           withCA,

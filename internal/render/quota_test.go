@@ -26,7 +26,7 @@ import (
 )
 
 func TestResourceQuota(t *testing.T) {
-	withResources := func(r corev1.ResourceRequirements) func(*v1alpha1.AnalyticsTenant) {
+	withResources := func(r v1alpha1.IngestResources) func(*v1alpha1.AnalyticsTenant) {
 		return func(a *v1alpha1.AnalyticsTenant) { ingest(a).Resources = &r }
 	}
 	tests := []struct {
@@ -53,9 +53,9 @@ func TestResourceQuota(t *testing.T) {
 		},
 		{
 			name: "ingest with CPU and memory limits bounds both limits",
-			tenant: tenantWith(withResources(corev1.ResourceRequirements{
-				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
-				Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("512Mi")},
+			tenant: tenantWith(withResources(v1alpha1.IngestResources{
+				Requests: &v1alpha1.ComputeResources{CPU: "250m", Memory: "256Mi"},
+				Limits:   &v1alpha1.ComputeResources{CPU: "1", Memory: "512Mi"},
 			})),
 			want: map[corev1.ResourceName]string{
 				"pods": "10", "requests.cpu": "1700m", "requests.memory": "1792Mi",
@@ -64,8 +64,8 @@ func TestResourceQuota(t *testing.T) {
 		},
 		{
 			name: "ingest with only limits counts them as its requests too",
-			tenant: tenantWith(withResources(corev1.ResourceRequirements{
-				Limits: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("1Gi")},
+			tenant: tenantWith(withResources(v1alpha1.IngestResources{
+				Limits: &v1alpha1.ComputeResources{CPU: "1", Memory: "1Gi"},
 			})),
 			want: map[corev1.ResourceName]string{
 				"requests.cpu": "6200m", "requests.memory": "6400Mi", "limits.cpu": "8", "limits.memory": "7168Mi",
@@ -73,7 +73,7 @@ func TestResourceQuota(t *testing.T) {
 		},
 		{
 			name:   "ingest with no resources leaves compute unbounded rather than unschedulable",
-			tenant: tenantWith(withResources(corev1.ResourceRequirements{})),
+			tenant: tenantWith(withResources(v1alpha1.IngestResources{})),
 			want: map[corev1.ResourceName]string{
 				"pods": "10", "requests.cpu": "", "requests.memory": "", "limits.cpu": "", "limits.memory": "",
 			},

@@ -45,6 +45,9 @@ const (
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 	// LabelName is the standard label naming the application.
 	LabelName = "app.kubernetes.io/name"
+	// LabelPodSecurityEnforce is the Pod Security level a namespace
+	// enforces; a tenant namespace's is "restricted".
+	LabelPodSecurityEnforce = "pod-security.kubernetes.io/enforce"
 
 	// ManagedBy is the value of LabelManagedBy.
 	ManagedBy = "tenant-operator"

@@ -143,3 +143,15 @@ Call with (dict "root" $ "file" "files/rbac/role.yaml").
 {{- end }}
 {{- toYaml $role.rules }}
 {{- end }}
+
+{{/*
+An object copied from config/ by `make chart-sync` into files/, as YAML.
+Call with (dict "root" $ "file" "files/admission/policy.yaml").
+*/}}
+{{- define "tenant-operator.fromFile" -}}
+{{- $content := .root.Files.Get .file }}
+{{- if not $content }}
+{{- fail (printf "%s is missing: run `make chart-sync`" .file) }}
+{{- end }}
+{{- $content }}
+{{- end }}
