@@ -203,12 +203,17 @@ func TestTwoStorageRegionsClaimingOneRegionAreBothNotReadyUntilOneGoes(t *testin
 
 func TestStorageRegionRecoversWhenItsSecretAppears(t *testing.T) {
 	g := NewWithT(t)
-	storageRegion(t, "late", analyticsv1alpha1.RegionEU, pg.Port, "late-admin")
+	sr := storageRegion(t, "late", analyticsv1alpha1.RegionEU, pg.Port, "late-admin")
 	g.Eventually(readyOf("late"), 20*time.Second, 100*time.Millisecond).Should(haveReady(metav1.ConditionFalse, analyticsv1alpha1.ReasonSecretMissing))
 
 	// Secrets are not watched: the periodic re-check with backoff finds it.
 	adminSecret(t, "late-admin", map[string]string{"username": pg.AdminUser, "password": pg.AdminPassword})
 	g.Eventually(readyOf("late"), 30*time.Second, 200*time.Millisecond).Should(haveReady(metav1.ConditionTrue, analyticsv1alpha1.ReasonConnected))
+
+	// Deleted while its Secret is still there: a region that reached its
+	// database is held until it can check that nothing is left there.
+	g.Expect(k8s.Delete(context.Background(), sr)).To(Succeed())
+	g.Eventually(regionGone("late"), wait, tick).Should(BeTrue())
 }
 
 // eventsAbout lists the events.k8s.io Events regarding the named object.
@@ -393,6 +398,7 @@ func provisionedInUS(t *testing.T, tenant string) *storage.Postgres {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Purge(ctx, tenant) })
+	endHoldAfter(t, tenant)
 	return store
 }
 

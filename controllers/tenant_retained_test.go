@@ -78,6 +78,7 @@ func TestRetainedDataGoesOnlyToATenantThatNamesTheDeletedTenantsUID(t *testing.T
 	g.Expect(err).NotTo(HaveOccurred())
 	defer store.Close()
 	t.Cleanup(func() { _ = store.Purge(ctx, name) })
+	endHoldAfter(t, name)
 	g.Expect(store.Hold(ctx, name)).To(And(HaveField("UID", uid), HaveField("Hold()", 3*24*time.Hour)))
 	g.Expect(heldRows(g, store, name)).To(BeEquivalentTo(1))
 
