@@ -587,7 +587,7 @@ func (r *StorageRegionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		return regionRequests(list.Items)
 	})
-	if err := collectWhileLeading(mgr, &regionGauges.sources, client.Reader(mgr.GetCache())); err != nil {
+	if err := collectWhileLeading(mgr, &regionGauges.sources, regionSource{cache: mgr.GetCache(), now: r.now}); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
