@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -600,12 +601,15 @@ func (r *StorageRegionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			if !ok {
 				return nil
 			}
-			claims, err := regionClaims(ctx, mgr.GetClient(), tenant.Spec.Effective().Region)
-			if err != nil {
+			// Those being deleted too: they wait for their tenants to go.
+			var list analyticsv1alpha1.StorageRegionList
+			if err := mgr.GetClient().List(ctx, &list); err != nil {
 				log.FromContext(ctx).Error(err, "listing StorageRegions to recount their tenants")
 				return nil
 			}
-			return regionRequests(claims)
+			region := tenant.Spec.Effective().Region
+			list.Items = slices.DeleteFunc(list.Items, func(sr analyticsv1alpha1.StorageRegion) bool { return sr.Spec.Region != region })
+			return regionRequests(list.Items)
 		}), builder.WithPredicates(tenantStorageChanged())).
 		Complete(r)
 }
