@@ -111,6 +111,13 @@ const (
 	// tenant is not provisioned empty unasked (StorageReady False); remove
 	// the field to start empty.
 	ReasonRetainedDataNotFound = "RetainedDataNotFound"
+	// ReasonRoleConflict means a PostgreSQL role with one of the tenant's
+	// role names exists in its region that the operator did not make (it
+	// is not in the region's registry of tenant roles): the tenant is not
+	// provisioned, as taking the role over would hand the tenant's data to
+	// whoever made it and to its members (StorageReady False, and a Warning
+	// event). The message names the role.
+	ReasonRoleConflict = "RoleConflict"
 
 	// ReasonConnected means the region's admin connection works.
 	ReasonConnected = "Connected"
