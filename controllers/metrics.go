@@ -26,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -83,6 +84,12 @@ var (
 			"...). No series "+
 			"while the region is not checked or its check stops before connecting (DuplicateRegion, SecretMissing, "+
 			"SecretNotAllowed, InsecureConnection): the database is then not known to be down.",
+		[]string{"name"}, nil)
+	overdueHoldDesc = prometheus.NewDesc("millimetric_storage_region_overdue_hold_seconds",
+		"How long the first hold of a deleted tenant's data (deletionPolicy Retain) that the StorageRegion's last listing "+
+			"of its database found has been past its end without being purged (status.nextRetainedExpiry before now): its "+
+			"sweep fails, or the region has not been checked since. 0 when no hold is past its end; no series before the "+
+			"region's holds were first listed.",
 		[]string{"name"}, nil)
 
 	provisionDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -247,24 +254,38 @@ func (c *tenantsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// regionsCollector is millimetric_storage_regions and
-// millimetric_storage_region_database_up, read from the caches at scrape
-// time. Every source caches every StorageRegion; each is reported once.
-type regionsCollector struct{ sources sources[client.Reader] }
+// regionSource is a manager's cache of StorageRegions and the clock of its
+// StorageRegion reconciler, which decides which holds have ended.
+type regionSource struct {
+	cache client.Reader
+	now   func() time.Time
+}
+
+// regionsCollector is millimetric_storage_regions,
+// millimetric_storage_region_database_up and
+// millimetric_storage_region_overdue_hold_seconds, read from the caches at
+// scrape time. Every source caches every StorageRegion; each is reported
+// once.
+type regionsCollector struct{ sources sources[regionSource] }
 
 // Describe implements prometheus.Collector.
 func (c *regionsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- storageRegionsDesc
 	ch <- databaseUpDesc
+	ch <- overdueHoldDesc
 }
 
 // Collect implements prometheus.Collector.
 func (c *regionsCollector) Collect(ch chan<- prometheus.Metric) {
 	seen := map[string]bool{}
-	for _, cache := range c.sources.all() {
+	for _, src := range c.sources.all() {
 		var list analyticsv1alpha1.StorageRegionList
-		if !listForScrape(cache, &list, "StorageRegions") {
+		if !listForScrape(src.cache, &list, "StorageRegions") {
 			continue
+		}
+		now := time.Now()
+		if src.now != nil {
+			now = src.now()
 		}
 		for i := range list.Items {
 			sr := &list.Items[i]
@@ -277,8 +298,25 @@ func (c *regionsCollector) Collect(ch chan<- prometheus.Metric) {
 			if up, known := databaseUp(ready, reason); known {
 				ch <- prometheus.MustNewConstMetric(databaseUpDesc, prometheus.GaugeValue, up, sr.Name)
 			}
+			if sr.Status.Retained != nil {
+				ch <- prometheus.MustNewConstMetric(overdueHoldDesc, prometheus.GaugeValue, overdueHold(&sr.Status, now).Seconds(), sr.Name)
+			}
 		}
 	}
+}
+
+// overdueHold is how long the first hold of the region's last listing has
+// been past its end at now, 0 when it has not ended or there is none. The
+// status is what the region's check last saw after its sweep, which
+// purges every hold that has ended: a hold still listed past its end is one
+// the sweep failed to purge, and one whose region has not been checked since
+// (its database unreachable, its Secret missing) is not known to be purged
+// either. Either way the data outlives what the policy promises.
+func overdueHold(status *analyticsv1alpha1.StorageRegionStatus, now time.Time) time.Duration {
+	if status.NextRetainedExpiry == nil || ptr.Deref(status.Retained, 0) == 0 {
+		return 0
+	}
+	return max(now.Sub(status.NextRetainedExpiry.Time), 0)
 }
 
 // databaseUp says what a StorageRegion's Ready condition tells of its

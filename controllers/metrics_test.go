@@ -42,6 +42,7 @@ var operatorMetrics = []string{
 	"millimetric_tenants",
 	"millimetric_storage_regions",
 	"millimetric_storage_region_database_up",
+	"millimetric_storage_region_overdue_hold_seconds",
 	"millimetric_provision_duration_seconds",
 	"millimetric_purge_duration_seconds",
 	"millimetric_reconcile_phase_duration_seconds",

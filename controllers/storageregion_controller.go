@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,6 +34,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -57,6 +59,9 @@ const (
 	// regionSweepMinWait is the shortest wait for the next hold to end, so
 	// a hold ending a moment after a check is not polled for.
 	regionSweepMinWait = time.Second
+	// regionDeletionRecheck is how often a Ready region held back from
+	// deletion looks again at what is left, besides its tenants' events.
+	regionDeletionRecheck = time.Minute
 )
 
 // Event reasons of the StorageRegion reconciler, besides the Ready reasons.
@@ -91,7 +96,8 @@ type StorageRegionReconciler struct {
 	Now func() time.Time
 }
 
-// +kubebuilder:rbac:groups=analytics.millimetric.ai,resources=storageregions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=analytics.millimetric.ai,resources=storageregions,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=analytics.millimetric.ai,resources=storageregions/finalizers,verbs=update
 // +kubebuilder:rbac:groups=analytics.millimetric.ai,resources=storageregions/status,verbs=patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -101,6 +107,15 @@ func (r *StorageRegionReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	region := &analyticsv1alpha1.StorageRegion{}
 	if err := r.Get(ctx, req.NamespacedName, region); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	deleting := !region.DeletionTimestamp.IsZero()
+	if !deleting && !controllerutil.ContainsFinalizer(region, analyticsv1alpha1.RegionFinalizer) {
+		if err := r.patchFinalizers(ctx, region, controllerutil.AddFinalizer); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding the finalizer of StorageRegion %s: %w", region.Name, err)
+		}
+	}
+	if deleting && !controllerutil.ContainsFinalizer(region, analyticsv1alpha1.RegionFinalizer) {
+		return ctrl.Result{}, nil
 	}
 
 	start := time.Now()
@@ -140,6 +155,30 @@ func (r *StorageRegionReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	previous := meta.FindStatusCondition(region.Status.Conditions, analyticsv1alpha1.ConditionReady)
 	meta.SetStatusCondition(&status.Conditions, cond)
 
+	var held *metav1.Condition
+	if deleting {
+		left, err := r.whatIsLeft(ctx, region, check)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		held = left.condition(region)
+		if held == nil {
+			log.FromContext(ctx).Info("nothing is left in the region: letting it be deleted")
+			if err := r.patchFinalizers(ctx, region, controllerutil.RemoveFinalizer); err != nil {
+				return ctrl.Result{}, client.IgnoreNotFound(err)
+			}
+			return ctrl.Result{}, nil
+		}
+		previousHeld := meta.FindStatusCondition(region.Status.Conditions, analyticsv1alpha1.ConditionDeletionAllowed)
+		meta.SetStatusCondition(&status.Conditions, *held)
+		if previousHeld == nil || previousHeld.Reason != held.Reason || previousHeld.Message != held.Message {
+			log.FromContext(ctx).Info("deletion held back", "reason", held.Reason, "message", held.Message)
+			if r.Recorder != nil {
+				r.Recorder.Eventf(region, nil, corev1.EventTypeWarning, held.Reason, "Delete", "%s", held.Message)
+			}
+		}
+	}
+
 	if !equality.Semantic.DeepEqual(&region.Status, status) {
 		patch := client.MergeFrom(region.DeepCopy())
 		region.Status = *status
@@ -150,10 +189,148 @@ func (r *StorageRegionReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	}
 
 	if cond.Status == metav1.ConditionTrue {
-		return ctrl.Result{RequeueAfter: r.readyRecheck(check.holds)}, nil
+		after := r.readyRecheck(check.holds)
+		if held != nil {
+			after = min(after, regionDeletionRecheck)
+		}
+		return ctrl.Result{RequeueAfter: after}, nil
 	}
 	ready := meta.FindStatusCondition(region.Status.Conditions, analyticsv1alpha1.ConditionReady)
 	return ctrl.Result{RequeueAfter: backoff(time.Since(ready.LastTransitionTime.Time))}, nil
+}
+
+// patchFinalizers adds or removes RegionFinalizer, with an optimistic lock
+// so a concurrent change is not overwritten.
+func (r *StorageRegionReconciler) patchFinalizers(ctx context.Context, region *analyticsv1alpha1.StorageRegion, change func(client.Object, string) bool) error {
+	patch := client.MergeFromWithOptions(region.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	if !change(region, analyticsv1alpha1.RegionFinalizer) {
+		return nil
+	}
+	return r.Patch(ctx, region, patch)
+}
+
+// regionLeft is what a StorageRegion being deleted still has: what its
+// deletion would orphan.
+type regionLeft struct {
+	// tenants are the AnalyticsTenants it serves.
+	tenants []string
+	// held are the retained tenants its database holds.
+	held []storage.RetainedTenant
+	// unchecked says why the database could not be read, "" when it was.
+	unchecked       string
+	uncheckedReason string
+}
+
+// whatIsLeft finds what deleting the region would orphan:
+//   - nothing when another StorageRegion, not being deleted, claims the
+//     same region and names the same database: it serves the same data;
+//   - the tenants of its region that name it in status.storage.regionRef,
+//     or that name none yet (they would be provisioned through it). They
+//     are listed from the API server, not the cache, which holds only this
+//     instance's shard;
+//   - the holds its database records, as the check just listed them after
+//     its sweep. A region that never reached its database (no tenant count
+//     in status) has none the operator could have put there through it;
+//     one that did but cannot reach it now is held, unchecked.
+func (r *StorageRegionReconciler) whatIsLeft(ctx context.Context, region *analyticsv1alpha1.StorageRegion, check regionCheck) (regionLeft, error) {
+	var left regionLeft
+	claims, err := regionClaims(ctx, r, region.Spec.Region)
+	if err != nil {
+		return left, err
+	}
+	mine := region.Spec.Postgres.Effective()
+	for _, c := range claims {
+		theirs := c.Spec.Postgres.Effective()
+		if c.Name != region.Name && theirs.Host == mine.Host && theirs.Port == mine.Port && theirs.Database == mine.Database {
+			return left, nil
+		}
+	}
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	var tenants analyticsv1alpha1.AnalyticsTenantList
+	if err := reader.List(ctx, &tenants); err != nil {
+		return left, fmt.Errorf("listing the tenants of StorageRegion %s: %w", region.Name, err)
+	}
+	for _, t := range tenants.Items {
+		ref := ""
+		if t.Status.Storage != nil {
+			ref = t.Status.Storage.RegionRef
+		}
+		if t.Spec.Effective().Region == region.Spec.Region && (ref == "" || ref == region.Name) {
+			left.tenants = append(left.tenants, t.Name)
+		}
+	}
+	switch {
+	case check.holds.listed:
+		left.held = check.holds.held
+	case region.Status.Tenants == nil && region.Status.Retained == nil:
+		// Never reached: nothing was provisioned or held through it.
+	default:
+		left.uncheckedReason, left.unchecked = check.reason, check.message
+		if check.holds.err != nil {
+			left.uncheckedReason, left.unchecked = analyticsv1alpha1.ReasonRegionUnchecked, check.holds.err.Error()
+		}
+	}
+	return left, nil
+}
+
+// condition is the DeletionAllowed condition of a region with what is
+// left, nil when nothing is and the finalizer may go.
+func (l regionLeft) condition(region *analyticsv1alpha1.StorageRegion) *metav1.Condition {
+	cond := &metav1.Condition{
+		Type:               analyticsv1alpha1.ConditionDeletionAllowed,
+		Status:             metav1.ConditionFalse,
+		Reason:             analyticsv1alpha1.ReasonRegionInUse,
+		ObservedGeneration: region.Generation,
+	}
+	var what, todo []string
+	if n := len(l.tenants); n > 0 {
+		what = append(what, fmt.Sprintf("serves %s (%s)", count(n, "tenant"), firstFew(l.tenants)))
+		todo = append(todo, "delete those tenants (each is purged, or retained, through this region)")
+	}
+	if n := len(l.held); n > 0 {
+		names := make([]string, 0, n)
+		for _, h := range l.held {
+			names = append(names, h.Tenant)
+		}
+		last := l.held[n-1].ExpiresAt.UTC().Format(time.RFC3339)
+		what = append(what, fmt.Sprintf("holds the retained data of %s (%s) in its database", count(n, "deleted tenant"), firstFew(names)))
+		todo = append(todo, fmt.Sprintf("wait for the holds to end (the last ends at %s; this region's sweep purges each then) or end them early (as the region's administrator, UPDATE %s.%s SET expires_at = now() WHERE tenant = '<name>', then annotate this StorageRegion to sweep at once)", last, storage.OperatorSchema, "retained_tenants"))
+	}
+	switch {
+	case len(what) > 0:
+		cond.Message = fmt.Sprintf("StorageRegion %s is not deleted yet, as it would orphan that data: it still %s. To delete it, %s.",
+			region.Name, strings.Join(what, " and "), strings.Join(todo, ", and "))
+		if l.unchecked != "" {
+			cond.Message += " Its database cannot be read now either (" + l.uncheckedReason + ")."
+		}
+	case l.unchecked != "":
+		cond.Reason = analyticsv1alpha1.ReasonRegionUnchecked
+		cond.Message = fmt.Sprintf("StorageRegion %s is not deleted yet: its database cannot be read to tell whether it still holds retained tenants' data (%s: %s). It is deleted once it can be and holds none; to give that data up instead, remove the finalizer %s by hand.",
+			region.Name, l.uncheckedReason, l.unchecked, analyticsv1alpha1.RegionFinalizer)
+	default:
+		return nil
+	}
+	return cond
+}
+
+// count says n things.
+func count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}
+
+// firstFew names the first few of names, and how many more there are.
+func firstFew(names []string) string {
+	const few = 5
+	if len(names) <= few {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:few], ", "), len(names)-few)
 }
 
 // regionCheck is what one check of a region found.
@@ -197,9 +374,14 @@ var regionReasonsBeforeConnecting = []string{
 // itself could not be made. Each return before the connection has a reason
 // in regionReasonsBeforeConnecting.
 func (r *StorageRegionReconciler) check(ctx context.Context, region *analyticsv1alpha1.StorageRegion) (regionCheck, error) {
-	others, err := r.sameRegion(ctx, region)
-	if err != nil {
-		return regionCheck{}, err
+	// A region being deleted claims its region no more (regionClaims): a
+	// new one may take over while it still sweeps and purges what it has.
+	var others []string
+	if region.DeletionTimestamp.IsZero() {
+		var err error
+		if others, err = r.sameRegion(ctx, region); err != nil {
+			return regionCheck{}, err
+		}
 	}
 	if len(others) > 0 {
 		return regionCheck{
@@ -406,7 +588,7 @@ func (r *StorageRegionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		return regionRequests(list.Items)
 	})
-	if err := collectWhileLeading(mgr, &regionGauges.sources, client.Reader(mgr.GetCache())); err != nil {
+	if err := collectWhileLeading(mgr, &regionGauges.sources, regionSource{cache: mgr.GetCache(), now: r.now}); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
@@ -419,12 +601,15 @@ func (r *StorageRegionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			if !ok {
 				return nil
 			}
-			claims, err := regionClaims(ctx, mgr.GetClient(), tenant.Spec.Effective().Region)
-			if err != nil {
+			// Those being deleted too: they wait for their tenants to go.
+			var list analyticsv1alpha1.StorageRegionList
+			if err := mgr.GetClient().List(ctx, &list); err != nil {
 				log.FromContext(ctx).Error(err, "listing StorageRegions to recount their tenants")
 				return nil
 			}
-			return regionRequests(claims)
+			region := tenant.Spec.Effective().Region
+			list.Items = slices.DeleteFunc(list.Items, func(sr analyticsv1alpha1.StorageRegion) bool { return sr.Spec.Region != region })
+			return regionRequests(list.Items)
 		}), builder.WithPredicates(tenantStorageChanged())).
 		Complete(r)
 }

@@ -203,12 +203,17 @@ func TestTwoStorageRegionsClaimingOneRegionAreBothNotReadyUntilOneGoes(t *testin
 
 func TestStorageRegionRecoversWhenItsSecretAppears(t *testing.T) {
 	g := NewWithT(t)
-	storageRegion(t, "late", analyticsv1alpha1.RegionEU, pg.Port, "late-admin")
+	sr := storageRegion(t, "late", analyticsv1alpha1.RegionEU, pg.Port, "late-admin")
 	g.Eventually(readyOf("late"), 20*time.Second, 100*time.Millisecond).Should(haveReady(metav1.ConditionFalse, analyticsv1alpha1.ReasonSecretMissing))
 
 	// Secrets are not watched: the periodic re-check with backoff finds it.
 	adminSecret(t, "late-admin", map[string]string{"username": pg.AdminUser, "password": pg.AdminPassword})
 	g.Eventually(readyOf("late"), 30*time.Second, 200*time.Millisecond).Should(haveReady(metav1.ConditionTrue, analyticsv1alpha1.ReasonConnected))
+
+	// Deleted while its Secret is still there: a region that reached its
+	// database is held until it can check that nothing is left there.
+	g.Expect(k8s.Delete(context.Background(), sr)).To(Succeed())
+	g.Eventually(regionGone("late"), wait, tick).Should(BeTrue())
 }
 
 // eventsAbout lists the events.k8s.io Events regarding the named object.
@@ -393,6 +398,7 @@ func provisionedInUS(t *testing.T, tenant string) *storage.Postgres {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Purge(ctx, tenant) })
+	endHoldAfter(t, tenant)
 	return store
 }
 
@@ -479,4 +485,40 @@ func TestARegionWhoseSweepFailsStaysReadyAndSaysWhy(t *testing.T) {
 		HaveField("Note", ContainSubstring("Not_A_Tenant")))))
 	g.Consistently(readyOf("us"), time.Second, tick).Should(haveReady(metav1.ConditionTrue, analyticsv1alpha1.ReasonConnected))
 	g.Expect(usStatus()).To(HaveField("Retained", HaveValue(BeNumerically(">=", 2))))
+	// The hold the sweep cannot purge ended a day ago: the metric the
+	// RetainedDataOverdue alert reads says so.
+	g.Expect(gaugeValue("millimetric_storage_region_overdue_hold_seconds", "name", "us")()).
+		To(BeNumerically("~", (24 * time.Hour).Seconds(), time.Hour.Seconds()))
+}
+
+func TestAHoldPastItsEndIsReportedOverdueWhileItsRegionCannotBeChecked(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	proxy := pg.NewProxy(t)
+	t.Cleanup(proxy.Restore)
+	adminSecret(t, "overdue-admin", map[string]string{"username": pg.AdminUser, "password": pg.AdminPassword})
+	storageRegion(t, "overdue", analyticsv1alpha1.RegionUS, proxy.Port, "overdue-admin")
+	const tenant = "overdue-held"
+	store := provisionedInUS(t, tenant)
+	hold := 3 * 24 * time.Hour
+	g.Expect(store.Retain(ctx, tenant, deletedUID, time.Now().UTC().Truncate(time.Second), hold, 30)).To(Succeed())
+	recheck(t, "overdue")
+	overdue := gaugeValue("millimetric_storage_region_overdue_hold_seconds", "name", "overdue")
+	g.Eventually(func() *int32 { return getRegion("overdue").Status.Retained }, wait, tick).Should(HaveValue(BeNumerically(">=", 1)))
+	g.Expect(overdue()).To(BeZero(), "a hold that has not ended is reported overdue")
+
+	// The region's database goes away, so its sweep cannot run, and the hold
+	// ends: four days later it is a day overdue.
+	proxy.Cut()
+	recheck(t, "overdue")
+	g.Eventually(readyOf("overdue"), wait, tick).Should(haveReady(metav1.ConditionFalse, analyticsv1alpha1.ReasonConnectionFailed))
+	regionClock.move(t, 4*24*time.Hour)
+	g.Expect(overdue()).To(BeNumerically("~", (24 * time.Hour).Seconds(), time.Hour.Seconds()))
+
+	// Back: the sweep purges it and nothing is overdue.
+	proxy.Restore()
+	g.Eventually(overdue, wait, tick).Should(BeZero())
+	left, err := store.Verify(ctx, tenant)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(left.Empty()).To(BeTrue(), "after the region's sweep: %s", left)
 }

@@ -636,6 +636,7 @@ func TestDeletionPurgesTheTenantsDataUnlessRetained(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
 			name := []string{"purged", "retained"}[i]
+			endHoldAfter(t, name)
 			tenant := &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: name},
 				Spec: analyticsv1alpha1.AnalyticsTenantSpec{Region: analyticsv1alpha1.RegionUS, DeletionPolicy: tt.policy}}
 			g.Expect(k8s.Create(ctx, tenant)).To(Succeed())

@@ -78,6 +78,7 @@ func TestRetainedDataGoesOnlyToATenantThatNamesTheDeletedTenantsUID(t *testing.T
 	g.Expect(err).NotTo(HaveOccurred())
 	defer store.Close()
 	t.Cleanup(func() { _ = store.Purge(ctx, name) })
+	endHoldAfter(t, name)
 	g.Expect(store.Hold(ctx, name)).To(And(HaveField("UID", uid), HaveField("Hold()", 3*24*time.Hour)))
 	g.Expect(heldRows(g, store, name)).To(BeEquivalentTo(1))
 
@@ -180,4 +181,32 @@ func TestATenantThatAsksForRetainedDataThatIsNotHeldIsNotProvisionedEmpty(t *tes
 		return k8s.Update(ctx, t)
 	}, wait, tick).Should(Succeed())
 	g.Eventually(conditionOf(name, analyticsv1alpha1.ConditionStorageReady), wait, tick).Should(haveStatus(metav1.ConditionTrue))
+}
+
+func TestATenantWhoseRoleWasMadeByHandIsNotProvisionedAndSaysWhy(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	withRegions(t)
+	const name = "squatted"
+	role := storage.SchemaName(name)
+	// Made by someone else with CREATEROLE, with a member of their own.
+	conn, err := pg.Connect(ctx, "US")
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = conn.Close(ctx) })
+	for _, stmt := range []string{`CREATE ROLE ` + role + ` NOLOGIN`, `CREATE ROLE spy_squatted NOLOGIN`, `GRANT ` + role + ` TO spy_squatted`} {
+		_, err := conn.Exec(ctx, stmt)
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	t.Cleanup(func() { _, _ = conn.Exec(ctx, `DROP ROLE IF EXISTS spy_squatted; DROP ROLE IF EXISTS `+role) })
+
+	newTenant(t, name, analyticsv1alpha1.AnalyticsTenantSpec{Region: analyticsv1alpha1.RegionUS})
+	g.Eventually(conditionOf(name, analyticsv1alpha1.ConditionStorageReady), wait, tick).Should(And(
+		haveStatus(metav1.ConditionFalse), HaveField("Reason", analyticsv1alpha1.ReasonRoleConflict),
+		HaveField("Message", ContainSubstring("role "+role+" exists but was not made by the operator"))))
+	g.Eventually(eventsAbout(name), wait, tick).Should(ContainElement(And(
+		HaveField("Type", corev1.EventTypeWarning), HaveField("Reason", analyticsv1alpha1.ReasonRoleConflict))))
+	var login bool
+	g.Expect(conn.QueryRow(ctx, `SELECT rolcanlogin FROM pg_roles WHERE rolname = $1`, role).Scan(&login)).To(Succeed())
+	g.Expect(login).To(BeFalse(), "the hand-made role was taken over")
+	g.Expect(get(&corev1.Secret{}, "tenant-"+name, render.StorageSecretName)()).To(BeNil(), "credentials were written for the hand-made role")
 }

@@ -20,6 +20,7 @@ import (
 	"context"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -167,6 +168,11 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, s *tenantScope, rec
 	}
 	if s.refusal != nil && s.refusal.warn && (wasReady == nil || wasReady.Reason != nowReady.Reason || wasReady.Message != nowReady.Message) {
 		r.event(ctx, s.tenant, "Warning", s.refusal.reason, "Reconcile", s.refusal.message)
+	}
+	if wasStorage, nowStorage := meta.FindStatusCondition(s.original.Status.Conditions, analyticsv1alpha1.ConditionStorageReady),
+		meta.FindStatusCondition(status.Conditions, analyticsv1alpha1.ConditionStorageReady); nowStorage != nil &&
+		nowStorage.Reason == analyticsv1alpha1.ReasonRoleConflict && (wasStorage == nil || wasStorage.Reason != nowStorage.Reason) {
+		r.event(ctx, s.tenant, corev1.EventTypeWarning, analyticsv1alpha1.ReasonRoleConflict, "Provision", nowStorage.Message)
 	}
 	r.recordRetentionTransition(ctx, s.tenant, wasCompliant, nowCompliant)
 	return nil

@@ -380,6 +380,31 @@ func (r *TenantReconciler) storageFailed(s *tenantScope, err error) (ctrl.Result
 	return ctrl.Result{RequeueAfter: failingBackoff(s.failingSince(analyticsv1alpha1.ConditionStorageReady))}, nil
 }
 
+// regionBeingDeleted returns the one Ready StorageRegion of the region
+// that is being deleted and held back by RegionFinalizer, nil when there is
+// none. findRegion passes it over, as no tenant is provisioned in a region
+// being deleted; a tenant being deleted still needs it, as the region waits
+// for it.
+func (r *TenantReconciler) regionBeingDeleted(ctx context.Context, region analyticsv1alpha1.Region) (*analyticsv1alpha1.StorageRegion, error) {
+	var list analyticsv1alpha1.StorageRegionList
+	if err := r.List(ctx, &list); err != nil {
+		return nil, fmt.Errorf("listing StorageRegions: %w", err)
+	}
+	var going *analyticsv1alpha1.StorageRegion
+	for i, sr := range list.Items {
+		if sr.Spec.Region != region || sr.DeletionTimestamp.IsZero() ||
+			!controllerutil.ContainsFinalizer(&sr, analyticsv1alpha1.RegionFinalizer) ||
+			!meta.IsStatusConditionTrue(sr.Status.Conditions, analyticsv1alpha1.ConditionReady) {
+			continue
+		}
+		if going != nil {
+			return nil, nil
+		}
+		going = &list.Items[i]
+	}
+	return going, nil
+}
+
 // regionStore returns the open store of a StorageRegion.
 func (r *TenantReconciler) regionStore(ctx context.Context, region *analyticsv1alpha1.StorageRegion) (RegionStore, error) {
 	// A region edited to point elsewhere can still be Ready in the cache.
@@ -405,6 +430,17 @@ func (r *TenantReconciler) finalize(ctx context.Context, s *tenantScope) (ctrl.R
 	retain := s.spec.DeletionPolicy == analyticsv1alpha1.DeletionPolicyRetain
 	region, err := r.findRegion(ctx, s.spec.Region, "")
 	var unavailable *regionUnavailable
+	if region == nil && errors.As(err, &unavailable) {
+		// A StorageRegion being deleted waits for its tenants to go
+		// (RegionFinalizer): they are purged or retained through it.
+		going, lerr := r.regionBeingDeleted(ctx, s.spec.Region)
+		if lerr != nil {
+			return ctrl.Result{}, lerr
+		}
+		if going != nil {
+			region, err = going, nil
+		}
+	}
 	var other *storage.RetainedTenant
 	if err == nil {
 		other, err = r.heldForAnother(ctx, s, region)

@@ -56,6 +56,12 @@ const (
 	// kstatus (Flux, the cli-utils status readers) report InProgress until
 	// the tenant is Ready and Current after, with no custom health check.
 	ConditionReconciling = "Reconciling"
+	// ConditionDeletionAllowed is a StorageRegion's, set only while it is
+	// being deleted: False while its finalizer (RegionFinalizer) holds it
+	// back because deleting it would orphan data (RegionInUse) or because
+	// its database cannot be reached to tell (RegionUnchecked). The region
+	// is gone once it would be True.
+	ConditionDeletionAllowed = "DeletionAllowed"
 )
 
 // Reasons for the conditions above. They are CamelCase so tools can match on
@@ -117,6 +123,13 @@ const (
 	// The operator writes nothing into it, no Secret, and deleting the
 	// tenant leaves it (Ready False, a Warning event).
 	ReasonNamespaceConflict = "NamespaceConflict"
+	// ReasonRoleConflict means a PostgreSQL role with one of the tenant's
+	// role names exists in its region that the operator did not make (it
+	// is not in the region's registry of tenant roles): the tenant is not
+	// provisioned, as taking the role over would hand the tenant's data to
+	// whoever made it and to its members (StorageReady False, and a Warning
+	// event). The message names the role.
+	ReasonRoleConflict = "RoleConflict"
 
 	// ReasonConnected means the region's admin connection works.
 	ReasonConnected = "Connected"
@@ -130,8 +143,25 @@ const (
 	// ReasonDuplicateRegion means more than one StorageRegion claims the same
 	// region; none of them is used until only one remains.
 	ReasonDuplicateRegion = "DuplicateRegion"
+	// ReasonRegionInUse means a StorageRegion being deleted still serves
+	// tenants or still holds retained tenants' data in its database:
+	// deleting it would leave that data with no one to sweep or purge it
+	// (DeletionAllowed False). The message and a Warning event say what is
+	// left and what to do.
+	ReasonRegionInUse = "RegionInUse"
+	// ReasonRegionUnchecked means a StorageRegion being deleted, which has
+	// reached its database before, cannot reach it now to tell whether it
+	// still holds retained data: it is held until it can (DeletionAllowed
+	// False).
+	ReasonRegionUnchecked = "RegionUnchecked"
 )
 
 // TenantFinalizer holds an AnalyticsTenant until its data has been purged
 // from its region (or deliberately retained).
 const TenantFinalizer = "analytics.millimetric.ai/purge-storage"
+
+// RegionFinalizer holds a StorageRegion being deleted until no tenant is
+// served by it and its database holds no retained tenant's data: the
+// region's check is what sweeps held data when its hold ends, and tenants
+// are purged through it.
+const RegionFinalizer = "analytics.millimetric.ai/region-data"

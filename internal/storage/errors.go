@@ -59,6 +59,10 @@ const (
 	// ReasonIncompatibleSchema: the tenant's schema was migrated by a newer
 	// operator than this one, or is not the shape this operator makes.
 	ReasonIncompatibleSchema Reason = "IncompatibleSchema"
+	// ReasonRoleConflict: a role with the tenant's role name exists that
+	// the operator did not make (it is not in its registry of roles, see
+	// rolesTable); provisioning refuses to take it over.
+	ReasonRoleConflict Reason = "RoleConflict"
 	// ReasonStorageError: anything else the database reported.
 	ReasonStorageError Reason = "StorageError"
 )

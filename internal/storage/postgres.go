@@ -539,7 +539,7 @@ func (p *Postgres) Provision(ctx context.Context, tenant string, opts ProvisionO
 		}
 		var st roleState
 		var err error
-		st, ownerPassword, err = p.ensureLoginRole(ctx, tx, owner, opts.ExistingPassword, opts.RotatePassword, limit)
+		st, ownerPassword, err = p.ensureLoginRole(ctx, tx, "provision "+tenant, owner, owner, opts.ExistingPassword, opts.RotatePassword, limit)
 		if err != nil {
 			return err
 		}
@@ -554,8 +554,13 @@ func (p *Postgres) Provision(ctx context.Context, tenant string, opts ProvisionO
 				}
 			}
 		}
-		if _, ingestPassword, err = p.ensureLoginRole(ctx, tx, ingest, opts.ExistingIngestPassword, opts.RotatePassword, ingestLimit); err != nil {
+		if _, ingestPassword, err = p.ensureLoginRole(ctx, tx, "provision "+tenant, owner, ingest, opts.ExistingIngestPassword, opts.RotatePassword, ingestLimit); err != nil {
 			return err
+		}
+		for _, role := range []string{owner, ingest} {
+			if err := revokeForeignMemberships(ctx, tx, role); err != nil {
+				return err
+			}
 		}
 		if err := ensureRoleSettings(ctx, tx, owner, ownerRoleSettings); err != nil {
 			return err
@@ -645,11 +650,22 @@ func (p *Postgres) Provision(ctx context.Context, tenant string, opts ProvisionO
 // the role as it was and its password: existing when the role exists, it
 // still works and rotate is not set, else a new one, sent to the server as
 // a SCRAM verifier only.
-func (p *Postgres) ensureLoginRole(ctx context.Context, tx pgx.Tx, role, existing string, rotate bool, limit int) (roleState, string, error) {
+func (p *Postgres) ensureLoginRole(ctx context.Context, tx pgx.Tx, op, schema, role, existing string, rotate bool, limit int) (roleState, string, error) {
 	roleID := pgx.Identifier{role}.Sanitize()
 	st, err := readRole(ctx, tx, role)
 	if err != nil {
 		return st, "", err
+	}
+	// A role of this name that the operator did not make is not taken
+	// over, before anything of it is changed.
+	if st.exists {
+		ours, err := registered(ctx, tx, role)
+		if err != nil {
+			return st, "", err
+		}
+		if !ours {
+			return st, "", roleConflict(op, role, schema)
+		}
 	}
 
 	// The password: kept when the Secret's still works, new otherwise.
@@ -674,8 +690,10 @@ func (p *Postgres) ensureLoginRole(ctx context.Context, tx pgx.Tx, role, existin
 
 	attrs := fmt.Sprintf(" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT %d", limit)
 	if !st.exists {
-		_, err := tx.Exec(ctx, `CREATE ROLE `+roleID+attrs+passwordClause)
-		return st, password, err
+		if _, err := tx.Exec(ctx, `CREATE ROLE `+roleID+attrs+passwordClause); err != nil {
+			return st, "", err
+		}
+		return st, password, register(ctx, tx, role, schema)
 	}
 	// Only what drifted: ALTER ROLE with SUPERUSER, REPLICATION or
 	// BYPASSRLS in it needs a superuser, even to say NO.
@@ -1050,8 +1068,13 @@ func (p *Postgres) Purge(ctx context.Context, tenant string) (err error) {
 		if err := lockTenant(ctx, tx, owner); err != nil {
 			return err
 		}
-		var err error
-		existing, err = lockOut(ctx, tx, roles)
+		// Only the roles the operator made: one of the tenant's name made
+		// by someone else is not the tenant's to lock out or drop.
+		ours, err := registeredOf(ctx, tx, roles)
+		if err != nil {
+			return err
+		}
+		existing, err = lockOut(ctx, tx, ours)
 		return err
 	})
 	if err != nil {
@@ -1067,8 +1090,12 @@ func (p *Postgres) Purge(ctx context.Context, tenant string) (err error) {
 		if _, err := tx.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{owner}.Sanitize()+` CASCADE`); err != nil {
 			return err
 		}
+		ours, err := registeredOf(ctx, tx, roles)
+		if err != nil {
+			return err
+		}
 		lockedRegion := false
-		for _, role := range roles {
+		for _, role := range ours {
 			var exists bool
 			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&exists); err != nil {
 				return err
@@ -1092,7 +1119,7 @@ func (p *Postgres) Purge(ctx context.Context, tenant string) (err error) {
 				return err
 			}
 		}
-		return nil
+		return unregister(ctx, tx, roles)
 	})
 }
 
@@ -1106,18 +1133,32 @@ func (p *Postgres) Verify(ctx context.Context, tenant string) (_ Leftovers, err 
 		return Leftovers{}, err
 	}
 	schema, ingest := SchemaName(tenant), IngestRoleName(tenant)
+	// The tenant's roles are those the operator made (rolesTable): a role
+	// of the same name made by someone else is not the tenant's, and Purge
+	// leaves it. Where the registry was never made, every role of the
+	// name counts.
+	roles := []string{schema, ingest}
+	ready, err := p.operatorSchemaReady(ctx, "verify "+tenant, false)
+	if err != nil {
+		return Leftovers{}, err
+	}
+	if ready {
+		if roles, err = registeredOf(ctx, p.pool, roles); err != nil {
+			return Leftovers{}, wrap("verify "+tenant, err, p.cfg.Password)
+		}
+	}
 	var l Leftovers
 	err = p.pool.QueryRow(ctx, `
 		SELECT
 		  EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1),
-		  EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1),
-		  EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $2),
+		  EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1 AND rolname = ANY($3)),
+		  EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $2 AND rolname = ANY($3)),
 		  (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1),
-		  (SELECT count(*) FROM pg_stat_activity WHERE usename IN ($1, $2)),
+		  (SELECT count(*) FROM pg_stat_activity WHERE usename = ANY($3)),
 		  (SELECT count(*) FROM pg_shdepend d JOIN pg_roles r ON r.oid = d.refobjid
-		   WHERE d.refclassid = 'pg_authid'::regclass AND r.rolname IN ($1, $2)
+		   WHERE d.refclassid = 'pg_authid'::regclass AND r.rolname = ANY($3)
 		     AND d.dbid IN (0, (SELECT oid FROM pg_database WHERE datname = current_database())))`,
-		schema, ingest).Scan(&l.Schema, &l.Role, &l.IngestRole, &l.Relations, &l.Sessions, &l.Dependencies)
+		schema, ingest, roles).Scan(&l.Schema, &l.Role, &l.IngestRole, &l.Relations, &l.Sessions, &l.Dependencies)
 	if err != nil {
 		return Leftovers{}, wrap("verify "+tenant, err, p.cfg.Password)
 	}

@@ -592,7 +592,8 @@ func (p *Postgres) sweepOne(ctx context.Context, tenant string, now time.Time) (
 }
 
 // operatorSchemaReady makes sure the administrator can use OperatorSchema
-// and that it has its current tables, the locks and the holds, and says
+// and that it has its current tables, the locks, the holds and the registry
+// of roles, and says
 // whether it exists. When it is complete and the administrator is a member
 // of operatorRole it only reads the catalog. Otherwise it makes what is
 // missing: operatorRole (NOLOGIN), the administrator's membership in it,
@@ -613,7 +614,7 @@ func (p *Postgres) operatorSchemaReady(ctx context.Context, op string, create bo
 		         AND (SELECT count(*) FROM tables t JOIN pg_attribute a ON a.attrelid = t.oid
 		              WHERE t.relname = $4 AND a.attname IN ('tenant_uid', 'retention_days') AND NOT a.attisdropped) = 2,
 		       COALESCE((SELECT pg_has_role(current_user, r.oid, 'USAGE') FROM pg_roles r WHERE r.rolname = $3), false)`,
-		OperatorSchema, []string{locksTable, retainedTable}, operatorRole, retainedTable).Scan(&exists, &complete, &member)
+		OperatorSchema, []string{locksTable, retainedTable, rolesTable}, operatorRole, retainedTable).Scan(&exists, &complete, &member)
 	if err != nil {
 		return false, wrap(op, err, p.cfg.Password)
 	}
@@ -662,6 +663,20 @@ func makeOperatorSchema(ctx context.Context, tx pgx.Tx) error {
 	if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+schemaID+` AUTHORIZATION `+roleID); err != nil {
 		return err
 	}
+	// The registry of roles is backfilled only by the transaction that
+	// makes it (rolesTableBackfill).
+	var registryMissing bool
+	if err := tx.QueryRow(ctx, `SELECT pg_catalog.to_regclass($1) IS NULL`,
+		pgx.Identifier{OperatorSchema, rolesTable}.Sanitize()).Scan(&registryMissing); err != nil {
+		return err
+	}
+	rolesStatements := []string{
+		rolesTableDDL,
+		`REVOKE ALL ON TABLE ` + pgx.Identifier{OperatorSchema, rolesTable}.Sanitize() + ` FROM PUBLIC`,
+	}
+	if registryMissing {
+		rolesStatements = append(rolesStatements, rolesTableBackfill)
+	}
 	// As the owner role, so that it owns the tables.
 	for _, stmt := range []string{
 		`SET LOCAL ROLE ` + roleID,
@@ -673,8 +688,12 @@ func makeOperatorSchema(ctx context.Context, tx pgx.Tx) error {
 		retainedTableUID,
 		retainedTableRetention,
 		`REVOKE ALL ON TABLE ` + pgx.Identifier{OperatorSchema, retainedTable}.Sanitize() + ` FROM PUBLIC`,
-		`RESET ROLE`,
 	} {
+		if _, err := tx.Exec(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	for _, stmt := range append(rolesStatements, `RESET ROLE`) {
 		if _, err := tx.Exec(ctx, stmt); err != nil {
 			return err
 		}
