@@ -97,7 +97,6 @@ type StorageRegionReconciler struct {
 }
 
 // +kubebuilder:rbac:groups=analytics.millimetric.ai,resources=storageregions,verbs=get;list;watch;patch
-// +kubebuilder:rbac:groups=analytics.millimetric.ai,resources=storageregions/finalizers,verbs=update
 // +kubebuilder:rbac:groups=analytics.millimetric.ai,resources=storageregions/status,verbs=patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
