@@ -152,8 +152,8 @@ type Settings struct {
 	// IngestTrustedProxies are the CIDRs (as ParseTrustedProxies returns
 	// them) of the proxies in front of ingest, the edge: ingest believes
 	// X-Forwarded-For only from a peer in one of them, so a visitor cannot
-	// choose the address its rate limit, location and visitor hash are
-	// computed from. Empty: ingest uses every peer's own address.
+	// choose the address its rate limit and location are computed from.
+	// Empty: ingest uses every peer's own address.
 	IngestTrustedProxies []string
 	// ShardLabels are the label keys an operator instance's tenant selector
 	// (--tenant-selector) tests. Every child carries the tenant's values of

@@ -17,10 +17,9 @@ limitations under the License.
 // Package storage keeps the tenants of one region's PostgreSQL database:
 // each tenant gets an owner role and a schema of the same name (SchemaName),
 // owned by that role and closed to every other, holding its raw events
-// partitioned by UTC day, its daily aggregates, a roll-up ledger and the
-// daily salts of the visitor hash. Beside it, an ingest role
-// (IngestRoleName) may only insert events and keep the salts: it cannot read
-// events back or change a table.
+// partitioned by UTC day, its daily aggregates and a roll-up ledger.
+// Beside it, an ingest role (IngestRoleName) may only insert events: it
+// cannot read events back or change a table.
 //
 // The operator uses a Store (Postgres, opened with the region's
 // administrator) to Provision, Purge and Verify tenants. The retention job

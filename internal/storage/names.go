@@ -51,7 +51,7 @@ func SchemaName(tenant string) string {
 
 // IngestRoleName is the role the tenant's ingest service logs in as:
 // "ingest_" + the name with '-' turned into '_', as in SchemaName. It may
-// only insert events and keep the daily salts; it owns nothing.
+// only insert events; it owns nothing.
 func IngestRoleName(tenant string) string {
 	return IngestRolePrefix + strings.ReplaceAll(tenant, "-", "_")
 }

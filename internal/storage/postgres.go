@@ -203,7 +203,7 @@ type Leftovers struct {
 	// schema.
 	Relations int `json:"relations"`
 	// Rows counts the rows of the tenant's tables (events,
-	// daily_aggregates, rollup_ledger, salts) that exist.
+	// daily_aggregates, rollup_ledger) that exist.
 	Rows int64 `json:"rows"`
 	// Sessions counts server sessions logged in as either of the tenant's
 	// roles, in any database.
@@ -495,8 +495,8 @@ func readRole(ctx context.Context, tx pgx.Tx, role string) (roleState, error) {
 //     PUBLIC;
 //   - the tables of SchemaVersion, and events partitions for today and the
 //     next FuturePartitionDays UTC days, made as the owner so it owns them;
-//   - for the ingest role, granted by the owner: USAGE on the schema, INSERT
-//     on events and SELECT, INSERT, DELETE on salts, and nothing else. Any
+//   - for the ingest role, granted by the owner: USAGE on the schema and
+//     INSERT on events, and nothing else. Any
 //     other privilege it has in the schema (say, SELECT on events granted by
 //     hand) is revoked, so it can never read events back or add a column;
 //   - CONNECT on the database granted to both roles, and CONNECT, CREATE and

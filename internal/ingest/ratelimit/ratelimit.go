@@ -20,7 +20,7 @@ limitations under the License.
 // The addresses themselves are not kept, even in memory: a bucket is found
 // by a keyed hash of the address (hash/maphash with a seed made at start
 // and never shown), which cannot be turned back into the address, is
-// unrelated to the visitor hash, and is gone when the process ends. Idle
+// unrelated to the visitor id, and is gone when the process ends. Idle
 // buckets are swept, so memory follows the number of addresses seen in the
 // last minute or so.
 package ratelimit
