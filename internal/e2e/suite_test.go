@@ -42,6 +42,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -249,15 +250,20 @@ func withRegions(t testing.TB) {
 	for name, region := range map[string]analyticsv1alpha1.Region{"eu": analyticsv1alpha1.RegionEU, "us": analyticsv1alpha1.RegionUS} {
 		c := admin[region]
 		sr := &analyticsv1alpha1.StorageRegion{ObjectMeta: metav1.ObjectMeta{Name: name}}
-		_, err := controllerutil.CreateOrUpdate(ctx, k8s, sr, func() error {
-			sr.Spec = analyticsv1alpha1.StorageRegionSpec{
-				Region: region,
-				Postgres: analyticsv1alpha1.PostgresSpec{
-					Host: c.Host, Port: ptr.To(c.Port), Database: c.Database, SSLMode: analyticsv1alpha1.SSLModeDisable,
-					AdminSecretRef: analyticsv1alpha1.SecretReference{Namespace: systemNamespace, Name: secret.Name},
-				},
-			}
-			return nil
+		// A running operator writes the region's status and finalizer
+		// meanwhile: an update on a stale copy is tried again.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			_, err := controllerutil.CreateOrUpdate(ctx, k8s, sr, func() error {
+				sr.Spec = analyticsv1alpha1.StorageRegionSpec{
+					Region: region,
+					Postgres: analyticsv1alpha1.PostgresSpec{
+						Host: c.Host, Port: ptr.To(c.Port), Database: c.Database, SSLMode: analyticsv1alpha1.SSLModeDisable,
+						AdminSecretRef: analyticsv1alpha1.SecretReference{Namespace: systemNamespace, Name: secret.Name},
+					},
+				}
+				return nil
+			})
+			return err
 		})
 		g.Expect(err).NotTo(HaveOccurred())
 	}
