@@ -64,8 +64,14 @@ type StorageRegionSpec struct {
 }
 
 // PostgresSpec locates a PostgreSQL database and its admin credentials.
+//
+// Host and database say where every tenant's data of the region is: they
+// cannot be changed unless movedFrom names the values they had, which says
+// the platform team has moved the data there.
+// +kubebuilder:validation:XValidation:rule="(self.host == oldSelf.host && self.database == oldSelf.database) || (has(self.movedFrom) && self.movedFrom.host == oldSelf.host && self.movedFrom.database == oldSelf.database)",message="host and database say where every tenant's data of the region is, so they cannot change: the operator moves no data. Once the data is moved (pg_dump and restore, a replica's promotion), say so: set postgres.movedFrom to the host and database it was moved from, with the new host and database"
 type PostgresSpec struct {
-	// Host name or IP address of the server.
+	// Host name or IP address of the server. It cannot be changed unless
+	// movedFrom says the data was moved.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
@@ -79,7 +85,8 @@ type PostgresSpec struct {
 	Port *int32 `json:"port,omitempty"`
 
 	// Database that holds one schema per tenant: a name of letters, digits,
-	// '_' and '-', starting with a letter or '_'.
+	// '_' and '-', starting with a letter or '_'. It cannot be changed
+	// unless movedFrom says the data was moved.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
@@ -95,6 +102,34 @@ type PostgresSpec struct {
 	// username and password, and ca.crt when the server's CA is private.
 	// +required
 	AdminSecretRef SecretReference `json:"adminSecretRef"`
+
+	// MovedFrom says the region's data was moved here, by the platform team,
+	// from another server or database: set it to the host and database this
+	// StorageRegion named before, in the same change that sets the new
+	// host and database. Without it, or naming other values, that change is
+	// refused: it would repoint every tenant of the region at a database
+	// that does not hold their data. The operator moves nothing: move the
+	// data first (every tenant_* schema and role, and the operator's own
+	// tables), then say so here. It may stay afterwards; the next move
+	// names the values it replaces.
+	// +optional
+	MovedFrom *PostgresLocation `json:"movedFrom,omitempty"`
+}
+
+// PostgresLocation is where a region's data was: a server and a database.
+type PostgresLocation struct {
+	// Host the data was moved from: the StorageRegion's host before the move.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Host string `json:"host"`
+
+	// Database the data was moved from: the StorageRegion's database
+	// before the move.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Database string `json:"database"`
 }
 
 // SecretReference names a Secret in a namespace.
