@@ -202,7 +202,8 @@ type IngestSpec struct {
 
 	// Resources are the CPU and memory the ingest container requests and is
 	// limited to. Unset means modest requests (100m, 128Mi) and a 256Mi
-	// memory limit; set, they replace those defaults whole.
+	// memory limit; set, they replace those defaults whole. A request may
+	// not be more than its limit.
 	// +optional
 	Resources *IngestResources `json:"resources,omitempty"`
 

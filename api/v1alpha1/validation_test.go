@@ -20,7 +20,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/big"
+	"math/rand/v2"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -191,6 +195,10 @@ func TestInvalidManifestsAreRefusedWithASpecificMessage(t *testing.T) {
 			tenant("res-suffix", "  ingest: {resources: {requests: {memory: 1GB}}}\n"), v1alpha1.QuantityMessage},
 		{"an amount longer than any bounded one is refused by its length, before any rule runs",
 			tenant("res-long", "  ingest: {resources: {requests: {memory: \""+strings.Repeat("9", 22)+"\"}}}\n"), "spec.ingest.resources.requests.memory: Too long: may not be more than 21 bytes"},
+		{"a memory request above its limit is refused",
+			tenant("res-over", "  ingest: {resources: {requests: {memory: 1Gi}, limits: {memory: 512Mi}}}\n"), "spec.ingest.resources.requests.memory: Invalid value: requests.memory must not be more than limits.memory"},
+		{"a CPU request above its limit, written in other units, is refused",
+			tenant("res-cpu-over", "  ingest: {resources: {requests: {cpu: \"1.0001\"}, limits: {cpu: 1000m}}}\n"), "requests.cpu must not be more than limits.cpu"},
 		{"an image reference with a space is refused",
 			tenant("img-space", "  ingest: {image: \"ingest latest\"}\n"), "image must be an image reference without spaces"},
 		{"a query parameter name with a space is refused",
@@ -357,8 +365,10 @@ func TestValidManifestsAreAcceptedAndReadBackExactlyAsApplied(t *testing.T) {
 		{"a suspended tenant that retains its data is accepted", tenant("paused", "  suspend: true\n  deletionPolicy: Retain\n")},
 		{"ingest resources written as numbers and as strings of every form are accepted",
 			tenant("res-forms", "  ingest:\n    resources:\n      requests: {cpu: \"0.25\", memory: 536870912}\n      limits: {cpu: 2, memory: 1.5Gi}\n")},
+		{"requests equal to their limits in other units are accepted",
+			tenant("res-equal", "  ingest:\n    resources:\n      requests: {cpu: 1100m, memory: 1.1G}\n      limits: {cpu: \"1.1\", memory: 1100M}\n")},
 		{"ingest resources in millicores and binary suffixes are accepted",
-			tenant("res-suffixes", "  ingest:\n    resources:\n      requests: {cpu: 500m, memory: 999999999999Ki}\n      limits: {cpu: \"999999999999.123456\", memory: 512Mi}\n")},
+			tenant("res-suffixes", "  ingest:\n    resources:\n      requests: {cpu: 500m, memory: 512Mi}\n      limits: {cpu: \"999999999999.123456\", memory: 999999999999Ki}\n")},
 		{"a minimal storage region is accepted", region("eu-min", "  region: EU\n"+goodPostgres)},
 		{"an IPv6 host, a database name with '_' and '-', and a dotted Secret name are accepted",
 			region("eu-v6", "  region: EU\n  postgres: {host: \"fd00::10\", database: events_eu-1, adminSecretRef: {namespace: millimetric-system, name: pg.eu-admin}}\n")},
@@ -513,4 +523,65 @@ func TestEveryPersonalDataQueryParamIsRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRequestsAboveLimitsAreRefusedExactly sends the API server pairs of
+// amounts as a memory and a CPU request and limit, edge cases (equal in
+// other units, a millionth apart, at the largest amounts, where doubles
+// round) and random ones of every form QuantityPattern allows: it must
+// refuse exactly those whose request is more than its limit, compared as
+// exact rationals (apimachinery's Cmp is not the reference: it caps an
+// amount above 2^63-1 at that).
+func TestRequestsAboveLimitsAreRefusedExactly(t *testing.T) {
+	pairs := [][2]string{
+		{"1.1G", "1100M"}, {"1100M", "1.1G"}, {"1Gi", "1073741824"}, {"1073741825", "1Gi"}, {"1024Mi", "1Gi"},
+		{"1m", "0.001"}, {"0.001", "1m"}, {"0.000001", "0.000001m"}, {"0.000002", "0.000001"}, {"1", "1000m"}, {"1.000001", "1"},
+		{"999999999999.999999Ti", "999999999999.999999Ti"}, {"999999999999.999999Ti", "999999999999.999998Ti"},
+		{"999999999999.999998Ti", "999999999999.999999Ti"}, {"999999999999T", "999999999999Ti"}, {"999999999999Ti", "999999999999T"},
+		{"0", "0m"}, {"0.5Ki", "512"}, {"513", "0.5Ki"}, {"1.000000Ti", "1099511627.776k"}, {"1099511627.777k", "1Ti"},
+	}
+	suffixes := []string{"", "m", "k", "M", "G", "T", "Ki", "Mi", "Gi", "Ti"}
+	rng := rand.New(rand.NewPCG(20, 15))
+	amount := func() string {
+		v := strconv.FormatUint(rng.Uint64N(1_000_000_000_000), 10)
+		if len(v) > 1+int(rng.IntN(12)) {
+			v = v[:1+rng.IntN(len(v))]
+		}
+		if rng.IntN(2) == 0 {
+			v += "." + strconv.FormatUint(rng.Uint64N(1_000_000), 10)
+		}
+		return v + suffixes[rng.IntN(len(suffixes))]
+	}
+	for range 150 {
+		pairs = append(pairs, [2]string{amount(), amount()})
+	}
+	for i, p := range pairs {
+		above := exactAmount(t, p[0]).Cmp(exactAmount(t, p[1])) > 0
+		for _, r := range []string{"cpu", "memory"} {
+			manifest := tenant(fmt.Sprintf("pair-%d", i), fmt.Sprintf("  ingest: {resources: {requests: {%s: %q}, limits: {%s: %q}}}\n", r, p[0], r, p[1]))
+			err := k8s.Create(context.Background(), decode(t, manifest), client.DryRunAll, client.FieldValidation("Strict"))
+			switch {
+			case above && err == nil:
+				t.Errorf("requests.%s %s above limits.%s %s was accepted", r, p[0], r, p[1])
+			case above && !strings.Contains(err.Error(), "requests."+r+" must not be more than limits."+r):
+				t.Errorf("requests.%s %s above limits.%s %s was refused without saying so: %v", r, p[0], r, p[1], err)
+			case !above && err != nil:
+				t.Errorf("requests.%s %s, not above limits.%s %s, was refused: %v", r, p[0], r, p[1], err)
+			}
+		}
+	}
+}
+
+// exactAmount is an amount of QuantityPattern as an exact rational.
+func exactAmount(t *testing.T, q string) *big.Rat {
+	t.Helper()
+	units := map[string]*big.Rat{"": big.NewRat(1, 1), "m": big.NewRat(1, 1000), "k": big.NewRat(1e3, 1), "M": big.NewRat(1e6, 1),
+		"G": big.NewRat(1e9, 1), "T": big.NewRat(1e12, 1), "Ki": big.NewRat(1<<10, 1), "Mi": big.NewRat(1<<20, 1), "Gi": big.NewRat(1<<30, 1), "Ti": big.NewRat(1<<40, 1)}
+	number := strings.TrimRight(q, "mkKMGTi")
+	v, ok := new(big.Rat).SetString(number)
+	unit, known := units[q[len(number):]]
+	if !ok || !known || !regexp.MustCompile(v1alpha1.QuantityPattern).MatchString(q) {
+		t.Fatalf("the test's amount %q is not of QuantityPattern", q)
+	}
+	return v.Mul(v, unit)
 }
