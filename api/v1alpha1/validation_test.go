@@ -544,7 +544,7 @@ func TestRequestsAboveLimitsAreRefusedExactly(t *testing.T) {
 	rng := rand.New(rand.NewPCG(20, 15))
 	amount := func() string {
 		v := strconv.FormatUint(rng.Uint64N(1_000_000_000_000), 10)
-		if len(v) > 1+int(rng.IntN(12)) {
+		if len(v) > 1+rng.IntN(12) {
 			v = v[:1+rng.IntN(len(v))]
 		}
 		if rng.IntN(2) == 0 {
