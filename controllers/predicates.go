@@ -17,10 +17,12 @@ limitations under the License.
 package controllers
 
 import (
+	"bytes"
 	"reflect"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -121,6 +123,24 @@ func reconcileRequested() predicate.Funcs {
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			key := analyticsv1alpha1.ReconcileRequestedAnnotation
 			return e.ObjectOld.GetAnnotations()[key] != e.ObjectNew.GetAnnotations()[key]
+		},
+	}
+}
+
+// adminCAChanged passes a Secret's update that changes its CA bundle
+// (AdminSecretCAKey), which an admin Secret's regions' tenants carry in
+// their own Secrets. A tenant's own Secret passes too and maps to no
+// region. An admin Secret's creation or deletion changes its regions'
+// readiness instead, which regionReadinessChanged passes.
+func adminCAChanged() predicate.Funcs {
+	return predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, ok1 := e.ObjectOld.(*corev1.Secret)
+			n, ok2 := e.ObjectNew.(*corev1.Secret)
+			return ok1 && ok2 && !bytes.Equal(o.Data[AdminSecretCAKey], n.Data[AdminSecretCAKey])
 		},
 	}
 }

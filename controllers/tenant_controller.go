@@ -19,6 +19,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -264,9 +265,8 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 
-	tenantsInRegion := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-		region, ok := o.(*analyticsv1alpha1.StorageRegion)
-		if !ok {
+	tenantsOf := func(ctx context.Context, regions ...analyticsv1alpha1.Region) []reconcile.Request {
+		if len(regions) == 0 {
 			return nil
 		}
 		var list analyticsv1alpha1.AnalyticsTenantList
@@ -276,11 +276,36 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		var reqs []reconcile.Request
 		for i := range list.Items {
-			if list.Items[i].Spec.Effective().Region == region.Spec.Region {
+			if slices.Contains(regions, list.Items[i].Spec.Effective().Region) {
 				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
 			}
 		}
 		return reqs
+	}
+	tenantsInRegion := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		region, ok := o.(*analyticsv1alpha1.StorageRegion)
+		if !ok {
+			return nil
+		}
+		return tenantsOf(ctx, region.Spec.Region)
+	})
+	// A new CA bundle in a region's admin Secret reaches its tenants at
+	// once: it is part of their storage fingerprint (storageTLS), and their
+	// Secrets carry it. Admin Secrets are cached (CacheOptions), so this
+	// costs no request.
+	tenantsOfAdminSecret := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		var regions analyticsv1alpha1.StorageRegionList
+		if err := mgr.GetClient().List(ctx, &regions); err != nil {
+			log.FromContext(ctx).Error(err, "listing StorageRegions of an admin Secret")
+			return nil
+		}
+		var served []analyticsv1alpha1.Region
+		for _, sr := range regions.Items {
+			if ref := sr.Spec.Postgres.AdminSecretRef; ref.Namespace == o.GetNamespace() && ref.Name == o.GetName() {
+				served = append(served, sr.Spec.Region)
+			}
+		}
+		return tenantsOf(ctx, served...)
 	})
 
 	workers := r.MaxConcurrentReconciles
@@ -304,6 +329,7 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return b.
 		Watches(&analyticsv1alpha1.StorageRegion{}, tenantsInRegion, builder.WithPredicates(regionReadinessChanged())).
 		Watches(&analyticsv1alpha1.StorageRegion{}, closePool).
+		Watches(&corev1.Secret{}, tenantsOfAdminSecret, builder.WithPredicates(adminCAChanged())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
 }

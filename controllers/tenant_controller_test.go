@@ -73,6 +73,10 @@ func withRegions(t testing.TB) {
 // its finalizer has let it go.
 func newTenant(t testing.TB, name string, spec analyticsv1alpha1.AnalyticsTenantSpec, lbls ...string) *analyticsv1alpha1.AnalyticsTenant {
 	t.Helper()
+	if len(spec.Domains) == 0 {
+		// Every tenant has a domain (the API server refuses one without).
+		spec.Domains = []analyticsv1alpha1.Domain{analyticsv1alpha1.Domain(name + ".example.com")}
+	}
 	tenant := &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}}, Spec: spec}
 	for i := 0; i+1 < len(lbls); i += 2 {
 		tenant.Labels[lbls[i]] = lbls[i+1]
@@ -638,7 +642,7 @@ func TestDeletionPurgesTheTenantsDataUnlessRetained(t *testing.T) {
 			name := []string{"purged", "retained"}[i]
 			endHoldAfter(t, name)
 			tenant := &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: name},
-				Spec: analyticsv1alpha1.AnalyticsTenantSpec{Region: analyticsv1alpha1.RegionUS, DeletionPolicy: tt.policy}}
+				Spec: analyticsv1alpha1.AnalyticsTenantSpec{Region: analyticsv1alpha1.RegionUS, Domains: []analyticsv1alpha1.Domain{analyticsv1alpha1.Domain(name + ".example.com")}, DeletionPolicy: tt.policy}}
 			g.Expect(k8s.Create(ctx, tenant)).To(Succeed())
 			g.Eventually(conditionOf(name, analyticsv1alpha1.ConditionStorageReady), wait, tick).Should(haveStatus(metav1.ConditionTrue))
 			left, err := store.Verify(ctx, name)

@@ -70,7 +70,7 @@ func withUnboundedMemoryLimit(t *testing.T) (restore func()) {
 	}
 	probe := &analyticsv1alpha1.AnalyticsTenant{
 		ObjectMeta: metav1.ObjectMeta{Name: "schema-probe"},
-		Spec: analyticsv1alpha1.AnalyticsTenantSpec{Ingest: &analyticsv1alpha1.IngestSpec{Resources: &analyticsv1alpha1.IngestResources{
+		Spec: analyticsv1alpha1.AnalyticsTenantSpec{Domains: []analyticsv1alpha1.Domain{"probe.example.com"}, Ingest: &analyticsv1alpha1.IngestSpec{Resources: &analyticsv1alpha1.IngestResources{
 			Limits: &analyticsv1alpha1.ComputeResources{Memory: spinningQuantity},
 		}}},
 	}

@@ -79,7 +79,8 @@ func operatorWroteNothingInto(g Gomega, name string, tenant types.UID) {
 func TestANamespaceThatExistsAndIsNotTheTenantsIsNeverTakenOver(t *testing.T) {
 	withRegions(t)
 	ctx := context.Background()
-	other := &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: "other-owner", Labels: map[string]string{shardLabel: "nobody"}}}
+	other := &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: "other-owner", Labels: map[string]string{shardLabel: "nobody"}},
+		Spec: analyticsv1alpha1.AnalyticsTenantSpec{Domains: []analyticsv1alpha1.Domain{"other-owner.example.com"}}}
 	NewWithT(t).Expect(k8s.Create(ctx, other)).To(Succeed())
 	t.Cleanup(func() { _ = k8s.Delete(ctx, other) })
 

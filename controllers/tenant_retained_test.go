@@ -55,7 +55,7 @@ func TestRetainedDataGoesOnlyToATenantThatNamesTheDeletedTenantsUID(t *testing.T
 	ctx := context.Background()
 	withRegions(t)
 	const name, ns = "held", "tenant-held"
-	spec := analyticsv1alpha1.AnalyticsTenantSpec{Region: analyticsv1alpha1.RegionUS,
+	spec := analyticsv1alpha1.AnalyticsTenantSpec{Region: analyticsv1alpha1.RegionUS, Domains: []analyticsv1alpha1.Domain{"held.example.com"},
 		DeletionPolicy: analyticsv1alpha1.DeletionPolicyRetain, RetainDays: ptr.To[int32](3)}
 	tenant := &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}
 	g.Expect(k8s.Create(ctx, tenant)).To(Succeed())

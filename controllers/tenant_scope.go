@@ -69,6 +69,9 @@ type tenantScope struct {
 	store RegionStore
 	// storageCA is whether the tenant's credentials carry a private CA.
 	storageCA bool
+	// storageTLS is the region's TLS in force (storageTLS), once its
+	// admin configuration is read.
+	storageTLS string
 	// storageSecret and ingestSecret are the credentials Secrets in force:
 	// as this reconcile applied them, or as cached when storage could not
 	// be provisioned now; nil when there is none.

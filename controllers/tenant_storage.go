@@ -134,10 +134,11 @@ func (r *TenantReconciler) reconcileStorage(ctx context.Context, s *tenantScope)
 		return ctrl.Result{}, nil
 	}
 	t := s.render()
-	store, err := r.regionStore(ctx, s.region)
+	store, cfg, err := r.regionStoreAndConfig(ctx, s.region)
 	if err != nil {
 		return r.storageFailed(s, err)
 	}
+	s.storageTLS = storageTLS(cfg)
 	ns := render.NamespaceName(t)
 	if err := r.readCredentials(ctx, s); err != nil {
 		return ctrl.Result{}, err
@@ -304,14 +305,14 @@ func storageVerifyAfter(tenant string) time.Duration {
 
 // storageFingerprint identifies what provisioning makes for the tenant:
 // the schema version, the roles' connection limits and session defaults, the StorageRegion and
-// its database, and the credentials in the Secrets (a lost or changed
-// Secret changes it).
+// its database, the TLS in force (sslMode and the CA's hash, storageTLS),
+// and the credentials in the Secrets (a lost or changed Secret changes it).
 func storageFingerprint(s *tenantScope) string {
 	pg := s.region.Spec.Postgres.Effective()
 	h := sha256.New()
-	fmt.Fprintf(h, "%d\x00%d\x00%d\x00%s\x00%s\x00%s\x00%s\x00%d\x00%s\x00%s\x00%s",
+	fmt.Fprintf(h, "%d\x00%d\x00%d\x00%s\x00%s\x00%s\x00%s\x00%d\x00%s\x00%s\x00%s\x00%s",
 		storage.SchemaVersion(), storage.DefaultConnectionLimit, storage.IngestConnections(ingestMaxPods(s.spec)), storage.RoleSettings(),
-		s.region.Name, s.region.UID, pg.Host, pg.Port, pg.Database,
+		s.region.Name, s.region.UID, pg.Host, pg.Port, pg.Database, s.storageTLS,
 		credentialsHash(s.storageSecret), credentialsHash(s.ingestSecret))
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
@@ -407,15 +408,33 @@ func (r *TenantReconciler) regionBeingDeleted(ctx context.Context, region analyt
 
 // regionStore returns the open store of a StorageRegion.
 func (r *TenantReconciler) regionStore(ctx context.Context, region *analyticsv1alpha1.StorageRegion) (RegionStore, error) {
+	store, _, err := r.regionStoreAndConfig(ctx, region)
+	return store, err
+}
+
+// regionStoreAndConfig returns the open store of a StorageRegion and the
+// admin configuration it was opened with.
+func (r *TenantReconciler) regionStoreAndConfig(ctx context.Context, region *analyticsv1alpha1.StorageRegion) (RegionStore, storage.AdminConfig, error) {
 	// A region edited to point elsewhere can still be Ready in the cache.
 	if refused := r.Policy.admit(region); refused != nil {
-		return nil, refused
+		return nil, storage.AdminConfig{}, refused
 	}
 	cfg, err := adminConfig(ctx, r.Client, r.APIReader, region)
 	if err != nil {
-		return nil, err
+		return nil, storage.AdminConfig{}, err
 	}
-	return r.stores.get(ctx, region.Name, cfg)
+	store, err := r.stores.get(ctx, region.Name, cfg)
+	return store, cfg, err
+}
+
+// storageTLS identifies the TLS in force for the region's connections,
+// which the tenant's Secrets carry (sslmode, ca.crt): the effective
+// sslMode and a hash of the admin Secret's CA bundle. It is part of the
+// storage fingerprint, so a change of either re-provisions the tenants at
+// once instead of at their next verification, hours later.
+func storageTLS(cfg storage.AdminConfig) string {
+	ca := sha256.Sum256(cfg.CACert)
+	return cfg.SSLMode + "\x00" + hex.EncodeToString(ca[:])
 }
 
 // finalize runs when the tenant is being deleted: it purges the tenant's

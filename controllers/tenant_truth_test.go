@@ -353,7 +353,8 @@ func TestFinalizersAreChangedOnlyOnTheVersionTheyWereReadAt(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	// No operator instance of the suite reconciles this tenant.
-	tenant := &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: "locked", Labels: map[string]string{shardLabel: "nobody"}}}
+	tenant := &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: "locked", Labels: map[string]string{shardLabel: "nobody"}},
+		Spec: analyticsv1alpha1.AnalyticsTenantSpec{Domains: []analyticsv1alpha1.Domain{"locked.example.com"}}}
 	g.Expect(k8s.Create(ctx, tenant)).To(Succeed())
 	t.Cleanup(func() {
 		fresh := getTenant("locked")

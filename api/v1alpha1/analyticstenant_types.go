@@ -63,13 +63,39 @@ const (
 // +kubebuilder:validation:XValidation:rule="self.matches('^([*][.])?([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?[.])+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$')",message="each domain must be a lowercase host name such as example.com, or a wildcard such as *.example.com"
 type Domain string
 
-// QueryParam is the name of a URL query parameter.
+// QueryParam is the name of a URL query parameter. Names that carry
+// personal data on most sites (PersonalDataQueryParams) are refused.
 // +kubebuilder:validation:MaxLength=64
 // +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z0-9_][-A-Za-z0-9_.]*$')",message="query parameter names may contain only letters, digits, '_', '-' and '.', and must not start with '-' or '.'"
+// +kubebuilder:validation:XValidation:rule="!(self.lowerAscii().replace('-', \"\").replace('_', \"\").replace('.', \"\") in ['email', 'mail', 'emailaddress', 'token', 'accesstoken', 'refreshtoken', 'idtoken', 'password', 'passwd', 'pass', 'pwd', 'phone', 'phonenumber', 'tel', 'mobile', 'name', 'firstname', 'lastname', 'fullname', 'surname', 'username', 'user', 'address', 'street', 'zip', 'postcode', 'ssn', 'dob', 'birthdate', 'session', 'sessionid', 'sid', 'jsessionid', 'phpsessid', 'auth', 'authorization', 'key', 'apikey', 'secret', 'clientsecret', 'code', 'otp', 'pin', 'iban', 'creditcard', 'cardnumber', 'cc', 'cvv', 'ip'] || ['email', 'passw', 'token', 'secret', 'apikey', 'sessionid', 'sessid'].exists(w, self.lowerAscii().replace('-', \"\").replace('_', \"\").replace('.', \"\").contains(w)))",message="this query parameter name usually carries personal data (an e-mail address, a name, a phone number, a password, a token or a session): the privacy policy keeps no such parameter, so it cannot be allowlisted"
 type QueryParam string
+
+// PersonalDataQueryParams are the query parameter names a tenant may not
+// allowlist: compared without case and without '-', '_' and '.' (so
+// e-mail, E_Mail and email are one), a name that is one of these, or
+// contains one of PersonalDataQueryParamParts, is refused by the API
+// server. The CEL rule on QueryParam holds the same lists; a test keeps
+// them equal. (The rule writes the empty string in double quotes: two
+// single quotes in a doc comment are rewritten by gofmt.)
+var PersonalDataQueryParams = []string{
+	"email", "mail", "emailaddress", "token", "accesstoken", "refreshtoken", "idtoken",
+	"password", "passwd", "pass", "pwd", "phone", "phonenumber", "tel", "mobile",
+	"name", "firstname", "lastname", "fullname", "surname", "username", "user",
+	"address", "street", "zip", "postcode", "ssn", "dob", "birthdate",
+	"session", "sessionid", "sid", "jsessionid", "phpsessid", "auth", "authorization",
+	"key", "apikey", "secret", "clientsecret", "code", "otp", "pin",
+	"iban", "creditcard", "cardnumber", "cc", "cvv", "ip",
+}
+
+// PersonalDataQueryParamParts are the parts a query parameter name may not
+// contain (compared as PersonalDataQueryParams): user_email, x-api-key
+// and auth_token are refused as email, apikey and token are.
+var PersonalDataQueryParamParts = []string{"email", "passw", "token", "secret", "apikey", "sessionid", "sessid"}
 
 // AnalyticsTenantSpec is what one customer bought. No field is defaulted in
 // the stored object; Effective says what is in force.
+// +kubebuilder:validation:XValidation:rule="has(self.domains) && size(self.domains) > 0",message="domains must list at least one site the tenant collects events for, such as example.com: ingest refuses every event of a tenant without domains, and does not start",fieldPath=".domains",reason=FieldValueRequired
+// +kubebuilder:validation:XValidation:rule="!has(self.retainDays) || (has(self.deletionPolicy) && self.deletionPolicy == 'Retain')",message="retainDays is how long deletionPolicy Retain holds a deleted tenant's data; with deletionPolicy Delete (or unset) the data is purged at once: set deletionPolicy: Retain, or remove retainDays",fieldPath=".retainDays"
 // +kubebuilder:validation:XValidation:rule="(has(oldSelf.region) ? oldSelf.region : 'EU') == (has(self.region) ? self.region : 'EU')",message="region is immutable (unset means EU): a tenant's events stay in the region it was created in; create a new tenant to use another region"
 type AnalyticsTenantSpec struct {
 	// Region where the tenant's events are stored: EU (default) or US. It
@@ -84,7 +110,9 @@ type AnalyticsTenantSpec struct {
 	RetentionDays *int32 `json:"retentionDays,omitempty"`
 
 	// Domains the tenant collects events for: host names such as example.com
-	// or wildcards such as *.example.com, each at most once, at most 100.
+	// or wildcards such as *.example.com, each at most once, at least one
+	// and at most 100. Required: ingest refuses every event of a tenant
+	// without domains.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=100
@@ -115,7 +143,8 @@ type AnalyticsTenantSpec struct {
 
 	// RetainDays is how long, in days, deletionPolicy Retain holds the
 	// tenant's data after deletion: 1 to 30 (default 30), as the policy
-	// deletes account data within 30 days of closure.
+	// deletes account data within 30 days of closure. Only with
+	// deletionPolicy Retain: Delete purges at once.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=30
@@ -173,7 +202,8 @@ type IngestSpec struct {
 
 	// Resources are the CPU and memory the ingest container requests and is
 	// limited to. Unset means modest requests (100m, 128Mi) and a 256Mi
-	// memory limit; set, they replace those defaults whole.
+	// memory limit; set, they replace those defaults whole. A request may
+	// not be more than its limit.
 	// +optional
 	Resources *IngestResources `json:"resources,omitempty"`
 
@@ -208,9 +238,13 @@ type AutoscalingSpec struct {
 // RateLimitSpec is the abuse rate limit applied at ingestion.
 type RateLimitSpec struct {
 	// EventsPerMinutePerIP is how many events one IP address may send per
-	// minute before ingest drops them. Must be positive.
+	// minute before ingest drops them (and, as a burst, at once): 1 to
+	// 100000. 100000 a minute is about 1,700 a second from one address,
+	// far above what the visitors behind one office's or carrier's NAT
+	// send; a larger limit limits nothing.
 	// +required
 	// +kubebuilder:validation:XValidation:rule="self > 0",message="rateLimit.eventsPerMinutePerIP must be a positive number of events"
+	// +kubebuilder:validation:XValidation:rule="self <= 100000",message="rateLimit.eventsPerMinutePerIP must be at most 100000 (about 1,700 events a second from one address): a larger limit is no abuse limit"
 	EventsPerMinutePerIP int32 `json:"eventsPerMinutePerIP"`
 }
 

@@ -110,6 +110,21 @@ func quoteShort(s string) string {
 
 // IngestResources are the CPU and memory the ingest container requests and
 // is limited to, as in a container's resources but for cpu and memory only.
+// A request above its limit is refused.
+//
+// The rules compare two amounts exactly without quantity(), which would run
+// apimachinery's parser in the API server: each amount, of QuantityPattern,
+// is taken apart with find() (and bound to names with map() over a
+// list of one: the API server's CEL has no cel.bind) into its integer digits, its up to 6
+// fraction digits and its suffix, as n, the amount in millionths, times k,
+// what a unit of the suffix is in thousandths (m 1, none 1000, Ki 1024000,
+// ... Ti 1099511627776000), which makes n*k the amount in billionths.
+// n*k reaches 1.1e33, beyond int64, so it is multiplied out in base 1e9
+// halves into [hi, lo] with lo below 1e18, every partial product below
+// 2e18; the pairs then compare in order. Doubles would not do: 1.1G and
+// 1100M differ as doubles.
+// +kubebuilder:validation:XValidation:rule="!has(self.requests) || !has(self.limits) || !has(self.requests.cpu) || !has(self.limits.cpu) || [[string(self.requests.cpu), string(self.limits.cpu)].map(s, [int(s.find('^[0-9]+')) * 1000000 + (s.find('[.][0-9]+') == \"\" ? 0 : int((s.find('[.][0-9]+').substring(1) + '00000').substring(0, 6)))].map(n, [{'m': 1, \"\": 1000, 'k': 1000000, 'M': 1000000000, 'G': 1000000000000, 'T': 1000000000000000, 'Ki': 1024000, 'Mi': 1048576000, 'Gi': 1073741824000, 'Ti': 1099511627776000}[s.find('[a-zA-Z]+$')]].map(k, [(n / 1000000000) * (k % 1000000000) + (n % 1000000000) * (k / 1000000000)].map(mid, [(mid % 1000000000) * 1000000000 + (n % 1000000000) * (k % 1000000000)].map(t, [(n / 1000000000) * (k / 1000000000) + mid / 1000000000 + t / 1000000000000000000, t % 1000000000000000000])[0])[0])[0])[0])].map(v, v[0][0] < v[1][0] || (v[0][0] == v[1][0] && v[0][1] <= v[1][1]))[0]",message="requests.cpu must not be more than limits.cpu: a container cannot ask for more than it may use",fieldPath=".requests.cpu"
+// +kubebuilder:validation:XValidation:rule="!has(self.requests) || !has(self.limits) || !has(self.requests.memory) || !has(self.limits.memory) || [[string(self.requests.memory), string(self.limits.memory)].map(s, [int(s.find('^[0-9]+')) * 1000000 + (s.find('[.][0-9]+') == \"\" ? 0 : int((s.find('[.][0-9]+').substring(1) + '00000').substring(0, 6)))].map(n, [{'m': 1, \"\": 1000, 'k': 1000000, 'M': 1000000000, 'G': 1000000000000, 'T': 1000000000000000, 'Ki': 1024000, 'Mi': 1048576000, 'Gi': 1073741824000, 'Ti': 1099511627776000}[s.find('[a-zA-Z]+$')]].map(k, [(n / 1000000000) * (k % 1000000000) + (n % 1000000000) * (k / 1000000000)].map(mid, [(mid % 1000000000) * 1000000000 + (n % 1000000000) * (k % 1000000000)].map(t, [(n / 1000000000) * (k / 1000000000) + mid / 1000000000 + t / 1000000000000000000, t % 1000000000000000000])[0])[0])[0])[0])].map(v, v[0][0] < v[1][0] || (v[0][0] == v[1][0] && v[0][1] <= v[1][1]))[0]",message="requests.memory must not be more than limits.memory: a container cannot ask for more than it may use",fieldPath=".requests.memory"
 type IngestResources struct {
 	// Requests is what the ingest container is scheduled with.
 	// +optional

@@ -20,7 +20,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/big"
+	"math/rand/v2"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -58,8 +62,20 @@ func TestMain(m *testing.M) {
 }
 
 // tenant is an AnalyticsTenant manifest with the given spec (YAML, indented
-// by two spaces under spec:).
+// by two spaces under spec:), and a domain when the spec names none: every
+// tenant must have one.
 func tenant(name, spec string) string {
+	if !strings.Contains(spec, "domains:") {
+		if spec == "  {}\n" {
+			spec = ""
+		}
+		spec = "  domains: [example.com]\n" + spec
+	}
+	return tenantAsIs(name, spec)
+}
+
+// tenantAsIs is an AnalyticsTenant manifest with exactly the given spec.
+func tenantAsIs(name, spec string) string {
 	return "apiVersion: analytics.millimetric.ai/v1alpha1\nkind: AnalyticsTenant\nmetadata:\n  name: " + name + "\nspec:\n" + spec
 }
 
@@ -179,6 +195,10 @@ func TestInvalidManifestsAreRefusedWithASpecificMessage(t *testing.T) {
 			tenant("res-suffix", "  ingest: {resources: {requests: {memory: 1GB}}}\n"), v1alpha1.QuantityMessage},
 		{"an amount longer than any bounded one is refused by its length, before any rule runs",
 			tenant("res-long", "  ingest: {resources: {requests: {memory: \""+strings.Repeat("9", 22)+"\"}}}\n"), "spec.ingest.resources.requests.memory: Too long: may not be more than 21 bytes"},
+		{"a memory request above its limit is refused",
+			tenant("res-over", "  ingest: {resources: {requests: {memory: 1Gi}, limits: {memory: 512Mi}}}\n"), "spec.ingest.resources.requests.memory: Invalid value: requests.memory must not be more than limits.memory"},
+		{"a CPU request above its limit, written in other units, is refused",
+			tenant("res-cpu-over", "  ingest: {resources: {requests: {cpu: \"1.0001\"}, limits: {cpu: 1000m}}}\n"), "requests.cpu must not be more than limits.cpu"},
 		{"an image reference with a space is refused",
 			tenant("img-space", "  ingest: {image: \"ingest latest\"}\n"), "image must be an image reference without spaces"},
 		{"a query parameter name with a space is refused",
@@ -199,6 +219,30 @@ func TestInvalidManifestsAreRefusedWithASpecificMessage(t *testing.T) {
 			tenant("suspend-yes", "  suspend: \"yes\"\n"), "spec.suspend in body must be of type boolean"},
 		{"a misspelt field is refused, not dropped",
 			tenant("typo", "  retentionDay: 90\n"), `unknown field "spec.retentionDay"`},
+		{"a tenant without domains is refused: its ingest would refuse every event",
+			tenantAsIs("no-domains", "  region: EU\n"), "spec.domains: Required value: domains must list at least one site the tenant collects events for"},
+		{"an empty spec is refused: a tenant needs its domains",
+			tenantAsIs("empty-spec", "  {}\n"), "domains must list at least one site the tenant collects events for"},
+		{"an empty list of domains is refused",
+			tenantAsIs("no-domains-list", "  domains: []\n"), "domains must list at least one site the tenant collects events for"},
+		{"a hold of retained data with deletionPolicy Delete is refused: Delete purges at once",
+			tenant("retain-delete", "  deletionPolicy: Delete\n  retainDays: 7\n"), "spec.retainDays: Invalid value: retainDays is how long deletionPolicy Retain holds a deleted tenant's data"},
+		{"a hold of retained data without a deletion policy (Delete) is refused",
+			tenant("retain-unset", "  retainDays: 30\n"), "retainDays is how long deletionPolicy Retain holds a deleted tenant's data"},
+		{"a rate limit of 2^31-1 events a minute, no limit at all, is refused",
+			tenant("rate-max", "  ingest: {rateLimit: {eventsPerMinutePerIP: 2147483647}}\n"), "rateLimit.eventsPerMinutePerIP must be at most 100000"},
+		{"a rate limit just above 100000 is refused",
+			tenant("rate-100001", "  ingest: {rateLimit: {eventsPerMinutePerIP: 100001}}\n"), "rateLimit.eventsPerMinutePerIP must be at most 100000"},
+		{"an allowlisted e-mail parameter, in any case and with any separator, is refused",
+			tenant("qp-email", "  privacy: {queryParamAllowlist: [utm_source, E-Mail]}\n"), "this query parameter name usually carries personal data"},
+		{"an allowlisted parameter containing email is refused",
+			tenant("qp-user-email", "  privacy: {queryParamAllowlist: [user_email]}\n"), "this query parameter name usually carries personal data"},
+		{"an allowlisted access token is refused",
+			tenant("qp-token", "  privacy: {queryParamAllowlist: [access_token]}\n"), "this query parameter name usually carries personal data"},
+		{"an allowlisted API key is refused",
+			tenant("qp-apikey", "  privacy: {queryParamAllowlist: [X-API-Key]}\n"), "this query parameter name usually carries personal data"},
+		{"an allowlisted session id is refused",
+			tenant("qp-jsession", "  privacy: {queryParamAllowlist: [JSESSIONID]}\n"), "this query parameter name usually carries personal data"},
 		{"a tenant without a spec is refused",
 			"apiVersion: analytics.millimetric.ai/v1alpha1\nkind: AnalyticsTenant\nmetadata:\n  name: no-spec\n", "spec: Required value"},
 
@@ -230,7 +274,37 @@ func TestInvalidManifestsAreRefusedWithASpecificMessage(t *testing.T) {
 		{"an egress port number of zero is refused",
 			region("port-zero", "  region: EU\n"+goodPostgres+"  egress:\n    ports:\n    - {port: 0}\n"), "each egress port must be a port number from 1 to 65535, or a port name"},
 		{"an admin secret in an invalid namespace is refused",
-			region("secret-badns", "  region: EU\n  postgres: {host: pg, database: events, adminSecretRef: {namespace: My_NS, name: s}}\n"), "spec.postgres.adminSecretRef.namespace in body should match"},
+			region("secret-badns", "  region: EU\n  postgres: {host: pg, database: events, adminSecretRef: {namespace: My_NS, name: s}}\n"), "spec.postgres.adminSecretRef.namespace: Invalid value: \"My_NS\": namespace must be a namespace name"},
+		{"an admin secret name that is not a DNS name is refused",
+			region("secret-badname", "  region: EU\n  postgres: {host: pg, database: events, adminSecretRef: {namespace: ns, name: Pg_Admin}}\n"), "spec.postgres.adminSecretRef.name: Invalid value: \"Pg_Admin\": name must be a Secret name"},
+		{"an admin secret name with a slash is refused",
+			region("secret-slash", "  region: EU\n  postgres: {host: pg, database: events, adminSecretRef: {namespace: ns, name: \"ns/pg-admin\"}}\n"), "name must be a Secret name"},
+		{"a comma-separated host, which the driver reads as several servers, is refused",
+			region("host-comma", "  region: EU\n  postgres: {host: \"pg1.internal,pg2.internal\", database: events, adminSecretRef: {namespace: ns, name: s}}\n"), "the driver reads a comma-separated host as a list of servers"},
+		{"a host with a space is refused",
+			region("host-space", "  region: EU\n  postgres: {host: \"pg internal\", database: events, adminSecretRef: {namespace: ns, name: s}}\n"), "host must be a bare host name or IP address"},
+		{"a database name with a space is refused",
+			region("db-space", "  region: EU\n  postgres: {host: pg, database: \"my events\", adminSecretRef: {namespace: ns, name: s}}\n"), "spec.postgres.database: Invalid value: \"my events\": database must be a name of letters, digits, '_' and '-'"},
+		{"a database name that is a libpq connection string is refused",
+			region("db-dsn", "  region: EU\n  postgres: {host: pg, database: \"dbname=events host=evil\", adminSecretRef: {namespace: ns, name: s}}\n"), "database must be a name of letters, digits, '_' and '-'"},
+		{"a database name with a quote is refused",
+			region("db-quote", "  region: EU\n  postgres: {host: pg, database: \"events'\", adminSecretRef: {namespace: ns, name: s}}\n"), "database must be a name of letters, digits, '_' and '-'"},
+		{"egress to every IPv4 address is refused",
+			region("egress-all4", "  region: EU\n"+goodPostgres+"  egress:\n    to:\n    - ipBlock: {cidr: 0.0.0.0/0}\n"), "a /0 block (0.0.0.0/0, ::/0) lets every tenant workload reach any address"},
+		{"egress to every IPv6 address is refused",
+			region("egress-all6", "  region: EU\n"+goodPostgres+"  egress:\n    to:\n    - ipBlock: {cidr: \"::/0\", except: [\"fd00::/8\"]}\n"), "a /0 block (0.0.0.0/0, ::/0)"},
+		{"an egress ipBlock that is not a CIDR is refused",
+			region("egress-notcidr", "  region: EU\n"+goodPostgres+"  egress:\n    to:\n    - ipBlock: {cidr: pg.internal}\n"), "each egress ipBlock must be a CIDR of the storage's addresses"},
+		{"an egress peer that names nothing is refused",
+			region("egress-empty-peer", "  region: EU\n"+goodPostgres+"  egress:\n    to:\n    - {}\n"), "each egress peer must name the storage"},
+		{"an egress port entry without a port, every port of its protocol, is refused",
+			region("egress-noport", "  region: EU\n"+goodPostgres+"  egress:\n    to:\n    - ipBlock: {cidr: 10.0.0.0/16}\n    ports:\n    - {protocol: TCP}\n"), "each egress port must name the storage's port: an entry without a port opens every port of its protocol"},
+		{"an egress port range over every port is refused",
+			region("egress-range", "  region: EU\n"+goodPostgres+"  egress:\n    to:\n    - ipBlock: {cidr: 10.0.0.0/16}\n    ports:\n    - {protocol: TCP, port: 1, endPort: 65535}\n"), "an egress port range (endPort) must start at a port number and span at most 100 ports"},
+		{"a toleration of every taint (operator Exists without a key) is refused",
+			region("tol-all", "  region: EU\n"+goodPostgres+"  placement:\n    tolerations:\n    - {operator: Exists}\n"), "each toleration must name the taint key it tolerates"},
+		{"a toleration of every NoExecute taint is refused",
+			region("tol-noexec", "  region: EU\n"+goodPostgres+"  placement:\n    tolerations:\n    - {operator: Exists, effect: NoExecute}\n"), "each toleration must name the taint key it tolerates"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -272,7 +346,10 @@ func TestValidManifestsAreAcceptedAndReadBackExactlyAsApplied(t *testing.T) {
 		name     string
 		manifest string
 	}{
-		{"an empty spec is accepted and stays empty", tenant("minimal", "  {}\n")},
+		{"a spec of only its domain is accepted and stays so", tenant("minimal", "  {}\n")},
+		{"the highest rate limit is accepted", tenant("rate-top", "  ingest: {rateLimit: {eventsPerMinutePerIP: 100000}}\n")},
+		{"campaign and click-id parameters, and names that only resemble personal ones, are accepted",
+			tenant("qp-ok", "  privacy: {queryParamAllowlist: [utm_source, utm_id, gclid, fbclid, ref, source, page, lang, category, classname, keyword]}\n")},
 		{"the design's example tenant is accepted", tenant("acme", fullTenant)},
 		{"a US tenant on the 365-day plan is accepted", tenant("globex", "  region: US\n  retentionDays: 365\n")},
 		{"a retained tenant with a 7-day hold is accepted", tenant("retain-7", "  deletionPolicy: Retain\n  retainDays: 7\n")},
@@ -288,9 +365,13 @@ func TestValidManifestsAreAcceptedAndReadBackExactlyAsApplied(t *testing.T) {
 		{"a suspended tenant that retains its data is accepted", tenant("paused", "  suspend: true\n  deletionPolicy: Retain\n")},
 		{"ingest resources written as numbers and as strings of every form are accepted",
 			tenant("res-forms", "  ingest:\n    resources:\n      requests: {cpu: \"0.25\", memory: 536870912}\n      limits: {cpu: 2, memory: 1.5Gi}\n")},
+		{"requests equal to their limits in other units are accepted",
+			tenant("res-equal", "  ingest:\n    resources:\n      requests: {cpu: 1100m, memory: 1.1G}\n      limits: {cpu: \"1.1\", memory: 1100M}\n")},
 		{"ingest resources in millicores and binary suffixes are accepted",
-			tenant("res-suffixes", "  ingest:\n    resources:\n      requests: {cpu: 500m, memory: 999999999999Ki}\n      limits: {cpu: \"999999999999.123456\", memory: 512Mi}\n")},
+			tenant("res-suffixes", "  ingest:\n    resources:\n      requests: {cpu: 500m, memory: 512Mi}\n      limits: {cpu: \"999999999999.123456\", memory: 999999999999Ki}\n")},
 		{"a minimal storage region is accepted", region("eu-min", "  region: EU\n"+goodPostgres)},
+		{"an IPv6 host, a database name with '_' and '-', and a dotted Secret name are accepted",
+			region("eu-v6", "  region: EU\n  postgres: {host: \"fd00::10\", database: events_eu-1, adminSecretRef: {namespace: millimetric-system, name: pg.eu-admin}}\n")},
 		{"a storage region with egress and placement is accepted", region("us-full", `  region: US
   postgres:
     host: pg.us-east-1.internal
@@ -310,6 +391,7 @@ func TestValidManifestsAreAcceptedAndReadBackExactlyAsApplied(t *testing.T) {
     nodeSelector: {topology.kubernetes.io/region: us-east-1}
     tolerations:
     - {key: dedicated, operator: Equal, value: analytics, effect: NoSchedule}
+    - {key: region, operator: Exists}
 `)},
 	}
 	for _, tt := range tests {
@@ -351,8 +433,22 @@ func TestUpdates(t *testing.T) {
 			tenant("change", "  region: US\n  retentionDays: 365\n  domains: [acme.com]\n  ingest: {replicas: 4}\n  suspend: true\n"), ""},
 		{"a storage region cannot change its region", region("sr-move", "  region: EU\n"+goodPostgres), region("sr-move", "  region: US\n"+goodPostgres),
 			"region is immutable: tenants' data lives where it was provisioned"},
-		{"a storage region may change its host", region("sr-host", "  region: EU\n"+goodPostgres),
-			region("sr-host", "  region: EU\n  postgres: {host: pg2.internal, database: events, adminSecretRef: {namespace: ns, name: s}}\n"), ""},
+		{"a storage region cannot be repointed at another host unasked", region("sr-host", "  region: EU\n"+goodPostgres),
+			region("sr-host", "  region: EU\n  postgres: {host: pg2.internal, database: events, adminSecretRef: {namespace: ns, name: s}}\n"),
+			"host and database say where every tenant's data of the region is, so they cannot change"},
+		{"a storage region cannot be repointed at another database unasked", region("sr-db", "  region: EU\n"+goodPostgres),
+			region("sr-db", "  region: EU\n  postgres: {host: pg.internal, database: events2, adminSecretRef: {namespace: ns, name: s}}\n"),
+			"set postgres.movedFrom to the host and database it was moved from"},
+		{"a storage region may move to another host and database when movedFrom names the old ones", region("sr-moved", "  region: EU\n"+goodPostgres),
+			region("sr-moved", "  region: EU\n  postgres: {host: pg2.internal, database: events2, adminSecretRef: {namespace: ns, name: s}, movedFrom: {host: pg.internal, database: events}}\n"), ""},
+		{"a storage region cannot move when movedFrom names another host", region("sr-moved-other", "  region: EU\n"+goodPostgres),
+			region("sr-moved-other", "  region: EU\n  postgres: {host: pg2.internal, database: events, adminSecretRef: {namespace: ns, name: s}, movedFrom: {host: pg3.internal, database: events}}\n"),
+			"host and database say where every tenant's data of the region is, so they cannot change"},
+		{"a storage region cannot move when movedFrom names another database", region("sr-moved-otherdb", "  region: EU\n"+goodPostgres),
+			region("sr-moved-otherdb", "  region: EU\n  postgres: {host: pg2.internal, database: events, adminSecretRef: {namespace: ns, name: s}, movedFrom: {host: pg.internal, database: other}}\n"),
+			"host and database say where every tenant's data of the region is, so they cannot change"},
+		{"a storage region may change its port, sslMode and admin Secret", region("sr-tls", "  region: EU\n"+goodPostgres),
+			region("sr-tls", "  region: EU\n  postgres: {host: pg.internal, port: 6432, database: events, sslMode: verify-ca, adminSecretRef: {namespace: ns, name: s2}}\n"), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -402,4 +498,90 @@ func TestQuantitiesTheParserSpinsOnAreRefusedAtAdmission(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestEveryPersonalDataQueryParamIsRefused allowlists each name of
+// v1alpha1.PersonalDataQueryParams, as written and in upper case, and each
+// part of PersonalDataQueryParamParts inside a longer name: the API server
+// must refuse each with the message that says why.
+func TestEveryPersonalDataQueryParamIsRefused(t *testing.T) {
+	var names []string
+	for _, n := range v1alpha1.PersonalDataQueryParams {
+		names = append(names, n, strings.ToUpper(n))
+	}
+	for _, p := range v1alpha1.PersonalDataQueryParamParts {
+		names = append(names, "x-"+p+"_value")
+	}
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			_, err := create(t, tenant("qp-personal", fmt.Sprintf("  privacy: {queryParamAllowlist: [utm_source, %q]}\n", name)))
+			if err == nil {
+				t.Fatalf("the API server accepted the query parameter %q in the allowlist", name)
+			}
+			if want := "this query parameter name usually carries personal data"; !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), want) {
+				t.Errorf("want an Invalid error saying %q, got %v", want, err)
+			}
+		})
+	}
+}
+
+// TestRequestsAboveLimitsAreRefusedExactly sends the API server pairs of
+// amounts as a memory and a CPU request and limit, edge cases (equal in
+// other units, a millionth apart, at the largest amounts, where doubles
+// round) and random ones of every form QuantityPattern allows: it must
+// refuse exactly those whose request is more than its limit, compared as
+// exact rationals (apimachinery's Cmp is not the reference: it caps an
+// amount above 2^63-1 at that).
+func TestRequestsAboveLimitsAreRefusedExactly(t *testing.T) {
+	pairs := [][2]string{
+		{"1.1G", "1100M"}, {"1100M", "1.1G"}, {"1Gi", "1073741824"}, {"1073741825", "1Gi"}, {"1024Mi", "1Gi"},
+		{"1m", "0.001"}, {"0.001", "1m"}, {"0.000001", "0.000001m"}, {"0.000002", "0.000001"}, {"1", "1000m"}, {"1.000001", "1"},
+		{"999999999999.999999Ti", "999999999999.999999Ti"}, {"999999999999.999999Ti", "999999999999.999998Ti"},
+		{"999999999999.999998Ti", "999999999999.999999Ti"}, {"999999999999T", "999999999999Ti"}, {"999999999999Ti", "999999999999T"},
+		{"0", "0m"}, {"0.5Ki", "512"}, {"513", "0.5Ki"}, {"1.000000Ti", "1099511627.776k"}, {"1099511627.777k", "1Ti"},
+	}
+	suffixes := []string{"", "m", "k", "M", "G", "T", "Ki", "Mi", "Gi", "Ti"}
+	rng := rand.New(rand.NewPCG(20, 15))
+	amount := func() string {
+		v := strconv.FormatUint(rng.Uint64N(1_000_000_000_000), 10)
+		if len(v) > 1+rng.IntN(12) {
+			v = v[:1+rng.IntN(len(v))]
+		}
+		if rng.IntN(2) == 0 {
+			v += "." + strconv.FormatUint(rng.Uint64N(1_000_000), 10)
+		}
+		return v + suffixes[rng.IntN(len(suffixes))]
+	}
+	for range 150 {
+		pairs = append(pairs, [2]string{amount(), amount()})
+	}
+	for i, p := range pairs {
+		above := exactAmount(t, p[0]).Cmp(exactAmount(t, p[1])) > 0
+		for _, r := range []string{"cpu", "memory"} {
+			manifest := tenant(fmt.Sprintf("pair-%d", i), fmt.Sprintf("  ingest: {resources: {requests: {%s: %q}, limits: {%s: %q}}}\n", r, p[0], r, p[1]))
+			err := k8s.Create(context.Background(), decode(t, manifest), client.DryRunAll, client.FieldValidation("Strict"))
+			switch {
+			case above && err == nil:
+				t.Errorf("requests.%s %s above limits.%s %s was accepted", r, p[0], r, p[1])
+			case above && !strings.Contains(err.Error(), "requests."+r+" must not be more than limits."+r):
+				t.Errorf("requests.%s %s above limits.%s %s was refused without saying so: %v", r, p[0], r, p[1], err)
+			case !above && err != nil:
+				t.Errorf("requests.%s %s, not above limits.%s %s, was refused: %v", r, p[0], r, p[1], err)
+			}
+		}
+	}
+}
+
+// exactAmount is an amount of QuantityPattern as an exact rational.
+func exactAmount(t *testing.T, q string) *big.Rat {
+	t.Helper()
+	units := map[string]*big.Rat{"": big.NewRat(1, 1), "m": big.NewRat(1, 1000), "k": big.NewRat(1e3, 1), "M": big.NewRat(1e6, 1),
+		"G": big.NewRat(1e9, 1), "T": big.NewRat(1e12, 1), "Ki": big.NewRat(1<<10, 1), "Mi": big.NewRat(1<<20, 1), "Gi": big.NewRat(1<<30, 1), "Ti": big.NewRat(1<<40, 1)}
+	number := strings.TrimRight(q, "mkKMGTi")
+	v, ok := new(big.Rat).SetString(number)
+	unit, known := units[q[len(number):]]
+	if !ok || !known || !regexp.MustCompile(v1alpha1.QuantityPattern).MatchString(q) {
+		t.Fatalf("the test's amount %q is not of QuantityPattern", q)
+	}
+	return v.Mul(v, unit)
 }

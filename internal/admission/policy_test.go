@@ -156,7 +156,8 @@ func setUp(cfg *rest.Config) error {
 		}
 	}
 
-	acme = &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: "acme"}}
+	acme = &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: "acme"},
+		Spec: analyticsv1alpha1.AnalyticsTenantSpec{Domains: []analyticsv1alpha1.Domain{"acme.com"}}}
 	if err := admin.Create(ctx, acme); err != nil {
 		return err
 	}

@@ -49,6 +49,10 @@ import (
 // waits until the tenant and its namespace are gone.
 func createTenant(t testing.TB, name string, spec analyticsv1alpha1.AnalyticsTenantSpec) {
 	t.Helper()
+	if len(spec.Domains) == 0 {
+		// Every tenant has a domain (the API server refuses one without).
+		spec.Domains = []analyticsv1alpha1.Domain{analyticsv1alpha1.Domain(name + ".e2e.test")}
+	}
 	tenant := &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}
 	if err := k8s.Create(context.Background(), tenant); err != nil {
 		t.Fatal(err)
@@ -336,7 +340,8 @@ func TestAnOperatorKilledWhileCreatingTwentyTenantsConvergesWhenRestarted(t *tes
 		killed <- namespaces()
 	}()
 	create := func(name string) {
-		g.Expect(k8s.Create(ctx, &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: name}})).To(Succeed())
+		g.Expect(k8s.Create(ctx, &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: analyticsv1alpha1.AnalyticsTenantSpec{Domains: []analyticsv1alpha1.Domain{analyticsv1alpha1.Domain(name + ".e2e.test")}}})).To(Succeed())
 	}
 	created := 0
 	for ; created < len(names) && len(killed) == 0; created++ {

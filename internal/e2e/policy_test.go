@@ -167,7 +167,7 @@ func TestARetainedTenantIsHeldLockedOutAdoptedAndSweptWhenItsHoldEnds(t *testing
 	g := NewWithT(t)
 	ctx := context.Background()
 	const name, ns = "e2e-held", "tenant-e2e-held"
-	retained := analyticsv1alpha1.AnalyticsTenantSpec{DeletionPolicy: analyticsv1alpha1.DeletionPolicyRetain, RetainDays: ptr.To[int32](2)}
+	retained := analyticsv1alpha1.AnalyticsTenantSpec{Domains: []analyticsv1alpha1.Domain{name + ".e2e.test"}, DeletionPolicy: analyticsv1alpha1.DeletionPolicyRetain, RetainDays: ptr.To[int32](2)}
 	create := func(spec analyticsv1alpha1.AnalyticsTenantSpec) {
 		g.Expect(k8s.Create(ctx, &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec})).To(Succeed())
 		g.Eventually(func() bool { return isReady(name) }, wait, tick).Should(BeTrue())
@@ -211,7 +211,7 @@ func TestARetainedTenantIsHeldLockedOutAdoptedAndSweptWhenItsHoldEnds(t *testing
 
 	t.Run("re-created within the hold, it adopts the data only when it names the deleted tenant's uid", func(t *testing.T) {
 		g := NewWithT(t)
-		g.Expect(k8s.Create(ctx, &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: analyticsv1alpha1.AnalyticsTenantSpec{}})).To(Succeed())
+		g.Expect(k8s.Create(ctx, &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: analyticsv1alpha1.AnalyticsTenantSpec{Domains: []analyticsv1alpha1.Domain{analyticsv1alpha1.Domain(name + ".e2e.test")}}})).To(Succeed())
 		g.Eventually(func() string { return conditionOf(name, analyticsv1alpha1.ConditionStorageReady) }, wait, tick).
 			Should(Equal("False/" + analyticsv1alpha1.ReasonRetainedDataExists))
 		deleteTenant(t, name)
