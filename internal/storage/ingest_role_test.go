@@ -503,22 +503,12 @@ func TestTenantRolesHaveSessionLimitsThatProvisionPutsBack(t *testing.T) {
 // object functions away from PUBLIC: a tenant's role cannot store data
 // outside its schema, in the database-wide pg_largeobject.
 func TestTenantRolesCannotMakeLargeObjects(t *testing.T) {
-	ctx := testContext(t)
 	st := openStore(t, srv.AdminConfig("EU"))
 	name, roles := provision(t, st, "no-lo")
 	purgeAfter(t, st, name)
 	for _, c := range []storage.Credentials{roles.Owner, roles.Ingest} {
 		conn := tenantConn(t, c)
-		var executable []string
-		err := conn.QueryRow(ctx, `
-			SELECT COALESCE(array_agg(p.oid::regprocedure::text ORDER BY 1), '{}') FROM pg_proc p
-			WHERE p.pronamespace = 'pg_catalog'::regnamespace
-			  AND (p.proname LIKE 'lo\_%' OR p.proname IN ('loread', 'lowrite'))
-			  AND has_function_privilege(p.oid, 'EXECUTE')`).Scan(&executable)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(executable) > 0 {
+		if executable := executableCatalogFunctions(t, conn, `p.proname LIKE 'lo\_%' OR p.proname IN ('loread', 'lowrite')`); len(executable) > 0 {
 			t.Errorf("%s may execute %v", c.Username, executable)
 		}
 		for _, sql := range []string{

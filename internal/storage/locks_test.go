@@ -150,6 +150,20 @@ func TestTheIngestRoleCannotTakeItsTenantsRetentionLock(t *testing.T) {
 	}
 }
 
+// executableCatalogFunctions lists the pg_catalog functions matching which
+// (a condition on pg_proc p) that conn's role may execute.
+func executableCatalogFunctions(t *testing.T, conn *pgx.Conn, which string) []string {
+	t.Helper()
+	var executable []string
+	if err := conn.QueryRow(testContext(t), `
+		SELECT COALESCE(array_agg(p.oid::regprocedure::text ORDER BY 1), '{}') FROM pg_proc p
+		WHERE p.pronamespace = 'pg_catalog'::regnamespace AND (`+which+`)
+		  AND has_function_privilege(p.oid, 'EXECUTE')`).Scan(&executable); err != nil {
+		t.Fatal(err)
+	}
+	return executable
+}
+
 // Provisioning takes EXECUTE on every advisory lock function away from
 // PUBLIC in the region's database, so no tenant role can take an advisory
 // lock at all: not a key the operator or another application uses, not any.
@@ -160,16 +174,7 @@ func TestTenantRolesCannotTakeAdvisoryLocks(t *testing.T) {
 	purgeAfter(t, st, name)
 	for _, c := range []storage.Credentials{roles.Owner, roles.Ingest} {
 		conn := tenantConn(t, c)
-		var executable []string
-		err := conn.QueryRow(ctx, `
-			SELECT COALESCE(array_agg(p.oid::regprocedure::text ORDER BY 1), '{}') FROM pg_proc p
-			WHERE p.pronamespace = 'pg_catalog'::regnamespace
-			  AND (p.proname LIKE 'pg\_advisory\_%' OR p.proname LIKE 'pg\_try\_advisory\_%')
-			  AND has_function_privilege(p.oid, 'EXECUTE')`).Scan(&executable)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(executable) > 0 {
+		if executable := executableCatalogFunctions(t, conn, `p.proname LIKE 'pg\_advisory\_%' OR p.proname LIKE 'pg\_try\_advisory\_%'`); len(executable) > 0 {
 			t.Errorf("%s may execute %v", c.Username, executable)
 		}
 		for _, sql := range []string{
