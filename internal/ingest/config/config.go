@@ -130,7 +130,8 @@ func Parse(data []byte) (Tenant, error) {
 }
 
 // ParseTrustedProxies parses the comma-separated CIDR list of the
-// proxies (the edge) whose X-Forwarded-For ingest believes: the ingest
+// proxies (the Gateway's pods, the edge) whose forwarding headers ingest
+// believes (server.Options.TrustedProxies): the ingest
 // service's --trusted-proxies and the operator's --ingest-trusted-proxies,
 // which renders into it. Host bits are cleared; an empty list trusts no
 // proxy. A bare address or an empty item is refused rather than guessed at.
