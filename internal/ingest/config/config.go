@@ -54,17 +54,18 @@ type Tenant struct {
 	// RespectGlobalPrivacyControl drops events from browsers that send
 	// Global Privacy Control, and selects the SDK build that sends none.
 	RespectGlobalPrivacyControl bool `json:"respectGlobalPrivacyControl"`
-	// RateLimit bounds what one address may send.
+	// RateLimit bounds what one client (an IPv4 address, an IPv6 /64) may
+	// send.
 	RateLimit RateLimit `json:"rateLimit"`
 	// StoreIPAddress must be false: the service refuses to start otherwise,
 	// as it has no way to keep an address and the policy forbids it.
 	StoreIPAddress bool `json:"storeIPAddress"`
 }
 
-// RateLimit is the per-address rate limit.
+// RateLimit is the per-client rate limit (ratelimit.Limiter).
 type RateLimit struct {
-	// EventsPerMinutePerIP is how many events one address may send per
-	// minute; 0 means no limit.
+	// EventsPerMinutePerIP is how many events one client (an IPv4
+	// address, an IPv6 /64) may send per minute; 0 means no limit.
 	EventsPerMinutePerIP int32 `json:"eventsPerMinutePerIP"`
 }
 

@@ -98,7 +98,8 @@ type Options struct {
 	VisitorKey []byte
 	// Geo locates addresses; nil means location unknown.
 	Geo event.Geo
-	// Limiter limits events per address; nil means no limit.
+	// Limiter limits events per client (an IPv4 address, an IPv6 /64);
+	// nil means no limit.
 	Limiter *ratelimit.Limiter
 	// Buffer takes accepted events.
 	Buffer Buffer
@@ -256,7 +257,7 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Limiter != nil {
 		if ok, wait := s.opts.Limiter.Allow(addr); !ok {
 			s.refuse(w, http.StatusTooManyRequests, metrics.ReasonRateLimited,
-				"too many events from one address; retry later", wait)
+				"too many events from this address (or its IPv6 /64); retry later", wait)
 			return
 		}
 	}
