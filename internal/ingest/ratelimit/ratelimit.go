@@ -75,8 +75,9 @@ func New(perMinute int, now func() time.Time) *Limiter {
 	return l
 }
 
-// Allow takes one token from the bucket of addr's client (clientKey). When there is none it returns
-// false and how long until there is one, for Retry-After.
+// Allow takes one token from the bucket of addr's client (clientKey).
+// When there is none it returns false and how long until there is one,
+// for Retry-After.
 func (l *Limiter) Allow(addr netip.Addr) (bool, time.Duration) {
 	if l.perMinute <= 0 {
 		return true, 0
