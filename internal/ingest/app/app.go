@@ -77,6 +77,9 @@ type Options struct {
 	VisitorKey     []byte
 	Listen         string
 	TrustedProxies []netip.Prefix
+	// CFConnectingIP believes Cloudflare's CF-Connecting-IP from trusted
+	// proxies (server.Options.CFConnectingIP).
+	CFConnectingIP bool
 	GeoIPDB        string
 	BufferBytes    int
 	FlushRows      int
@@ -134,7 +137,8 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Options
 	cfgPath := fs.String("config", "", "the tenant's ingest configuration file (the ingest-config ConfigMap's ingest.json); required")
 	listen := fs.String("listen", ":8080", "address to serve the event API and the SDK on: the port the edge reaches")
 	metricsListen := fs.String("metrics-listen", ":9090", "address to serve /healthz, /readyz and /metrics on: a port the edge never reaches")
-	trusted := fs.String("trusted-proxies", "", "comma-separated CIDR prefixes of the proxies (the edge) whose X-Forwarded-For is believed; from any other peer the client is the TCP peer")
+	trusted := fs.String("trusted-proxies", "", "comma-separated CIDR prefixes of the proxies (the Gateway's pods, the edge) whose X-Forwarded-For and Forwarded are believed; from any other peer the client is the TCP peer")
+	cfConnectingIP := fs.Bool("cf-connecting-ip", false, "believe CF-Connecting-IP when a request reached a trusted proxy through another one (Cloudflare's edge: its published ranges must be in --trusted-proxies)")
 	geoDB := fs.String("geoip-db", "", "MaxMind-format City database for locations; none means location unknown")
 	bufferBytes := fs.Int("buffer-bytes", writer.DefaultCapacityBytes, "memory the accepted events waiting to be written may hold before the service answers 503")
 	flushRows := fs.Int("flush-rows", writer.DefaultFlushRows, "write as soon as this many events wait, and at most this many per COPY")
@@ -180,7 +184,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Options
 		return Options{}, fmt.Errorf("--shutdown-timeout (%s) must be longer than --shutdown-delay (%s)", *shutdownWait, *shutdownDelay)
 	}
 	return Options{
-		Tenant: tenant, Credentials: creds, VisitorKey: visitorKey, Listen: *listen, MetricsListen: *metricsListen, TrustedProxies: proxies, GeoIPDB: *geoDB,
+		Tenant: tenant, Credentials: creds, VisitorKey: visitorKey, Listen: *listen, MetricsListen: *metricsListen, TrustedProxies: proxies, CFConnectingIP: *cfConnectingIP, GeoIPDB: *geoDB,
 		BufferBytes: *bufferBytes, FlushRows: *flushRows, FlushInterval: *flushInterval, MaxBodyBytes: *maxBody,
 		ShutdownDelay: *shutdownDelay, ShutdownWait: *shutdownWait,
 	}, nil
@@ -226,6 +230,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 		Limiter:        ratelimit.New(int(opts.Tenant.RateLimit.EventsPerMinutePerIP), now),
 		Buffer:         w,
 		TrustedProxies: opts.TrustedProxies,
+		CFConnectingIP: opts.CFConnectingIP,
 		MaxBodyBytes:   opts.MaxBodyBytes,
 		Metrics:        m,
 		Registry:       reg,
@@ -278,7 +283,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger) error {
 	go func() { serveErr <- opsServer.Serve(opsLn) }()
 	log.Info("ingest is serving", "address", ln.Addr().String(), "metricsAddress", opsLn.Addr().String(), "tenant", opts.Tenant.Tenant,
 		"region", opts.Tenant.Region, "schema", creds.Schema, "geoip", opts.GeoIPDB != "",
-		"trustedProxies", len(opts.TrustedProxies))
+		"trustedProxies", len(opts.TrustedProxies), "cfConnectingIP", opts.CFConnectingIP)
 
 	select {
 	case err := <-serveErr:

@@ -128,27 +128,42 @@ func TestVisitorAddressesAndAnonymousIDsAreUsedButNeverStoredLoggedOrExposed(t *
 		{Prefix: netip.MustParsePrefix("198.51.100.0/24"), Country: "DE", Subdivision: "BE", City: "Berlin"},
 		{Prefix: netip.MustParsePrefix("2001:db8:cafe::/48"), Country: "FR", Subdivision: "IDF", City: "Paris"},
 	})
-	svc := startService(t, creds, tenantConfig("noaddr", 600), func(o *app.Options) { o.GeoIPDB = geoDB })
+	// The visitors are named as the edge names them: the IPv4 one by
+	// Cloudflare's CF-Connecting-IP alone, the Gateway (127.0.0.1) having
+	// recorded Cloudflare's edge in X-Forwarded-For; the IPv6 one by an
+	// RFC 7239 Forwarded with a port. Each event's location proves the
+	// header was read.
+	cloudflare := netip.MustParsePrefix("173.245.48.0/20")
+	svc := startService(t, creds, tenantConfig("noaddr", 600), func(o *app.Options) {
+		o.GeoIPDB = geoDB
+		o.TrustedProxies = append(o.TrustedProxies, cloudflare)
+		o.CFConnectingIP = true
+	})
+	via := map[netip.Addr]http.Header{
+		visitorV4: {"Cf-Connecting-Ip": {visitorV4.String()}, "X-Forwarded-For": {"173.245.48.7"}},
+		visitorV6: {"Forwarded": {`for="[` + visitorV6.String() + `]:4711";proto=https`}},
+	}
 
 	var answers, ids []string
 	for _, addr := range []netip.Addr{visitorV4, visitorV6} {
 		aid := newAnonymousID(t)
 		ids = append(ids, aid)
+		header := via[addr]
 		for _, body := range []string{
 			pageviewBy(aid, "acme.test", "https://acme.test/pricing?utm_source=mail&email=jane%40example.com#plans"),
 			pageviewBy(aid, "shop.acme.test", "https://shop.acme.test/cart?ref=nav&session=abc123"),
 			`{"name":"signup","url":"https://acme.test/join","domain":"acme.test","props":{"plan":"pro"},"aid":"` + aid + `"}`,
 		} {
-			a := svc.send(t, addr.String(), firefox, body)
+			a := svc.sendVia(t, header, firefox, body)
 			if a.status != http.StatusAccepted {
 				t.Fatalf("event from %s: %d %s", addr, a.status, a.body)
 			}
 			answers = append(answers, a.body)
 		}
 		// Refusals too: a foreign domain and malformed JSON.
-		answers = append(answers, svc.send(t, addr.String(), firefox, pageviewBy(aid, "evil.test", "https://evil.test/")).body,
-			svc.send(t, addr.String(), firefox, `{"n":`).body,
-			svc.send(t, addr.String(), firefox, `{"n":"pageview","u":"https://acme.test/","d":"acme.test","aid":"`+aid+`!"}`).body)
+		answers = append(answers, svc.sendVia(t, header, firefox, pageviewBy(aid, "evil.test", "https://evil.test/")).body,
+			svc.sendVia(t, header, firefox, `{"n":`).body,
+			svc.sendVia(t, header, firefox, `{"n":"pageview","u":"https://acme.test/","d":"acme.test","aid":"`+aid+`!"}`).body)
 	}
 	waitRows(t, creds.Schema, 6)
 

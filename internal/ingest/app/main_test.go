@@ -224,19 +224,31 @@ type answer struct {
 	body       string
 }
 
-// send posts body to /api/event as a browser at addr with userAgent.
+// send posts body to /api/event as a browser at addr with userAgent,
+// named by X-Forwarded-For.
 func (s *service) send(t testing.TB, addr, userAgent, body string) answer {
+	t.Helper()
+	header := http.Header{}
+	if addr != "" {
+		header.Set("X-Forwarded-For", addr)
+	}
+	return s.sendVia(t, header, userAgent, body)
+}
+
+// sendVia posts body to /api/event as a browser with userAgent, through
+// proxies that name it with header.
+func (s *service) sendVia(t testing.TB, header http.Header, userAgent, body string) answer {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, s.url+"/api/event", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
+	for name, values := range header {
+		req.Header[name] = values
+	}
 	req.Header.Set("Content-Type", "text/plain")
 	req.Header.Set("User-Agent", userAgent)
 	req.Header.Set("Accept-Language", "en-GB,en;q=0.9")
-	if addr != "" {
-		req.Header.Set("X-Forwarded-For", addr)
-	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("POST /api/event: %v", err)

@@ -54,17 +54,18 @@ type Tenant struct {
 	// RespectGlobalPrivacyControl drops events from browsers that send
 	// Global Privacy Control, and selects the SDK build that sends none.
 	RespectGlobalPrivacyControl bool `json:"respectGlobalPrivacyControl"`
-	// RateLimit bounds what one address may send.
+	// RateLimit bounds what one client (an IPv4 address, an IPv6 /64) may
+	// send.
 	RateLimit RateLimit `json:"rateLimit"`
 	// StoreIPAddress must be false: the service refuses to start otherwise,
 	// as it has no way to keep an address and the policy forbids it.
 	StoreIPAddress bool `json:"storeIPAddress"`
 }
 
-// RateLimit is the per-address rate limit.
+// RateLimit is the per-client rate limit (ratelimit.Limiter).
 type RateLimit struct {
-	// EventsPerMinutePerIP is how many events one address may send per
-	// minute; 0 means no limit.
+	// EventsPerMinutePerIP is how many events one client (an IPv4
+	// address, an IPv6 /64) may send per minute; 0 means no limit.
 	EventsPerMinutePerIP int32 `json:"eventsPerMinutePerIP"`
 }
 
@@ -130,7 +131,8 @@ func Parse(data []byte) (Tenant, error) {
 }
 
 // ParseTrustedProxies parses the comma-separated CIDR list of the
-// proxies (the edge) whose X-Forwarded-For ingest believes: the ingest
+// proxies (the Gateway's pods, the edge) whose forwarding headers ingest
+// believes (server.Options.TrustedProxies): the ingest
 // service's --trusted-proxies and the operator's --ingest-trusted-proxies,
 // which renders into it. Host bits are cleared; an empty list trusts no
 // proxy. A bare address or an empty item is refused rather than guessed at.

@@ -94,7 +94,7 @@ const MaxScrollDepth = 100
 // Request is what the HTTP layer knows of the request besides the body.
 type Request struct {
 	// Addr is the client's address, already chosen from the TCP peer or a
-	// trusted X-Forwarded-For. It is required. Reduce uses it for the
+	// trusted proxy's forwarding headers. It is required. Reduce uses it for the
 	// location only (the HTTP layer has already used it for the rate
 	// limit), and for nothing else: not for the visitor's identity.
 	Addr netip.Addr

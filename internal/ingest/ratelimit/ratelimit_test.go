@@ -81,3 +81,45 @@ func TestNoLimitAllowsEverything(t *testing.T) {
 		t.Error("no limit still keeps buckets")
 	}
 }
+
+func TestAnIPv6ClientIsItsSlash64AndAnIPv4ClientItsAddress(t *testing.T) {
+	tests := []struct {
+		name, a, b string
+		same       bool
+	}{
+		{"two addresses in one IPv6 /64 are one client", "2001:db8:cafe:1::1", "2001:db8:cafe:1:ffff:ffff:ffff:ffff", true},
+		{"a temporary address is the same client as the stable one", "2001:db8:cafe:1:2e0:4cff:fe68:1", "2001:db8:cafe:1:a1b2:c3d4:e5f6:7", true},
+		{"neighbouring /64s are two clients", "2001:db8:cafe:1::1", "2001:db8:cafe:2::1", false},
+		{"neighbouring IPv4 addresses are two clients", "192.0.2.1", "192.0.2.2", false},
+		{"an IPv4-mapped address is its IPv4 address", "::ffff:192.0.2.1", "192.0.2.1", true},
+		{"an IPv4-mapped address is not lumped into ::ffff:0:0/64", "::ffff:192.0.2.1", "::ffff:198.51.100.1", false},
+		{"a zone does not make another client", "fe80::1%eth0", "fe80::2", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := clientKey(netip.MustParseAddr(tc.a)), clientKey(netip.MustParseAddr(tc.b))
+			if (a == b) != tc.same {
+				t.Errorf("clientKey(%s) = %s, clientKey(%s) = %s: same client %t, want %t", tc.a, a, tc.b, b, a == b, tc.same)
+			}
+		})
+	}
+}
+
+func TestAnIPv6ClientCannotEscapeItsLimitByChangingAddressInItsSlash64(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	l := New(3, func() time.Time { return now })
+	for i := range 3 {
+		if ok, _ := l.Allow(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i + 1)})); !ok {
+			t.Fatalf("event %d of the burst of 3 was refused", i+1)
+		}
+	}
+	if ok, _ := l.Allow(netip.MustParseAddr("2001:db8::beef")); ok {
+		t.Error("a fourth address in the same /64 was allowed past the limit of 3")
+	}
+	if ok, _ := l.Allow(netip.MustParseAddr("2001:db8:0:1::1")); !ok {
+		t.Error("the next /64 was refused")
+	}
+	if n := l.Len(); n != 2 {
+		t.Errorf("Len = %d, want 2 buckets, one per /64", n)
+	}
+}

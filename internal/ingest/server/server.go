@@ -45,7 +45,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -99,13 +98,20 @@ type Options struct {
 	VisitorKey []byte
 	// Geo locates addresses; nil means location unknown.
 	Geo event.Geo
-	// Limiter limits events per address; nil means no limit.
+	// Limiter limits events per client (an IPv4 address, an IPv6 /64);
+	// nil means no limit.
 	Limiter *ratelimit.Limiter
 	// Buffer takes accepted events.
 	Buffer Buffer
-	// TrustedProxies are the peers whose X-Forwarded-For is believed: the
-	// edge. From any other peer, the client is the peer.
+	// TrustedProxies are the proxies whose forwarding headers are believed
+	// (X-Forwarded-For, Forwarded, and CF-Connecting-IP with
+	// CFConnectingIP): the Gateway and the edge in front of it. From any
+	// other peer, the client is the peer. See clientAddr.
 	TrustedProxies []netip.Prefix
+	// CFConnectingIP makes Cloudflare's CF-Connecting-IP name the client
+	// when the request reached the peer through another trusted proxy
+	// (Cloudflare's edge, whose ranges must be among TrustedProxies).
+	CFConnectingIP bool
 	// MaxBodyBytes bounds a body; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 	// Metrics are kept up to date; Registry serves /metrics.
@@ -247,11 +253,11 @@ func (s *Server) handleEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	addr := clientAddr(r, s.opts.TrustedProxies)
+	addr := clientAddr(r, s.opts.TrustedProxies, s.opts.CFConnectingIP)
 	if s.opts.Limiter != nil {
 		if ok, wait := s.opts.Limiter.Allow(addr); !ok {
 			s.refuse(w, http.StatusTooManyRequests, metrics.ReasonRateLimited,
-				"too many events from one address; retry later", wait)
+				"too many events from this address (or its IPv6 /64); retry later", wait)
 			return
 		}
 	}
@@ -385,53 +391,4 @@ func jsonProblem(err error) string {
 	default:
 		return "it is not an object with the expected fields"
 	}
-}
-
-// clientAddr is the visitor's address: the TCP peer, or, when the peer is
-// a trusted proxy, the right-most X-Forwarded-For entry that is not a
-// trusted proxy itself (entries further left are written by the client and
-// cannot be believed).
-func clientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
-	peer := peerAddr(r.RemoteAddr)
-	if !isTrusted(peer, trusted) {
-		return peer
-	}
-	hops := r.Header.Values("X-Forwarded-For")
-	addr := peer
-	for i := len(hops) - 1; i >= 0; i-- {
-		parts := strings.Split(hops[i], ",")
-		for j := len(parts) - 1; j >= 0; j-- {
-			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
-			if err != nil {
-				// A malformed hop: nothing left of it can be trusted.
-				return addr
-			}
-			addr = a.Unmap()
-			if !isTrusted(addr, trusted) {
-				return addr
-			}
-		}
-	}
-	return addr
-}
-
-func peerAddr(remote string) netip.Addr {
-	if ap, err := netip.ParseAddrPort(remote); err == nil {
-		return ap.Addr().Unmap()
-	}
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	a, _ := netip.ParseAddr(host)
-	return a.Unmap()
-}
-
-func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
-	for _, p := range trusted {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }
