@@ -37,8 +37,9 @@ import (
 
 // startShard runs an operator instance that owns the tenants labelled
 // shard=name and stamps its ingest image with the name, so a test can tell
-// which instance applied a Deployment. It returns the instance's cache.
-func startShard(t *testing.T, name string) client.Reader {
+// which instance applied a Deployment; configure changes its settings
+// further. It returns the instance's cache.
+func startShard(t *testing.T, name string, configure ...func(*render.Settings)) client.Reader {
 	t.Helper()
 	selector, err := labels.Parse(shardLabel + "=" + name)
 	if err != nil {
@@ -47,7 +48,7 @@ func startShard(t *testing.T, name string) client.Reader {
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache:   controllers.CacheOptions(selector, systemNamespace),
+		Cache:   controllers.CacheOptions(selector, systemNamespace, true),
 		// Several instances run in one test process here, as they would in
 		// several pods; only their metric names would collide.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
@@ -57,9 +58,12 @@ func startShard(t *testing.T, name string) client.Reader {
 	}
 	settings := render.DefaultSettings()
 	settings.IngestImage = "registry.example.com/ingest:" + name
+	for _, c := range configure {
+		c(&settings)
+	}
 	r := &controllers.TenantReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("tenant-operator-" + name),
-		Settings: settings, TenantSelector: selector,
+		Settings: settings, TenantSelector: selector, GatewayAPI: true,
 		Policy: controllers.RegionPolicy{AllowedSecretNamespace: systemNamespace, AllowInsecure: true},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
