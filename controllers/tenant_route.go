@@ -192,10 +192,10 @@ func (r *TenantReconciler) reconcileRoute(ctx context.Context, s *tenantScope) (
 		return ctrl.Result{}, nil
 	}
 	status, reason, msg := routeAcceptance(live, applied, *gw, hostnames)
-	if status == metav1.ConditionTrue && refusedReason != "" {
-		status, reason, msg = metav1.ConditionFalse, refusedReason, refusedMessage+" (the route is accepted for "+strings.Join(hostnames, ", ")+")"
-	} else if refusedReason != "" {
-		msg = refusedMessage + "; and " + msg
+	if refusedReason != "" {
+		// What the tenant asked for is not what it gets, whatever the
+		// gateway says of the rest.
+		status, reason, msg = metav1.ConditionFalse, refusedReason, refusedMessage+"; of the route without it: "+msg
 	}
 	s.set(analyticsv1alpha1.ConditionRouted, status, reason, msg)
 	return ctrl.Result{}, nil

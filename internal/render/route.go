@@ -199,7 +199,12 @@ func IngestHTTPRoute(t Tenant, hostnames []string) *gatewayv1.HTTPRoute {
 					Kind:  ptr.To(gatewayv1.Kind("Service")),
 					Name:  gatewayv1.ObjectName(IngestName),
 					Port:  ptr.To(gatewayv1.PortNumber(IngestServicePort)),
-				}}}},
+				},
+					// The CRD's default, stated: the API server would
+					// default it into our apply and our managed fields, and
+					// an intent without it would never match them.
+					Weight: ptr.To[int32](1),
+				}}},
 			}},
 		},
 	}

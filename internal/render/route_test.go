@@ -79,7 +79,7 @@ func TestTheRouteForwardsOnlyTheEventAPIAndTheSDKOfItsHostnamesToTheIngestServic
 	}
 	wantBackend := []gatewayv1.HTTPBackendRef{{BackendRef: gatewayv1.BackendRef{BackendObjectReference: gatewayv1.BackendObjectReference{
 		Group: ptr.To(gatewayv1.Group("")), Kind: ptr.To(gatewayv1.Kind("Service")), Name: "ingest", Port: ptr.To(gatewayv1.PortNumber(80)),
-	}}}}
+	}, Weight: ptr.To[int32](1)}}}
 	if diff := cmp.Diff(wantBackend, rule.BackendRefs); diff != "" {
 		t.Errorf("backend: the ingest Service's port (-want +got):\n%s", diff)
 	}
