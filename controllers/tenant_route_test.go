@@ -22,17 +22,23 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
+	"github.com/millimetric/tenant-operator/controllers"
 	"github.com/millimetric/tenant-operator/internal/render"
+	"github.com/millimetric/tenant-operator/internal/testenv"
 )
 
 // The gateway the routing tests' instances attach routes to. No gateway
@@ -269,4 +275,95 @@ func TestWithoutAGatewayNoRouteIsRenderedAndReadyDoesNotWaitForOne(t *testing.T)
 	g.Expect(getTenant("unrouted").Status.Ingest.URL).To(BeEmpty())
 	tenant := getTenant("unrouted")
 	g.Expect(meta.FindStatusCondition(tenant.Status.Conditions, analyticsv1alpha1.ConditionReconciling)).To(BeNil())
+}
+
+// TestWithoutTheGatewayAPIATenantSaysItIsNotRoutedAndIsReadyOtherwise runs
+// an operator configured with a gateway against an API server of its own
+// without the Gateway API's CRDs: it starts (watching no HTTPRoute, which
+// would fail its cache), says so on every tenant, and serves them
+// otherwise.
+func TestWithoutTheGatewayAPIATenantSaysItIsNotRoutedAndIsReadyOtherwise(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	env, cfg, err := testenv.StartWithoutGatewayAPI()
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = env.Stop() })
+	bare, err := client.New(cfg, client.Options{Scheme: scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+
+	served, err := controllers.GatewayAPIServed(cfg)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(served).To(BeFalse())
+	servedHere, err := controllers.GatewayAPIServed(restCfg)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(servedHere).To(BeTrue(), "the suite's API server has the CRDs")
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:     scheme,
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Cache:      controllers.CacheOptions(nil, systemNamespace, served),
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	settings := render.DefaultSettings()
+	routing(&settings)
+	policy := controllers.RegionPolicy{AllowedSecretNamespace: systemNamespace, AllowInsecure: true}
+	g.Expect((&controllers.TenantReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("tenant-operator-bare"),
+		Settings: settings, Policy: policy, GatewayAPI: served,
+	}).SetupWithManager(mgr)).To(Succeed())
+	g.Expect((&controllers.StorageRegionReconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("tenant-operator-bare"), Policy: policy,
+	}).SetupWithManager(mgr)).To(Succeed())
+	mgrCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(mgrCtx) }()
+	t.Cleanup(func() {
+		cancel()
+		g.Expect(<-done).NotTo(HaveOccurred(), "the manager failed")
+	})
+
+	g.Expect(bare.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNamespace}})).To(Succeed())
+	g.Expect(bare.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: systemNamespace, Name: "pg-admin"},
+		StringData: map[string]string{"username": pg.AdminUser, "password": pg.AdminPassword}})).To(Succeed())
+	g.Expect(bare.Create(ctx, &analyticsv1alpha1.StorageRegion{ObjectMeta: metav1.ObjectMeta{Name: "eu"}, Spec: analyticsv1alpha1.StorageRegionSpec{
+		Region: analyticsv1alpha1.RegionEU,
+		Postgres: analyticsv1alpha1.PostgresSpec{Host: "127.0.0.1", Port: ptr.To(int32(pg.Port)), Database: pg.Databases["EU"],
+			SSLMode: analyticsv1alpha1.SSLModeDisable, AdminSecretRef: analyticsv1alpha1.SecretReference{Namespace: systemNamespace, Name: "pg-admin"}},
+	}})).To(Succeed())
+	tenant := &analyticsv1alpha1.AnalyticsTenant{ObjectMeta: metav1.ObjectMeta{Name: "nogatewayapi"}, Spec: analyticsv1alpha1.AnalyticsTenantSpec{
+		Domains: []analyticsv1alpha1.Domain{"nogatewayapi.example.com"},
+		Ingest:  &analyticsv1alpha1.IngestSpec{Hostnames: []analyticsv1alpha1.Hostname{"stats.nogatewayapi.example"}},
+	}}
+	g.Expect(bare.Create(ctx, tenant)).To(Succeed())
+	t.Cleanup(func() {
+		// Purged by its finalizer while the manager still runs.
+		_ = bare.Delete(ctx, tenant)
+		g.Eventually(func() bool {
+			return apierrors.IsNotFound(bare.Get(ctx, client.ObjectKeyFromObject(tenant), &analyticsv1alpha1.AnalyticsTenant{}))
+		}, wait, tick).Should(BeTrue())
+	})
+	conditionHere := func(condType string) func() *metav1.Condition {
+		return func() *metav1.Condition {
+			got := &analyticsv1alpha1.AnalyticsTenant{}
+			if err := bare.Get(ctx, client.ObjectKeyFromObject(tenant), got); err != nil {
+				return nil
+			}
+			return meta.FindStatusCondition(got.Status.Conditions, condType)
+		}
+	}
+	g.Eventually(conditionHere(analyticsv1alpha1.ConditionRouted), wait, tick).Should(And(
+		haveReason(metav1.ConditionFalse, analyticsv1alpha1.ReasonGatewayAPIUnavailable),
+		HaveField("Message", ContainSubstring("install the Gateway API CRDs"))))
+	g.Eventually(func() error {
+		d := &appsv1.Deployment{}
+		if err := bare.Get(ctx, client.ObjectKey{Namespace: "tenant-nogatewayapi", Name: render.IngestName}, d); err != nil {
+			return err
+		}
+		n := ptr.Deref(d.Spec.Replicas, 1)
+		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n}
+		return bare.Status().Update(ctx, d)
+	}, wait, tick).Should(Succeed())
+	g.Eventually(conditionHere(analyticsv1alpha1.ConditionReady), wait, tick).Should(haveStatus(metav1.ConditionTrue),
+		"everything but routing works, and Ready does not wait for a route that cannot be")
 }
