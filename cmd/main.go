@@ -145,7 +145,7 @@ func run() int {
 		IngestTrustedProxies: proxies, IngestCFConnectingIP: cfConnectingIP, IngestGateway: gatewayRef, IngestDomain: ingestDomain,
 		GeoIP: render.GeoIP{Image: geoIPImage, File: geoIPFile, Mount: render.GeoIPMount(geoIPMount)}}
 	if err := settings.CheckRouting(); err != nil {
-		log.Error(err, "refusing to start: the gateway would hide every visitor's address")
+		log.Error(err, "refusing to start: routing through a gateway needs these flags")
 		return 2
 	}
 	if err := settings.GeoIP.Check(); err != nil {
