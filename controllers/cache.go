@@ -44,7 +44,7 @@ import (
 // server) in its generateName, behind appliedHashPrefix. generateName means
 // something only in a create, which a cached child never goes into, and it
 // is a plain string: an annotation would cost a map, about 300 bytes, on
-// each of a tenant's 14 children (and the prefix is one byte so that the
+// each of a tenant's 14 children (15 with its route) (and the prefix is one byte so that the
 // string fits 48 bytes). cachedAppliedHash reads it back.
 const appliedHashPrefix = "#"
 

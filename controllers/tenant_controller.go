@@ -94,7 +94,8 @@ type TenantReconciler struct {
 // The verbs are those the code uses, no more: children are written by
 // server-side apply, a patch that the API server also authorizes as a
 // create when the object does not exist yet; only an unwanted
-// HorizontalPodAutoscaler or PodDisruptionBudget is ever deleted; nothing
+// HorizontalPodAutoscaler, PodDisruptionBudget or HTTPRoute (tenant_route.go)
+// is ever deleted; nothing
 // is updated, the tenant's finalizers are patched. update on
 // analyticstenants/finalizers is what the
 // OwnerReferencesPermissionEnforcement admission plugin asks of whoever

@@ -232,6 +232,7 @@ func TestAHostnameAnotherTenantClaimedFirstIsNotTakenFromIt(t *testing.T) {
 	// for is not Ready.
 	makeIngestAvailable(t, "tenant-claim-later")
 	acceptRoute(t, "tenant-claim-later", metav1.ConditionTrue)
+	g.Eventually(conditionOf("claim-later", analyticsv1alpha1.ConditionReady), wait, tick).Should(haveReason(metav1.ConditionFalse, analyticsv1alpha1.ReasonHostnameConflict))
 	g.Consistently(conditionOf("claim-later", analyticsv1alpha1.ConditionReady), 2*time.Second, tick).Should(haveReason(metav1.ConditionFalse, analyticsv1alpha1.ReasonHostnameConflict))
 
 	t.Run("the name goes to the later tenant once the first releases it", func(t *testing.T) {
