@@ -84,7 +84,7 @@ func TestTheRouteForwardsOnlyTheEventAPIAndTheSDKOfItsHostnamesToTheIngestServic
 		t.Errorf("backend: the ingest Service's port (-want +got):\n%s", diff)
 	}
 	svc := IngestService(tenant)
-	if string(rule.BackendRefs[0].Name) != svc.Name || int32(*rule.BackendRefs[0].Port) != svc.Spec.Ports[0].Port {
+	if string(rule.BackendRefs[0].Name) != svc.Name || *rule.BackendRefs[0].Port != svc.Spec.Ports[0].Port {
 		t.Errorf("the backend is not the ingest Service %s:%d", svc.Name, svc.Spec.Ports[0].Port)
 	}
 	if got := IngestURL(tenant); got != "https://acme.ingest.millimetric.example" {
