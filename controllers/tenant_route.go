@@ -104,7 +104,9 @@ func claimsBefore(a, b *analyticsv1alpha1.AnalyticsTenant) bool {
 // refusals are returned as a condition reason and message, "" when none.
 func (r *TenantReconciler) routeHostnames(ctx context.Context, s *tenantScope) (hostnames []string, reason, message string, err error) {
 	t := s.render()
-	hostnames = []string{render.DefaultHostname(t)}
+	if h := render.DefaultHostname(t); h != "" {
+		hostnames = append(hostnames, h)
+	}
 	var reserved, conflicts []string
 	for _, h := range s.spec.Hostnames {
 		if render.UnderIngestDomain(t, h) {
@@ -178,6 +180,21 @@ func (r *TenantReconciler) reconcileRoute(ctx context.Context, s *tenantScope) (
 		return ctrl.Result{}, err
 	}
 	desired := render.IngestHTTPRoute(t, hostnames)
+	if desired == nil {
+		// No hostname at all (no --ingest-domain, which the manager
+		// refuses with a gateway, and none of the spec's left): a route
+		// without hostnames would take every host's traffic.
+		route := &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Namespace: render.NamespaceName(t), Name: render.IngestRouteName}}
+		if err := r.apply.remove(ctx, route); err != nil {
+			return ctrl.Result{}, fmt.Errorf("removing HTTPRoute %s/%s: %w", route.Namespace, route.Name, err)
+		}
+		msg := "no hostname is left for the route (no --ingest-domain)"
+		if refusedMessage != "" {
+			msg += "; " + refusedMessage
+		}
+		s.set(analyticsv1alpha1.ConditionRouted, metav1.ConditionFalse, analyticsv1alpha1.ReasonGatewayNotConfigured, msg)
+		return ctrl.Result{}, nil
+	}
 	if err := r.apply.apply(ctx, desired); err != nil {
 		return ctrl.Result{}, err
 	}
