@@ -368,3 +368,41 @@ func TestWithoutTheGatewayAPIATenantSaysItIsNotRoutedAndIsReadyOtherwise(t *test
 	g.Eventually(conditionHere(analyticsv1alpha1.ConditionReady), wait, tick).Should(haveStatus(metav1.ConditionTrue),
 		"everything but routing works, and Ready does not wait for a route that cannot be")
 }
+
+func TestTheLocationDatabaseReachesTheIngestPodsBothWaysAndAConvergedTenantWritesNothing(t *testing.T) {
+	withRegions(t)
+	for _, mount := range []render.GeoIPMount{render.GeoIPMountImage, render.GeoIPMountCopy} {
+		t.Run(string(mount), func(t *testing.T) {
+			g := NewWithT(t)
+			name := "geoip-" + string(mount)
+			inst := startInstance(t, name, func(s *render.Settings) {
+				s.GeoIP = render.GeoIP{Image: "registry.example.com/geoip/dbip-city-lite:2026-12", File: "/dbip-city-lite.mmdb", Mount: mount}
+			})
+			newTenant(t, name, analyticsv1alpha1.AnalyticsTenantSpec{}, shardLabel, name)
+			ns := "tenant-" + name
+			g.Eventually(get(&appsv1.Deployment{}, ns, render.IngestName), wait, tick).ShouldNot(BeNil())
+			spec := get(&appsv1.Deployment{}, ns, render.IngestName)().Spec.Template.Spec
+			g.Expect(spec.Containers[0].Args).To(ContainElement("--geoip-db=" + render.GeoIPDir + "/dbip-city-lite.mmdb"))
+			var geo *corev1.Volume
+			for i := range spec.Volumes {
+				if spec.Volumes[i].Name == "geoip" {
+					geo = &spec.Volumes[i]
+				}
+			}
+			g.Expect(geo).NotTo(BeNil(), "the API server kept the volume")
+			if mount == render.GeoIPMountImage {
+				g.Expect(geo.Image).NotTo(BeNil(), "the API server kept the image volume")
+				g.Expect(spec.InitContainers).To(BeEmpty())
+			} else {
+				g.Expect(geo.EmptyDir).NotTo(BeNil())
+				g.Expect(spec.InitContainers).To(ConsistOf(HaveField("Command", Equal([]string{"cp", "/dbip-city-lite.mmdb", render.GeoIPDir + "/dbip-city-lite.mmdb"}))))
+			}
+			makeIngestAvailable(t, ns)
+			g.Eventually(conditionOf(name, analyticsv1alpha1.ConditionReady), wait, tick).Should(haveStatus(metav1.ConditionTrue))
+			before := inst.writes.count()
+			_, err := inst.reconciler.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKey{Name: name}})
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(inst.writes.count()-before).To(BeZero(), "what the API server kept is what was applied")
+		})
+	}
+}
