@@ -27,6 +27,7 @@ import (
 	"strings"
 	"syscall"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -37,6 +38,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
 	"github.com/millimetric/tenant-operator/controllers"
@@ -79,6 +81,9 @@ func run() int {
 		ingestImage, operatorImage, namespacePrefix                       string
 		edgeSelector, monitoringSelector, dnsNamespaceSelector, dnsPodSel string
 		tenantSelector, trustedProxies                                    string
+		gateway, ingestDomain, gatewaySelector                            string
+		geoIPImage, geoIPFile, geoIPMount                                 string
+		cfConnectingIP                                                    bool
 		maxConcurrentReconciles                                           int
 	)
 	flag.StringVar(&ingestImage, "ingest-image", defaults.IngestImage, "Ingest image for tenants that do not name one.")
@@ -88,7 +93,14 @@ func run() int {
 	flag.StringVar(&dnsNamespaceSelector, "dns-namespace-selector", metav1.FormatLabelSelector(&defaults.DNSNamespaceSelector), "Label selector of the namespace cluster DNS runs in.")
 	flag.StringVar(&dnsPodSel, "dns-pod-selector", metav1.FormatLabelSelector(&defaults.DNSPodSelector), "Label selector of the cluster DNS pods.")
 	flag.StringVar(&monitoringSelector, "ingest-monitoring-namespace-selector", metav1.FormatLabelSelector(&defaults.MonitoringNamespaceSelector), "Label selector of the namespaces whose pods (Prometheus) may scrape ingest's metrics port.")
-	flag.StringVar(&trustedProxies, "ingest-trusted-proxies", "", "Comma-separated CIDRs of the proxies in front of ingest (the edge); ingest trusts X-Forwarded-For only from them. Empty: from none.")
+	flag.StringVar(&trustedProxies, "ingest-trusted-proxies", "", "Comma-separated CIDRs of the proxies in front of ingest (the edge: the gateway's pods, and Cloudflare's published ranges behind Cloudflare); ingest trusts X-Forwarded-For, Forwarded and (with --ingest-cf-connecting-ip) CF-Connecting-IP only from them. Empty: from none, which --ingest-gateway refuses.")
+	flag.BoolVar(&cfConnectingIP, "ingest-cf-connecting-ip", false, "Pass ingest --cf-connecting-ip: from a trusted proxy, the CF-Connecting-IP header names the visitor (the edge is Cloudflare).")
+	flag.StringVar(&gateway, "ingest-gateway", "", "The platform Gateway every tenant's HTTPRoute attaches to, <namespace>/<name>[/<sectionName>]. Empty: no routes, ingest is reached in-cluster only.")
+	flag.StringVar(&ingestDomain, "ingest-domain", "", "DNS suffix of the tenants' default hostnames, <tenant>.<ingest-domain>; required with --ingest-gateway.")
+	flag.StringVar(&gatewaySelector, "ingest-gateway-namespace-selector", "", "Label selector of the namespaces whose pods (the Gateway's data plane) may reach ingest's public port. Empty: with --ingest-gateway, the Gateway's own namespace (kubernetes.io/metadata.name=<namespace>); without, none.")
+	flag.StringVar(&geoIPImage, "ingest-geoip-image", "", "OCI image holding a MaxMind-format City database (DB-IP Lite City, GeoLite2 City) for ingest's locations. Empty: no database, no locations.")
+	flag.StringVar(&geoIPFile, "ingest-geoip-file", "", "Absolute path of the .mmdb file inside --ingest-geoip-image.")
+	flag.StringVar(&geoIPMount, "ingest-geoip-mount", string(render.GeoIPMountImage), "How the database reaches the ingest pods: image (an image volume, Kubernetes 1.33+ with image volumes on) or copy (an init container copies it with cp into an emptyDir).")
 	var allowedSecretNamespace string
 	var allowInsecureStorage bool
 	flag.StringVar(&allowedSecretNamespace, "allowed-secret-namespace", ownNamespace(),
@@ -120,14 +132,36 @@ func run() int {
 		log.Error(err, "invalid CIDR list", "flag", "ingest-trusted-proxies")
 		return 2
 	}
+	gatewayRef, err := render.ParseGatewayRef(gateway)
+	if err != nil {
+		log.Error(err, "invalid gateway", "flag", "ingest-gateway")
+		return 2
+	}
+	if err := render.CheckIngestDomain(ingestDomain); err != nil {
+		log.Error(err, "invalid domain", "flag", "ingest-domain")
+		return 2
+	}
 	settings := render.Settings{IngestImage: ingestImage, OperatorImage: operatorImage, NamespacePrefix: namespacePrefix,
-		IngestTrustedProxies: proxies}
+		IngestTrustedProxies: proxies, IngestCFConnectingIP: cfConnectingIP, IngestGateway: gatewayRef, IngestDomain: ingestDomain,
+		GeoIP: render.GeoIP{Image: geoIPImage, File: geoIPFile, Mount: render.GeoIPMount(geoIPMount)}}
+	if err := settings.CheckRouting(); err != nil {
+		log.Error(err, "refusing to start: routing through a gateway needs these flags")
+		return 2
+	}
+	if err := settings.GeoIP.Check(); err != nil {
+		log.Error(err, "invalid GeoIP database settings")
+		return 2
+	}
+	if gatewaySelector == "" && gatewayRef != nil {
+		gatewaySelector = corev1.LabelMetadataName + "=" + gatewayRef.Namespace
+	}
 	for _, sel := range []struct {
 		flag, value string
 		into        *metav1.LabelSelector
 	}{
 		{"edge-namespace-selector", edgeSelector, &settings.EdgeNamespaceSelector},
 		{"ingest-monitoring-namespace-selector", monitoringSelector, &settings.MonitoringNamespaceSelector},
+		{"ingest-gateway-namespace-selector", gatewaySelector, &settings.GatewayNamespaceSelector},
 		{"dns-namespace-selector", dnsNamespaceSelector, &settings.DNSNamespaceSelector},
 		{"dns-pod-selector", dnsPodSel, &settings.DNSPodSelector},
 	} {
@@ -147,6 +181,7 @@ func run() int {
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(analyticsv1alpha1.AddToScheme(scheme))
+	utilruntime.Must(gatewayv1.Install(scheme))
 
 	metricsOpts := metricsserver.Options{BindAddress: metricsAddr, SecureServing: metricsSecure}
 	if metricsSecure {
@@ -155,9 +190,20 @@ func run() int {
 
 	restConfig := ctrl.GetConfigOrDie()
 	controllers.CountRequests(restConfig)
+	gatewayAPI, err := controllers.GatewayAPIServed(restConfig)
+	if err != nil {
+		log.Error(err, "unable to tell whether the Gateway API is installed")
+		return 1
+	}
+	switch {
+	case gatewayRef != nil && !gatewayAPI:
+		log.Error(nil, "--ingest-gateway is set but the API server serves no gateway.networking.k8s.io/v1 HTTPRoutes: no tenant is routed (their Routed condition says so) until the Gateway API CRDs are installed and the operator restarted", "gateway", gatewayRef.String())
+	case gatewayRef != nil:
+		log.Info("routing every tenant through the platform Gateway", "gateway", gatewayRef.String(), "domain", ingestDomain)
+	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                        scheme,
-		Cache:                         controllers.CacheOptions(shard, allowedSecretNamespace),
+		Cache:                         controllers.CacheOptions(shard, allowedSecretNamespace, gatewayAPI),
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        probeAddr,
 		PprofBindAddress:              pprofAddr,
@@ -197,6 +243,7 @@ func run() int {
 		TenantSelector:          selector,
 		MaxConcurrentReconciles: maxConcurrentReconciles,
 		Policy:                  regionPolicy,
+		GatewayAPI:              gatewayAPI,
 	}).SetupWithManager(mgr); err != nil {
 		log.Error(err, "unable to set up the AnalyticsTenant controller")
 		return 1

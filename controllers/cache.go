@@ -33,6 +33,7 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
 	"github.com/millimetric/tenant-operator/internal/render"
@@ -43,7 +44,7 @@ import (
 // server) in its generateName, behind appliedHashPrefix. generateName means
 // something only in a create, which a cached child never goes into, and it
 // is a plain string: an annotation would cost a map, about 300 bytes, on
-// each of a tenant's 14 children (and the prefix is one byte so that the
+// each of a tenant's 14 children (15 with its route) (and the prefix is one byte so that the
 // string fits 48 bytes). cachedAppliedHash reads it back.
 const appliedHashPrefix = "#"
 
@@ -66,14 +67,17 @@ func cachedAppliedHash(o client.Object) (string, bool) {
 //   - Secrets besides the operator's own only in adminSecretNamespace, the
 //     one namespace StorageRegions' admin Secrets are read from, and of
 //     those only the keys an admin Secret has.
-func CacheOptions(shard labels.Selector, adminSecretNamespace string) cache.Options {
+//
+// gatewayAPI says the API server serves HTTPRoutes (GatewayAPIServed): the
+// cache of a kind the API server does not serve would fail to start.
+func CacheOptions(shard labels.Selector, adminSecretNamespace string, gatewayAPI bool) cache.Options {
 	owned := labels.SelectorFromSet(labels.Set{render.LabelManagedBy: render.ManagedBy})
 	if shard != nil && !shard.Empty() {
 		reqs, _ := shard.Requirements()
 		owned = owned.Add(reqs...)
 	}
 	byObject := map[client.Object]cache.ByObject{}
-	for _, obj := range OwnedObjects() {
+	for _, obj := range childKinds(gatewayAPI) {
 		children := cache.ByObject{Label: owned, Transform: slimChild}
 		if _, isSecret := obj.(*corev1.Secret); isSecret && adminSecretNamespace != "" {
 			children.Namespaces = map[string]cache.Config{
@@ -206,9 +210,36 @@ func slimChild(obj any) (any, error) {
 		return &batchv1.CronJob{ObjectMeta: m, Status: batchv1.CronJobStatus{
 			Active: o.Status.Active, LastScheduleTime: o.Status.LastScheduleTime, LastSuccessfulTime: o.Status.LastSuccessfulTime,
 		}}, nil
+	case *gatewayv1.HTTPRoute:
+		return &gatewayv1.HTTPRoute{ObjectMeta: m, Status: gatewayv1.HTTPRouteStatus{RouteStatus: gatewayv1.RouteStatus{
+			Parents: routeVerdicts(o.Status.Parents),
+		}}}, nil
 	}
 	o.SetManagedFields(nil)
 	return o, nil
+}
+
+// routeVerdicts are the parents of a route's status as a reconcile reads
+// them (routeAcceptance): each parent's reference and its Accepted and
+// ResolvedRefs conditions, without the controller's name or any other
+// condition.
+func routeVerdicts(parents []gatewayv1.RouteParentStatus) []gatewayv1.RouteParentStatus {
+	if len(parents) == 0 {
+		return nil
+	}
+	out := make([]gatewayv1.RouteParentStatus, 0, len(parents))
+	for _, p := range parents {
+		kept := gatewayv1.RouteParentStatus{ParentRef: p.ParentRef}
+		for _, c := range p.Conditions {
+			if c.Type == string(gatewayv1.RouteConditionAccepted) || c.Type == string(gatewayv1.RouteConditionResolvedRefs) {
+				kept.Conditions = append(kept.Conditions, metav1.Condition{
+					Type: c.Type, Status: c.Status, Reason: c.Reason, Message: c.Message, ObservedGeneration: c.ObservedGeneration,
+				})
+			}
+		}
+		out = append(out, kept)
+	}
+	return out
 }
 
 // controllerIsTenant is the Controller of every owner reference ownerOf

@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
 )
@@ -41,7 +42,7 @@ import (
 // act on: creation, deletion, and updates of anything but status (a field
 // of ours edited or removed, labels, annotations, owner references), or of
 // the status fields the reconcile reads (the Deployment's rollout, the
-// CronJob's runs).
+// CronJob's runs, the HTTPRoute's verdicts of its gateways).
 func childChanged() predicate.Funcs {
 	return predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool {
@@ -62,6 +63,8 @@ func statusRead(o client.Object) any {
 		return []any{s.ObservedGeneration, s.Replicas, s.UpdatedReplicas, s.ReadyReplicas, s.AvailableReplicas, deploymentProgress(o)}
 	case *batchv1.CronJob:
 		return []any{o.Status.LastScheduleTime, o.Status.LastSuccessfulTime, len(o.Status.Active)}
+	case *gatewayv1.HTTPRoute:
+		return routeVerdicts(o.Status.Parents)
 	}
 	return nil
 }

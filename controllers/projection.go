@@ -35,6 +35,8 @@ import (
 	networkingv1ac "k8s.io/client-go/applyconfigurations/networking/v1"
 	policyv1ac "k8s.io/client-go/applyconfigurations/policy/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayv1ac "sigs.k8s.io/gateway-api/applyconfiguration/apis/v1"
 
 	"github.com/millimetric/tenant-operator/internal/render"
 )
@@ -72,6 +74,8 @@ func appliedBy(obj client.Object, fieldManager string) (any, error) {
 		return networkingv1ac.ExtractNetworkPolicy(o, fieldManager)
 	case *batchv1.CronJob:
 		return batchv1ac.ExtractCronJob(o, fieldManager)
+	case *gatewayv1.HTTPRoute:
+		return gatewayv1ac.ExtractHTTPRoute(o, fieldManager)
 	}
 	return nil, fmt.Errorf("no extraction of the applied configuration of a %T", obj)
 }

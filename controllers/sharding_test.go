@@ -39,6 +39,20 @@ import (
 // shard=name and stamps its ingest image with the name, so a test can tell
 // which instance applied a Deployment. It returns the instance's cache.
 func startShard(t *testing.T, name string) client.Reader {
+	return startInstance(t, name).cache
+}
+
+// instance is an operator instance of a test's own: its cache, its tenant
+// reconciler, and the count of the write requests it made.
+type instance struct {
+	cache      client.Reader
+	reconciler *controllers.TenantReconciler
+	writes     *countingClient
+}
+
+// startInstance runs an operator instance as startShard does, its
+// settings changed further by configure.
+func startInstance(t *testing.T, name string, configure ...func(*render.Settings)) instance {
 	t.Helper()
 	selector, err := labels.Parse(shardLabel + "=" + name)
 	if err != nil {
@@ -47,7 +61,7 @@ func startShard(t *testing.T, name string) client.Reader {
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache:   controllers.CacheOptions(selector, systemNamespace),
+		Cache:   controllers.CacheOptions(selector, systemNamespace, true),
 		// Several instances run in one test process here, as they would in
 		// several pods; only their metric names would collide.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
@@ -57,9 +71,13 @@ func startShard(t *testing.T, name string) client.Reader {
 	}
 	settings := render.DefaultSettings()
 	settings.IngestImage = "registry.example.com/ingest:" + name
+	for _, c := range configure {
+		c(&settings)
+	}
+	writes := &countingClient{Client: mgr.GetClient()}
 	r := &controllers.TenantReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("tenant-operator-" + name),
-		Settings: settings, TenantSelector: selector,
+		Client: writes, APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("tenant-operator-" + name),
+		Settings: settings, TenantSelector: selector, GatewayAPI: true,
 		Policy: controllers.RegionPolicy{AllowedSecretNamespace: systemNamespace, AllowInsecure: true},
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
@@ -69,7 +87,7 @@ func startShard(t *testing.T, name string) client.Reader {
 	done := make(chan struct{})
 	go func() { _ = mgr.Start(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return mgr.GetCache()
+	return instance{cache: mgr.GetCache(), reconciler: r, writes: writes}
 }
 
 func TestTwoInstancesWithDisjointTenantSelectorsNeverTouchEachOthersTenants(t *testing.T) {

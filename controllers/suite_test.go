@@ -34,6 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
 	"github.com/millimetric/tenant-operator/controllers"
@@ -71,6 +72,7 @@ func TestMain(m *testing.M) {
 func runSuite(m *testing.M) int {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(analyticsv1alpha1.AddToScheme(scheme))
+	utilruntime.Must(gatewayv1.Install(scheme))
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -109,7 +111,7 @@ func runSuite(m *testing.M) int {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache:   controllers.CacheOptions(unsharded, systemNamespace),
+		Cache:   controllers.CacheOptions(unsharded, systemNamespace, true),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -126,6 +128,7 @@ func runSuite(m *testing.M) int {
 		Policy:                  controllers.RegionPolicy{AllowedSecretNamespace: systemNamespace, AllowInsecure: true},
 		Now:                     tenantClock.now,
 		OpenStore:               storeCalls.open,
+		GatewayAPI:              true,
 	}
 	if err := tenants.SetupWithManager(mgr); err != nil {
 		fmt.Fprintln(os.Stderr, err)

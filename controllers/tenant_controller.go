@@ -46,6 +46,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
 	"github.com/millimetric/tenant-operator/internal/render"
@@ -78,6 +79,10 @@ type TenantReconciler struct {
 	// never read from or dialled here either, even before its status says
 	// so.
 	Policy RegionPolicy
+	// GatewayAPI says the API server serves HTTPRoutes (GatewayAPIServed,
+	// asked at start; CacheOptions must be told the same): only then are
+	// they watched, applied and removed.
+	GatewayAPI bool
 
 	stores *regionStores
 	apply  applier
@@ -89,7 +94,8 @@ type TenantReconciler struct {
 // The verbs are those the code uses, no more: children are written by
 // server-side apply, a patch that the API server also authorizes as a
 // create when the object does not exist yet; only an unwanted
-// HorizontalPodAutoscaler or PodDisruptionBudget is ever deleted; nothing
+// HorizontalPodAutoscaler, PodDisruptionBudget or HTTPRoute (tenant_route.go)
+// is ever deleted; nothing
 // is updated, the tenant's finalizers are patched. update on
 // analyticstenants/finalizers is what the
 // OwnerReferencesPermissionEnforcement admission plugin asks of whoever
@@ -137,6 +143,7 @@ var tenantPhases = []tenantPhase{
 	newTenantPhase("isolation", (*TenantReconciler).reconcileIsolation),
 	newTenantPhase("storage", (*TenantReconciler).reconcileStorage),
 	newTenantPhase("workloads", (*TenantReconciler).reconcileWorkloads),
+	newTenantPhase("route", (*TenantReconciler).reconcileRoute),
 	newTenantPhase("retention", (*TenantReconciler).reconcileRetention),
 	newTenantPhase("compliance", (*TenantReconciler).checkRetentionCompliance),
 }
@@ -316,9 +323,13 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named(controllerTenant).
 		For(&analyticsv1alpha1.AnalyticsTenant{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, reconcileRequested())))
-	for _, kind := range OwnedObjects() {
+	for _, kind := range childKinds(r.GatewayAPI) {
 		b = b.Owns(kind, builder.WithPredicates(childChanged()))
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &analyticsv1alpha1.AnalyticsTenant{}, hostnameIndex, tenantHostnames); err != nil {
+		return fmt.Errorf("indexing AnalyticsTenants by hostname: %w", err)
+	}
+	b = b.Watches(&analyticsv1alpha1.AnalyticsTenant{}, tenantsSharingHostnames(mgr.GetClient()))
 	// A deleted StorageRegion's pool is closed at once, whatever its
 	// tenants do: none of them reconciling would leave it open for good.
 	closePool := handler.Funcs{
@@ -336,12 +347,26 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 // OwnedObjects lists the kinds the operator creates: the reconciler watches
 // each (owner references), and the manager caches each only when it carries
-// render's managed-by label.
+// render's managed-by label. HTTPRoute is last: it is served only where the
+// Gateway API is installed (childKinds).
 func OwnedObjects() []client.Object {
 	return []client.Object{
 		&corev1.Namespace{}, &corev1.ServiceAccount{}, &corev1.ConfigMap{}, &corev1.Secret{},
 		&corev1.Service{}, &corev1.ResourceQuota{}, &appsv1.Deployment{},
 		&autoscalingv2.HorizontalPodAutoscaler{}, &policyv1.PodDisruptionBudget{},
-		&networkingv1.NetworkPolicy{}, &batchv1.CronJob{},
+		&networkingv1.NetworkPolicy{}, &batchv1.CronJob{}, &gatewayv1.HTTPRoute{},
 	}
+}
+
+// childKinds are the OwnedObjects the API server serves: all of them, but
+// HTTPRoute only with the Gateway API (GatewayAPIServed).
+func childKinds(gatewayAPI bool) []client.Object {
+	kinds := OwnedObjects()
+	if gatewayAPI {
+		return kinds
+	}
+	return slices.DeleteFunc(kinds, func(o client.Object) bool {
+		_, isRoute := o.(*gatewayv1.HTTPRoute)
+		return isRoute
+	})
 }

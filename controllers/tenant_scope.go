@@ -81,6 +81,10 @@ type tenantScope struct {
 	credentialsRead bool
 	deployment      *appsv1.Deployment
 	cronJob         *batchv1.CronJob
+	// routeObserved is whether the route phase ran; ingestURL is the
+	// status.ingest.url it decided ("" when no route is rendered).
+	routeObserved bool
+	ingestURL     string
 	// oldestRawEventRead is whether this reconcile read the oldest raw
 	// event day, and oldestRawEvent is that day (nil: no raw event).
 	oldestRawEventRead bool

@@ -19,6 +19,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -39,6 +40,7 @@ var partConditions = []string{
 	analyticsv1alpha1.ConditionRetentionScheduled,
 	analyticsv1alpha1.ConditionRetentionCompliant,
 	analyticsv1alpha1.ConditionNetworkIsolated,
+	analyticsv1alpha1.ConditionRouted,
 }
 
 // updateStatus computes the whole status once from what the phases observed
@@ -90,6 +92,14 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, s *tenantScope, rec
 		}
 		if d.Spec.Replicas != nil {
 			status.Ingest.Replicas = *d.Spec.Replicas
+		}
+	}
+	if s.routeObserved {
+		if status.Ingest == nil && s.ingestURL != "" {
+			status.Ingest = &analyticsv1alpha1.IngestStatus{Service: render.IngestServiceAddress(t)}
+		}
+		if status.Ingest != nil {
+			status.Ingest.URL = s.ingestURL
 		}
 	}
 
@@ -175,14 +185,20 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, s *tenantScope, rec
 		r.event(ctx, s.tenant, corev1.EventTypeWarning, analyticsv1alpha1.ReasonRoleConflict, "Provision", nowStorage.Message)
 	}
 	r.recordRetentionTransition(ctx, s.tenant, wasCompliant, nowCompliant)
+	r.recordHostnameRefusal(ctx, s.tenant, meta.FindStatusCondition(s.original.Status.Conditions, analyticsv1alpha1.ConditionRouted),
+		meta.FindStatusCondition(status.Conditions, analyticsv1alpha1.ConditionRouted))
 	return nil
 }
 
 // summarize is Ready: True when every part is, else the first part that is
-// not, with its reason and message.
+// not, with its reason and message. A Routed that says the operator routes
+// no tenant (routingNotInForce) is not a part.
 func summarize(conditions []metav1.Condition, generation int64) metav1.Condition {
 	for _, condType := range partConditions {
 		c := meta.FindStatusCondition(conditions, condType)
+		if c != nil && condType == analyticsv1alpha1.ConditionRouted && slices.Contains(routingNotInForce, c.Reason) {
+			continue
+		}
 		if c == nil || c.Status != metav1.ConditionTrue {
 			ready := metav1.Condition{
 				Type: analyticsv1alpha1.ConditionReady, Status: metav1.ConditionFalse, ObservedGeneration: generation,

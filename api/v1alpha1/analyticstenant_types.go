@@ -63,6 +63,13 @@ const (
 // +kubebuilder:validation:XValidation:rule="self.matches('^([*][.])?([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?[.])+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$')",message="each domain must be a lowercase host name such as example.com, or a wildcard such as *.example.com"
 type Domain string
 
+// Hostname is a host name a tenant's ingest is reached at for first-party
+// collection, such as stats.example.com: a lowercase DNS name of at least
+// two labels, without a wildcard.
+// +kubebuilder:validation:MaxLength=253
+// +kubebuilder:validation:XValidation:rule="self.matches('^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?[.])+[a-z]([-a-z0-9]{0,61}[a-z0-9])?$')",message="each hostname must be a lowercase DNS name such as stats.example.com, without a wildcard, a port or a trailing dot"
+type Hostname string
+
 // QueryParam is the name of a URL query parameter. Names that carry
 // personal data on most sites (PersonalDataQueryParams) are refused.
 // +kubebuilder:validation:MaxLength=64
@@ -210,6 +217,18 @@ type IngestSpec struct {
 	// RateLimit is the abuse limit ingest applies per visitor IP address.
 	// +optional
 	RateLimit *RateLimitSpec `json:"rateLimit,omitempty"`
+
+	// Hostnames are the customer's own host names its ingest is also
+	// reached at through the platform Gateway, for first-party collection
+	// (a CNAME such as stats.example.com to the gateway), besides the
+	// default <tenant>.<ingest domain>: at most 15, each at most once.
+	// A name another tenant claimed first is not routed to this one
+	// (Routed False, reason HostnameConflict), nor is one under the
+	// operator's ingest domain (HostnameReserved).
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=15
+	Hostnames []Hostname `json:"hostnames,omitempty"`
 }
 
 // AutoscalingSpec bounds the ingest HorizontalPodAutoscaler.
@@ -304,7 +323,8 @@ type AnalyticsTenantStatus struct {
 	Retention *RetentionStatus `json:"retention,omitempty"`
 
 	// Conditions: Ready summarises StorageReady, IngestAvailable,
-	// RetentionScheduled, RetentionCompliant and NetworkIsolated.
+	// RetentionScheduled, RetentionCompliant and NetworkIsolated, and
+	// Routed when the operator routes tenants through a Gateway.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -353,6 +373,12 @@ type IngestStatus struct {
 	// Service is the in-cluster address of ingest.
 	// +optional
 	Service string `json:"service,omitempty"`
+	// URL is where websites reach the tenant's SDK and event API through
+	// the platform Gateway: https://<tenant>.<ingest domain>. Unset when
+	// the operator renders no routes (no --ingest-gateway); whether the
+	// gateway accepted the route is the Routed condition.
+	// +optional
+	URL string `json:"url,omitempty"`
 }
 
 // RetentionStatus is the state of the retention CronJob, and what of the

@@ -51,6 +51,14 @@ const (
 	ConditionRetentionCompliant = "RetentionCompliant"
 	// ConditionNetworkIsolated says the tenant's NetworkPolicies are in place.
 	ConditionNetworkIsolated = "NetworkIsolated"
+	// ConditionRouted says the tenant's HTTPRoute is accepted by the
+	// platform Gateway, as the gateway controller reports in the route's
+	// status.parents (Accepted and ResolvedRefs True for the Gateway the
+	// operator names), with every hostname the spec asks for. Ready counts
+	// it only when the operator routes tenants (--ingest-gateway set and
+	// the Gateway API installed); otherwise it is False with reason
+	// GatewayNotConfigured or GatewayAPIUnavailable and says so.
+	ConditionRouted = "Routed"
 	// ConditionReconciling is True while the operator is still converging the
 	// tenant and absent once it is Ready. With observedGeneration it lets
 	// kstatus (Flux, the cli-utils status readers) report InProgress until
@@ -130,6 +138,33 @@ const (
 	// whoever made it and to its members (StorageReady False, and a Warning
 	// event). The message names the role.
 	ReasonRoleConflict = "RoleConflict"
+	// ReasonRouteAccepted means the Gateway accepted the tenant's route
+	// and resolved its backend (Routed True).
+	ReasonRouteAccepted = "RouteAccepted"
+	// ReasonRouteNotAccepted means the gateway controller reports the
+	// route not Accepted, or its references not resolved, for the
+	// operator's Gateway; the message carries its reason (Routed False).
+	ReasonRouteNotAccepted = "RouteNotAccepted"
+	// ReasonHostnameConflict means a hostname of spec.ingest.hostnames is
+	// claimed by another tenant created before this one (the earlier
+	// creationTimestamp, then the smaller UID): it is left out of this
+	// tenant's route, never taken from the other (Routed False, a Warning
+	// event).
+	ReasonHostnameConflict = "HostnameConflict"
+	// ReasonHostnameReserved means a hostname of spec.ingest.hostnames is
+	// under the operator's ingest domain, where the tenants' default
+	// hostnames are: it is left out of the route (Routed False, a Warning
+	// event).
+	ReasonHostnameReserved = "HostnameReserved"
+	// ReasonGatewayNotConfigured means the operator renders no routes (no
+	// --ingest-gateway): ingest is reached only in-cluster, through its
+	// Service (Routed False; Ready does not count it).
+	ReasonGatewayNotConfigured = "GatewayNotConfigured"
+	// ReasonGatewayAPIUnavailable means a gateway is configured but the
+	// API server does not serve gateway.networking.k8s.io/v1 HTTPRoutes
+	// (the Gateway API CRDs are not installed) as the operator found at
+	// its start (Routed False; Ready does not count it).
+	ReasonGatewayAPIUnavailable = "GatewayAPIUnavailable"
 
 	// ReasonConnected means the region's admin connection works.
 	ReasonConnected = "Connected"

@@ -17,6 +17,8 @@ limitations under the License.
 package v1alpha1
 
 import (
+	"slices"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 )
@@ -97,6 +99,9 @@ type EffectiveTenantSpec struct {
 	Autoscaling *EffectiveAutoscaling
 	Resources   corev1.ResourceRequirements
 
+	// Hostnames are spec.ingest.hostnames, sorted.
+	Hostnames []string
+
 	EventsPerMinutePerIP int32
 	QueryParamAllowlist  []string
 	GeoPrecision         GeoPrecision
@@ -154,6 +159,10 @@ func (s *AnalyticsTenantSpec) Effective() EffectiveTenantSpec {
 		if in.RateLimit != nil {
 			e.EventsPerMinutePerIP = in.RateLimit.EventsPerMinutePerIP
 		}
+		for _, h := range in.Hostnames {
+			e.Hostnames = append(e.Hostnames, string(h))
+		}
+		slices.Sort(e.Hostnames)
 	}
 	if st := s.Storage; st != nil {
 		e.AdoptRetainedFrom = st.AdoptRetainedFrom

@@ -148,14 +148,20 @@ func tenantVariants() map[string]Tenant {
 	ports.Region.Spec.Egress.Ports = []networkingv1.NetworkPolicyPort{{Protocol: ptr.To(corev1.ProtocolTCP), Port: ptr.To(intstr.FromInt32(5433))}}
 	proxies := tenantWith()
 	proxies.Settings.IngestTrustedProxies = []string{"10.0.0.0/8", "fd00::/8"}
+	geoImage := tenantWith()
+	geoImage.Settings.GeoIP = testGeoIP(GeoIPMountImage)
+	geoCopy := tenantWith()
+	geoCopy.Settings.GeoIP = testGeoIP(GeoIPMountCopy)
 	return map[string]Tenant{
-		"a tenant with only defaults":     tenantWith(func(a *v1alpha1.AnalyticsTenant) { a.Spec = v1alpha1.AnalyticsTenantSpec{} }),
-		"a tenant behind trusted proxies": proxies,
-		"a tenant on a 90-day plan":       tenantWith(),
-		"a suspended tenant":              tenantWith(suspended),
-		"an autoscaled tenant":            tenantWith(autoscaling(2, 20)),
-		"a suspended autoscaled tenant":   tenantWith(autoscaling(2, 20), suspended),
-		"a tenant with one replica":       tenantWith(replicas(1)),
+		"a tenant with a GeoIP image volume":    geoImage,
+		"a tenant with a GeoIP database copied": geoCopy,
+		"a tenant with only defaults":           tenantWith(func(a *v1alpha1.AnalyticsTenant) { a.Spec = v1alpha1.AnalyticsTenantSpec{} }),
+		"a tenant behind trusted proxies":       proxies,
+		"a tenant on a 90-day plan":             tenantWith(),
+		"a suspended tenant":                    tenantWith(suspended),
+		"an autoscaled tenant":                  tenantWith(autoscaling(2, 20)),
+		"a suspended autoscaled tenant":         tenantWith(autoscaling(2, 20), suspended),
+		"a tenant with one replica":             tenantWith(replicas(1)),
 		"a tenant with its own image and resources": tenantWith(func(a *v1alpha1.AnalyticsTenant) {
 			ingest(a).Image = "registry.example.com/ingest:2.0.0"
 			ingest(a).Resources = &v1alpha1.IngestResources{
@@ -195,4 +201,9 @@ func allObjects(t Tenant, creds storage.Provisioned) []client.Object {
 		objs = append(objs, np)
 	}
 	return objs
+}
+
+// testGeoIP is a location database in an image, mounted as mount says.
+func testGeoIP(mount GeoIPMount) GeoIP {
+	return GeoIP{Image: "registry.example.com/geoip/dbip-city-lite:2026-12", File: "/dbip-city-lite.mmdb", Mount: mount}
 }

@@ -213,6 +213,7 @@ func IngestDeployment(t Tenant) *appsv1.Deployment {
 			MatchLabelKeys: []string{appsv1.DefaultDeploymentUniqueLabelKey},
 		}
 	}
+	geoVolumes, geoMounts, geoInit := geoIPVolume(t)
 	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: objectMeta(t, IngestName, componentLabels(t, ComponentIngest)),
@@ -244,6 +245,7 @@ func IngestDeployment(t Tenant) *appsv1.Deployment {
 						spread(corev1.LabelTopologyZone),
 						spread(corev1.LabelHostname),
 					},
+					InitContainers: geoInit,
 					Containers: []corev1.Container{{
 						Name:  IngestName,
 						Image: IngestImage(t),
@@ -258,13 +260,13 @@ func IngestDeployment(t Tenant) *appsv1.Deployment {
 						StartupProbe:    probe("/healthz", 2, 30),
 						ReadinessProbe:  probe("/readyz", 10, 3),
 						LivenessProbe:   probe("/healthz", 10, 3),
-						VolumeMounts: []corev1.VolumeMount{
+						VolumeMounts: append([]corev1.VolumeMount{
 							{Name: "config", MountPath: IngestConfigDir, ReadOnly: true},
 							{Name: "tmp", MountPath: "/tmp"},
 							storageCAVolumeMount(),
-						},
+						}, geoMounts...),
 					}},
-					Volumes: []corev1.Volume{
+					Volumes: append([]corev1.Volume{
 						{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
 							LocalObjectReference: corev1.LocalObjectReference{Name: IngestConfigName},
 							DefaultMode:          ptr.To[int32](0o444),
@@ -273,7 +275,7 @@ func IngestDeployment(t Tenant) *appsv1.Deployment {
 							SizeLimit: ptr.To(resource.MustParse("64Mi")),
 						}}},
 						storageCAVolume(IngestSecretName),
-					},
+					}, geoVolumes...),
 				},
 			},
 		},
@@ -293,10 +295,12 @@ func ingestEnv(t Tenant) []corev1.EnvVar {
 	})
 }
 
-// IngestArgs are the ingest container's arguments: its config file, and
-// the proxies whose X-Forwarded-For it trusts when the operator names any
-// (Settings.IngestTrustedProxies). With none named the flag is left out,
-// and ingest trusts no forwarded address.
+// IngestArgs are the ingest container's arguments: its config file; the
+// proxies whose forwarded addresses it trusts when the operator names any
+// (Settings.IngestTrustedProxies; with none named the flag is left out,
+// and ingest trusts no forwarded address), and whether it reads
+// CF-Connecting-IP from them; the location database when one is mounted
+// (GeoIPPath).
 func IngestArgs(t Tenant) []string {
 	args := []string{
 		"--config=" + IngestConfigDir + "/" + IngestConfigKey,
@@ -305,6 +309,12 @@ func IngestArgs(t Tenant) []string {
 	}
 	if len(t.Settings.IngestTrustedProxies) > 0 {
 		args = append(args, "--trusted-proxies="+strings.Join(t.Settings.IngestTrustedProxies, ","))
+	}
+	if t.Settings.IngestCFConnectingIP {
+		args = append(args, "--cf-connecting-ip")
+	}
+	if db := GeoIPPath(t); db != "" {
+		args = append(args, "--geoip-db="+db)
 	}
 	return args
 }

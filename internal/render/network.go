@@ -31,7 +31,9 @@ import (
 //   - NetworkPolicyDefaultDeny denies all traffic to and from every pod, so
 //     whatever the other policies do not allow is refused;
 //   - NetworkPolicyIngest lets the edge (pods in namespaces matching
-//     Settings.EdgeNamespaceSelector) reach ingest on IngestPort, the
+//     Settings.EdgeNamespaceSelector) and the Gateway's pods (in namespaces
+//     matching Settings.GatewayNamespaceSelector) reach ingest on
+//     IngestPort, the
 //     monitoring namespaces (Settings.MonitoringNamespaceSelector) scrape it
 //     on IngestMetricsPort, and ingest reach only the cluster DNS and its
 //     region's storage;
@@ -41,7 +43,7 @@ import (
 // Storage is the region's egress peers on its egress ports (or, when it
 // lists none, the database's port over TCP). A region without egress peers
 // (or an unknown region) gives no storage rule at all rather than one that
-// allows everything; an empty edge or monitoring selector, which would
+// allows everything; an empty edge, gateway or monitoring selector, which would
 // match every namespace, gives no ingress rule.
 func NetworkPolicies(t Tenant) []*networkingv1.NetworkPolicy {
 	both := []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}
@@ -53,6 +55,7 @@ func NetworkPolicies(t Tenant) []*networkingv1.NetworkPolicy {
 		port       int32
 	}{
 		{t.Settings.EdgeNamespaceSelector, IngestPort},
+		{t.Settings.GatewayNamespaceSelector, IngestPort},
 		{t.Settings.MonitoringNamespaceSelector, IngestMetricsPort},
 	} {
 		if !selectorIsEmpty(from.namespaces) {

@@ -155,6 +155,23 @@ type Settings struct {
 	// choose the address its rate limit and location are computed from.
 	// Empty: ingest uses every peer's own address.
 	IngestTrustedProxies []string
+	// IngestCFConnectingIP passes ingest --cf-connecting-ip: from a trusted
+	// proxy, the CF-Connecting-IP header names the visitor (the edge is
+	// Cloudflare's).
+	IngestCFConnectingIP bool
+	// IngestGateway is the platform Gateway every tenant's HTTPRoute
+	// attaches to; nil renders no routes.
+	IngestGateway *GatewayRef
+	// IngestDomain is the DNS suffix of the tenants' default hostnames,
+	// <tenant>.<IngestDomain>.
+	IngestDomain string
+	// GatewayNamespaceSelector selects the namespaces whose pods (the
+	// Gateway's data plane) may reach ingest's public port. Empty allows
+	// none.
+	GatewayNamespaceSelector metav1.LabelSelector
+	// GeoIP is the location database mounted into the ingest pods; its
+	// zero value mounts none.
+	GeoIP GeoIP
 	// ShardLabels are the label keys an operator instance's tenant selector
 	// (--tenant-selector) tests. Every child carries the tenant's values of
 	// them, so an instance can select, watch and cache only its own shard's

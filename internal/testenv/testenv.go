@@ -23,8 +23,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -37,9 +39,36 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// Start starts an API server with the CRDs from config/crd/bases installed.
-// Stop the returned environment when done.
+// Start starts an API server with the CRDs from config/crd/bases and the
+// Gateway API's standard channel CRDs (GatewayAPICRDs) installed. Stop the
+// returned environment when done.
 func Start() (*envtest.Environment, *rest.Config, error) {
+	gateway, err := GatewayAPICRDs()
+	if err != nil {
+		return nil, nil, err
+	}
+	return start(gateway)
+}
+
+// StartWithoutGatewayAPI is Start without the Gateway API's CRDs: a
+// cluster where nobody installed them.
+func StartWithoutGatewayAPI() (*envtest.Environment, *rest.Config, error) {
+	return start()
+}
+
+// GatewayAPICRDs is the directory of the standard channel CRDs of the
+// sigs.k8s.io/gateway-api module go.mod requires, in the module cache.
+func GatewayAPICRDs() (string, error) {
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/gateway-api")
+	cmd.Dir = RepoRoot()
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("finding the sigs.k8s.io/gateway-api module: %w", err)
+	}
+	return filepath.Join(strings.TrimSpace(string(out)), "config", "crd", "standard"), nil
+}
+
+func start(crdDirs ...string) (*envtest.Environment, *rest.Config, error) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		assets = filepath.Join(RepoRoot(), "bin")
@@ -50,7 +79,7 @@ func Start() (*envtest.Environment, *rest.Config, error) {
 		}
 	}
 	env := &envtest.Environment{
-		CRDDirectoryPaths:        []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
+		CRDDirectoryPaths:        append([]string{filepath.Join(RepoRoot(), "config", "crd", "bases")}, crdDirs...),
 		ErrorIfCRDPathMissing:    true,
 		BinaryAssetsDirectory:    assets,
 		ControlPlaneStartTimeout: 2 * time.Minute,

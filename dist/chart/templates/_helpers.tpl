@@ -108,6 +108,23 @@ left out when its value is empty, so the operator's own default applies.
 {{- with $v.tenants.ingestTrustedProxies }}
 - {{ printf "--ingest-trusted-proxies=%s" (join "," .) | quote }}
 {{- end }}
+{{- if $v.tenants.ingestCFConnectingIP }}
+- --ingest-cf-connecting-ip
+{{- end }}
+{{- with $v.tenants.ingestGateway }}
+- {{ printf "--ingest-gateway=%s" . | quote }}
+{{- end }}
+{{- with $v.tenants.ingestDomain }}
+- {{ printf "--ingest-domain=%s" . | quote }}
+{{- end }}
+{{- with $v.tenants.network.gatewayNamespaceSelector }}
+- {{ printf "--ingest-gateway-namespace-selector=%s" . | quote }}
+{{- end }}
+{{- with $v.tenants.geoip.image }}
+- {{ printf "--ingest-geoip-image=%s" . | quote }}
+- {{ printf "--ingest-geoip-file=%s" $v.tenants.geoip.file | quote }}
+- {{ printf "--ingest-geoip-mount=%s" $v.tenants.geoip.mount | quote }}
+{{- end }}
 {{- with $v.tenants.network.edgeNamespaceSelector }}
 - {{ printf "--edge-namespace-selector=%s" . | quote }}
 {{- end }}
