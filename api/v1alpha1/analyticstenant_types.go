@@ -256,11 +256,12 @@ type AutoscalingSpec struct {
 
 // RateLimitSpec is the abuse rate limit applied at ingestion.
 type RateLimitSpec struct {
-	// EventsPerMinutePerIP is how many events one IP address may send per
+	// EventsPerMinutePerIP is how many events one client may send per
 	// minute before ingest drops them (and, as a burst, at once): 1 to
-	// 100000. 100000 a minute is about 1,700 a second from one address,
-	// far above what the visitors behind one office's or carrier's NAT
-	// send; a larger limit limits nothing.
+	// 100000. A client is an IPv4 address or an IPv6 /64, the block one
+	// subscriber is given. 100000 a minute is about 1,700 a second from one
+	// client, far above what the visitors behind one office's or carrier's
+	// NAT send; a larger limit limits nothing.
 	// +required
 	// +kubebuilder:validation:XValidation:rule="self > 0",message="rateLimit.eventsPerMinutePerIP must be a positive number of events"
 	// +kubebuilder:validation:XValidation:rule="self <= 100000",message="rateLimit.eventsPerMinutePerIP must be at most 100000 (about 1,700 events a second from one address): a larger limit is no abuse limit"
