@@ -36,7 +36,7 @@ func TestATenantsNamesAreRecordedInStatusAndSurviveAStatusWipe(t *testing.T) {
 	ctx := context.Background()
 	withRegions(t)
 	const name, ns = "wiped", "tenant-wiped"
-	tenant := newTenant(t, name, analyticsv1alpha1.AnalyticsTenantSpec{Region: analyticsv1alpha1.RegionUS})
+	tenant := newTenant(t, name, analyticsv1alpha1.AnalyticsTenantSpec{})
 	g.Eventually(conditionOf(name, analyticsv1alpha1.ConditionStorageReady), wait, tick).Should(haveStatus(metav1.ConditionTrue))
 
 	// Opaque names, in status, saying nothing of the tenant.
@@ -46,7 +46,7 @@ func TestATenantsNamesAreRecordedInStatusAndSurviveAStatusWipe(t *testing.T) {
 	g.Expect(strings.Contains(recorded.Schema+recorded.IngestRole, name)).To(BeFalse())
 
 	// The same names in the region's mapping, with the tenant's uid.
-	conn, err := pg.Connect(ctx, "US")
+	conn, err := pg.Connect(ctx, "EU")
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(func() { _ = conn.Close(ctx) })
 	var schema, ingestRole, uid string
@@ -55,7 +55,7 @@ func TestATenantsNamesAreRecordedInStatusAndSurviveAStatusWipe(t *testing.T) {
 	g.Expect([]string{schema, ingestRole, uid}).To(Equal([]string{recorded.Schema, recorded.IngestRole, string(tenant.UID)}))
 
 	// The tenant's data, written as its owner.
-	creds := ownerCredentials(g, ns, "US")
+	creds := ownerCredentials(g, ns, "EU")
 	g.Expect(creds.Username).To(Equal(recorded.Schema))
 	owner, err := storage.ConnectTenant(ctx, creds)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -88,7 +88,7 @@ func TestATenantsNamesAreRecordedInStatusAndSurviveAStatusWipe(t *testing.T) {
 	g.Eventually(conditionOf(name, analyticsv1alpha1.ConditionStorageReady), wait, tick).Should(haveStatus(metav1.ConditionTrue))
 	g.Eventually(func() *corev1.Secret { return get(&corev1.Secret{}, ns, render.IngestSecretName)() }, wait, tick).ShouldNot(BeNil())
 	g.Expect(string(get(&corev1.Secret{}, ns, render.IngestSecretName)().Data[render.SecretKeyUsername])).To(Equal(recorded.IngestRole))
-	after := ownerCredentials(g, ns, "US")
+	after := ownerCredentials(g, ns, "EU")
 	g.Expect(after.Username).To(Equal(recorded.Schema))
 	g.Expect(after.Schema).To(Equal(recorded.Schema))
 	_, err = storage.ConnectTenant(ctx, after)

@@ -60,9 +60,6 @@ const (
 	LegacyIngestRolePrefix = "ingest_"
 )
 
-// opaqueIDLength is the length of an opaque id: 16 bytes in base32.
-const opaqueIDLength = 26
-
 var (
 	tenantNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 	// A legacy name is "tenant_" + a DNS label with '-' turned into '_': it
