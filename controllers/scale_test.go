@@ -249,7 +249,8 @@ func TestAConvergedTenantAtRestIsLeftAlone(t *testing.T) {
 		conn, err := pg.Connect(ctx, "EU")
 		g.Expect(err).NotTo(HaveOccurred())
 		defer func() { _ = conn.Close(ctx) }()
-		_, err = conn.Exec(ctx, `DROP TABLE tenant_quiet.rollup_ledger; ALTER ROLE ingest_quiet CONNECTION LIMIT 999`)
+		names := getTenant("quiet").Status.Storage
+		_, err = conn.Exec(ctx, `DROP TABLE `+names.Schema+`.rollup_ledger; ALTER ROLE `+names.IngestRole+` CONNECTION LIMIT 999`)
 		g.Expect(err).NotTo(HaveOccurred())
 		calls := storeCalls.count()
 		_, err = tenants.Reconcile(ctx, req)
@@ -261,7 +262,8 @@ func TestAConvergedTenantAtRestIsLeftAlone(t *testing.T) {
 		g.Expect(err).NotTo(HaveOccurred())
 		var ledger bool
 		var limit int
-		g.Expect(conn.QueryRow(ctx, `SELECT to_regclass('tenant_quiet.rollup_ledger') IS NOT NULL, (SELECT rolconnlimit FROM pg_roles WHERE rolname = 'ingest_quiet')`).
+		g.Expect(conn.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL, (SELECT rolconnlimit FROM pg_roles WHERE rolname = $2)`,
+			names.Schema+".rollup_ledger", names.IngestRole).
 			Scan(&ledger, &limit)).To(Succeed())
 		g.Expect(ledger).To(BeTrue(), "the dropped table is back")
 		g.Expect(limit).To(Equal(storage.IngestConnections(int(analyticsv1alpha1.DefaultReplicas))), "the role's connection limit is put back")

@@ -412,6 +412,9 @@ func TestARegionPurgesARetainedTenantWhenItsHoldEnds(t *testing.T) {
 	// What the tenant finalizer does for deletionPolicy Retain, retainDays 3.
 	hold := 3 * 24 * time.Hour
 	deletedAt := time.Now().UTC().Truncate(time.Second)
+	names, err := store.Names(ctx, tenant)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(names).NotTo(BeNil())
 	g.Expect(store.Retain(ctx, tenant, deletedUID, deletedAt, hold, 30)).To(Succeed())
 	recheck(t, "us")
 	g.Eventually(usStatus, wait, tick).Should(And(
@@ -428,7 +431,7 @@ func TestARegionPurgesARetainedTenantWhenItsHoldEnds(t *testing.T) {
 		HaveField("Type", corev1.EventTypeNormal),
 		HaveField("Reason", "Purged"),
 		HaveField("Note", And(
-			ContainSubstring("purged retained tenant "+tenant+" (schema "+storage.SchemaName(tenant)),
+			ContainSubstring("purged retained tenant "+tenant+" (schema "+names.Schema),
 			ContainSubstring("deleted "+deletedAt.Format(time.RFC3339)),
 			ContainSubstring("held 3 days"))))))
 	left, err := store.Verify(ctx, tenant)

@@ -112,8 +112,15 @@ func TestRawEventsOlderThanTheWindowMakeATenantNonCompliantUntilRetentionDeletes
 	ctx := context.Background()
 	withRegions(t)
 	tenant := newTenant(t, "overdue", analyticsv1alpha1.AnalyticsTenantSpec{RetentionDays: ptr.To[int32](30)})
-	ns, schema := "tenant-overdue", "tenant_overdue"
+	ns := "tenant-overdue"
 	g.Eventually(get(&appsv1.Deployment{}, ns, render.IngestName), wait, tick).ShouldNot(BeNil())
+	var schema string
+	g.Eventually(func() string {
+		if st := getTenant("overdue").Status.Storage; st != nil {
+			schema = st.Schema
+		}
+		return schema
+	}, wait, tick).ShouldNot(BeEmpty())
 	makeIngestAvailable(t, ns)
 	g.Eventually(conditionOf("overdue", analyticsv1alpha1.ConditionReady), wait, tick).Should(haveStatus(metav1.ConditionTrue))
 

@@ -58,6 +58,8 @@ type tenantScope struct {
 	namespaceNotOurs bool
 
 	schema string
+	// ingestRole is the tenant's ingest role, named with schema.
+	ingestRole string
 	// fingerprint and verifiedAt are what status.storage records of the
 	// last provisioning, once storage is known to be converged.
 	fingerprint string

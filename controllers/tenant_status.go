@@ -58,6 +58,7 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, s *tenantScope, rec
 	status.Storage = &analyticsv1alpha1.StorageStatus{Region: s.spec.Region}
 	if old := s.original.Status.Storage; old != nil {
 		status.Storage.Schema, status.Storage.SecretName = old.Schema, old.SecretName
+		status.Storage.IngestRole = old.IngestRole
 		status.Storage.AdoptedFrom = old.AdoptedFrom
 		status.Storage.Fingerprint, status.Storage.VerifiedAt = old.Fingerprint, old.VerifiedAt
 	}
@@ -72,6 +73,7 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, s *tenantScope, rec
 	}
 	if s.schema != "" {
 		status.Storage.Schema, status.Storage.SecretName = s.schema, render.StorageSecretName
+		status.Storage.IngestRole = s.ingestRole
 	}
 	status.Retention = &analyticsv1alpha1.RetentionStatus{Days: s.spec.RetentionDays, Schedule: render.RetentionSchedule(s.tenant.Name)}
 	if cj := s.cronJob; cj != nil {

@@ -146,7 +146,7 @@ func (r *TenantReconciler) reconcileStorage(ctx context.Context, s *tenantScope)
 	if due, converged := r.storageConverged(s); converged {
 		// What was provisioned is what is wanted, and was verified not
 		// long ago: no round trip to the database.
-		s.schema, s.store = s.original.Status.Storage.Schema, store
+		s.schema, s.ingestRole, s.store = s.original.Status.Storage.Schema, s.original.Status.Storage.IngestRole, store
 		s.fingerprint, s.verifiedAt = s.original.Status.Storage.Fingerprint, s.original.Status.Storage.VerifiedAt
 		s.set(analyticsv1alpha1.ConditionStorageReady, metav1.ConditionTrue, analyticsv1alpha1.ReasonReconciled, storageReadyMessage(s))
 		return ctrl.Result{RequeueAfter: due}, nil
@@ -197,11 +197,16 @@ func (r *TenantReconciler) reconcileStorage(ctx context.Context, s *tenantScope)
 	}
 	start := time.Now()
 	roles, err := store.Provision(ctx, s.tenant.Name, storage.ProvisionOptions{
+		UID:                    string(s.tenant.UID),
 		ExistingPassword:       ownerPassword,
 		ExistingIngestPassword: ingestPassword,
 		IngestConnectionLimit:  storage.IngestConnections(ingestMaxPods(s.spec)),
 	})
 	observeOutcome(provisionDuration, s.spec.Region, start, err)
+	var refused *storage.RetainedDataError
+	if errors.As(err, &refused) {
+		return r.retainedDataRefused(ctx, s, refused)
+	}
 	if err != nil {
 		return r.storageFailed(s, err)
 	}
@@ -214,7 +219,9 @@ func (r *TenantReconciler) reconcileStorage(ctx context.Context, s *tenantScope)
 			return ctrl.Result{}, err
 		}
 	}
-	s.schema = roles.Owner.Schema
+	// The names Provision recorded in the region's database, which go
+	// into status too.
+	s.schema, s.ingestRole = roles.Owner.Schema, roles.Ingest.Username
 	s.store = store
 	s.fingerprint, s.verifiedAt = storageFingerprint(s), &metav1.Time{Time: r.now().Truncate(time.Second)}
 	msg := storageReadyMessage(s)
@@ -233,7 +240,7 @@ func (r *TenantReconciler) reconcileStorage(ctx context.Context, s *tenantScope)
 func storageReadyMessage(s *tenantScope) string {
 	ns := render.NamespaceName(s.render())
 	return fmt.Sprintf("schema %s is provisioned in region %s (StorageRegion %s); the owner's credentials are in Secret %s/%s, for retention, and the ingest role %s's in Secret %s/%s",
-		storage.SchemaName(s.tenant.Name), s.spec.Region, s.region.Name, ns, render.StorageSecretName, storage.IngestRoleName(s.tenant.Name), ns, render.IngestSecretName)
+		s.schema, s.spec.Region, s.region.Name, ns, render.StorageSecretName, s.ingestRole, ns, render.IngestSecretName)
 }
 
 // retainedDataRefused records why the tenant is not provisioned: data held
@@ -244,12 +251,12 @@ func storageReadyMessage(s *tenantScope) string {
 // again when the hold ends, which changes what it can have, or after a
 // backoff; a change of its spec reconciles it at once.
 func (r *TenantReconciler) retainedDataRefused(ctx context.Context, s *tenantScope, refused *storage.RetainedDataError) (ctrl.Result, error) {
-	schema := storage.SchemaName(s.tenant.Name)
 	where := fmt.Sprintf("region %s (StorageRegion %s)", s.spec.Region, s.region.Name)
 	var reason, msg string
 	held := refused.Held
-	when := ""
+	when, schema := "", ""
 	if held != nil {
+		schema = held.Schema
 		when = held.ExpiresAt.Format(time.RFC3339)
 		if !r.now().Before(held.ExpiresAt) {
 			when += ", which has passed: it is being purged"
@@ -318,13 +325,16 @@ func storageFingerprint(s *tenantScope) string {
 }
 
 // storageConverged says whether the tenant's storage is known to be as
-// wanted: its status records the same fingerprint, both Secrets exist (the
+// wanted: its status records the same fingerprint and the tenant's names
+// (a status from before the ingest role was recorded, or one wiped, is
+// provisioned again, which reads the names the region's database recorded
+// and writes them back), both Secrets exist (the
 // ingest one with a visitor key: one written by an operator from before
 // visitor keys is not), the last verification is recent and no full reconcile is requested. due is
 // then when the next verification is.
 func (r *TenantReconciler) storageConverged(s *tenantScope) (due time.Duration, converged bool) {
 	st := s.original.Status.Storage
-	if s.requested != "" || st == nil || st.Schema == "" || st.VerifiedAt == nil || s.storageSecret == nil || s.ingestSecret == nil ||
+	if s.requested != "" || st == nil || st.Schema == "" || st.IngestRole == "" || st.VerifiedAt == nil || s.storageSecret == nil || s.ingestSecret == nil ||
 		render.VisitorKeyOf(s.ingestSecret) == nil || st.Fingerprint != storageFingerprint(s) {
 		return 0, false
 	}
@@ -445,7 +455,12 @@ func (r *TenantReconciler) finalize(ctx context.Context, s *tenantScope) (ctrl.R
 	if !controllerutil.ContainsFinalizer(s.tenant, analyticsv1alpha1.TenantFinalizer) {
 		return ctrl.Result{}, nil
 	}
-	schema := storage.SchemaName(s.tenant.Name)
+	// The schema as status records it, for the events; the store finds it
+	// in the region's own record of the tenant's names.
+	schema := "of tenant " + s.tenant.Name
+	if st := s.tenant.Status.Storage; st != nil && st.Schema != "" {
+		schema = st.Schema
+	}
 	retain := s.spec.DeletionPolicy == analyticsv1alpha1.DeletionPolicyRetain
 	region, err := r.findRegion(ctx, s.spec.Region, "")
 	var unavailable *regionUnavailable

@@ -339,9 +339,19 @@ type StorageStatus struct {
 	// RegionRef names the StorageRegion serving it.
 	// +optional
 	RegionRef string `json:"regionRef,omitempty"`
-	// Schema is the tenant's PostgreSQL schema.
+	// Schema is the tenant's PostgreSQL schema, and the name of its owner
+	// role. A tenant provisioned by this operator has an opaque name
+	// (t_<random id>) that says nothing about the customer, as every
+	// tenant role can list the schemas and roles of the database; one
+	// provisioned before opaque names keeps tenant_<name>. The region's
+	// database records which names are whose (millimetric_operator
+	// schema, which no tenant role can read), so they survive a lost status.
 	// +optional
 	Schema string `json:"schema,omitempty"`
+	// IngestRole is the PostgreSQL role the tenant's ingest service logs in
+	// as (i_<the same id>, or ingest_<name> before opaque names).
+	// +optional
+	IngestRole string `json:"ingestRole,omitempty"`
 	// SecretName is the Secret in the tenant namespace holding the tenant's
 	// own database credentials.
 	// +optional
@@ -418,7 +428,7 @@ type RetentionStatus struct {
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Suspended",type=boolean,JSONPath=`.spec.suspend`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
-// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 40",message="tenant name must be at most 40 characters: it becomes namespace tenant-<name> and PostgreSQL schema tenant_<name>"
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 40",message="tenant name must be at most 40 characters: it becomes namespace tenant-<name>"
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="tenant name must be a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit"
 type AnalyticsTenant struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -92,12 +92,14 @@ func (b *bench) floorObjects(name string, i int) []client.Object {
 	at := b.tenant(name, i)
 	spec := at.Spec.Effective()
 	t := render.Tenant{Object: at, Spec: spec, Region: b.regions[spec.Region], Settings: render.DefaultSettings()}
+	// Stand-in names: no database is provisioned for the floor.
+	schema, ingestRole := fmt.Sprintf("t_floor%d", i), fmt.Sprintf("i_floor%d", i)
 	creds := func(user string) storage.Credentials {
 		return storage.Credentials{Host: b.c.pgHost, Port: int32(b.c.pgPort), Database: "events", SSLMode: storage.SSLModeDisable,
-			Schema: storage.SchemaName(name), Username: user, Password: "not-a-password-" + name}
+			Schema: schema, Username: user, Password: "not-a-password-" + name}
 	}
-	storageSecret := render.StorageSecret(t, creds(storage.SchemaName(name)))
-	ingestSecret := render.IngestSecret(t, creds(storage.IngestRoleName(name)), make([]byte, event.VisitorKeySize))
+	storageSecret := render.StorageSecret(t, creds(schema))
+	ingestSecret := render.IngestSecret(t, creds(ingestRole), make([]byte, event.VisitorKeySize))
 	t.StorageCredentialsHash = render.CredentialsHash(storageSecret)
 	t.IngestCredentialsHash = render.CredentialsHash(ingestSecret)
 

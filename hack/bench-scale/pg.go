@@ -243,7 +243,7 @@ func (p *pgBench) backfill(ctx context.Context, i int) error {
 		return err
 	}
 	defer conn.Close(context.Background())
-	schema := storage.SchemaName(p.names[i])
+	schema := p.creds[i].Owner.Schema
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	for from := p.c.pgDays; from > 0; from -= pgBackfillBatch {
 		to := max(1, from-pgBackfillBatch+1)
@@ -295,8 +295,11 @@ func (p *pgBench) cleanUp() {
 		logf("pg: dropping %s: %v", pgDatabase, err)
 		return
 	}
-	for _, n := range p.names {
-		for _, role := range []string{storage.SchemaName(n), storage.IngestRoleName(n)} {
+	for _, c := range p.creds {
+		for _, role := range []string{c.Owner.Username, c.Ingest.Username} {
+			if role == "" {
+				continue // never provisioned
+			}
 			if _, err := p.server.Exec(ctx, `DROP ROLE IF EXISTS `+pgx.Identifier{role}.Sanitize()); err != nil {
 				logf("pg: dropping role %s: %v", role, err)
 			}

@@ -141,7 +141,7 @@ func TestARealBrowserIsCountedByItsMMAIDAndKeepsNoCookie(t *testing.T) {
 	run(optedOut, chromedp.Navigate(site("site-a.test", "/blank")),
 		chromedp.Evaluate[chromedp.Void](`localStorage.setItem('mm_ignore', 'true')`))
 
-	schema := pgstorage.SchemaName(name)
+	schema := storageOf(t, name).Schema
 	rows := func() []storedEvent {
 		conn, err := pgstorage.Connect(ctx, admin[analyticsv1alpha1.RegionEU])
 		g.Expect(err).NotTo(HaveOccurred())

@@ -84,6 +84,20 @@ func isReady(name string) bool {
 		tenant.Status.ObservedGeneration == tenant.Generation
 }
 
+// storageOf is the tenant's status.storage: where its data is, and the
+// names Provision recorded for it.
+func storageOf(t testing.TB, name string) analyticsv1alpha1.StorageStatus {
+	t.Helper()
+	tenant := &analyticsv1alpha1.AnalyticsTenant{}
+	if err := k8s.Get(context.Background(), client.ObjectKey{Name: name}, tenant); err != nil {
+		t.Fatalf("reading tenant %s: %v", name, err)
+	}
+	if tenant.Status.Storage == nil || tenant.Status.Storage.Schema == "" || tenant.Status.Storage.IngestRole == "" {
+		t.Fatalf("tenant %s's status names no schema and ingest role: %+v", name, tenant.Status.Storage)
+	}
+	return *tenant.Status.Storage
+}
+
 func readyCondition(name string) string {
 	tenant := &analyticsv1alpha1.AnalyticsTenant{}
 	if err := k8s.Get(context.Background(), client.ObjectKey{Name: name}, tenant); err != nil {
@@ -255,7 +269,7 @@ func TestPodSecurityRestrictedAdmitsEveryPodAndTheRetentionJobDoesItsWork(t *tes
 		g.Expect(cmd.Run()).To(Succeed(), "stderr: %s", stderr.String())
 		var summary storage.RetentionSummary
 		g.Expect(json.Unmarshal(stdout.Bytes(), &summary)).To(Succeed(), "stdout: %s", stdout.String())
-		g.Expect(summary.Schema).To(Equal(storage.SchemaName(name)))
+		g.Expect(summary.Schema).To(Equal(storageOf(t, name).Schema))
 		g.Expect(summary.RetentionDays).To(Equal(30))
 		g.Expect(summary.DaysRolledUp).To(BeNumerically(">=", 1))
 		g.Expect(stdout.String() + stderr.String()).NotTo(ContainSubstring(creds.Password))

@@ -64,7 +64,7 @@ func runIngest(t testing.TB, name, ns string, extraArgs ...string) (cmd *exec.Cm
 	g.Expect(err).NotTo(HaveOccurred())
 	for _, e := range cmd.Env {
 		if strings.HasPrefix(e, "PGUSER=") {
-			g.Expect(e).To(Equal("PGUSER="+storage.IngestRoleName(name)), "ingest must connect as the insert-only role")
+			g.Expect(e).To(Equal("PGUSER="+storageOf(t, name).IngestRole), "ingest must connect as the insert-only role")
 		}
 	}
 	logs = &syncBuffer{}
@@ -143,7 +143,7 @@ func TestTheIngestServiceAsRenderedWritesIntoItsTenantsRegionAndRetentionCountsI
 	g.Expect(cmd.Process.Signal(syscall.SIGTERM)).To(Succeed())
 	g.Expect(cmd.Wait()).To(Succeed(), "ingest did not drain cleanly: %s", logs)
 
-	schema := storage.SchemaName(name)
+	schema := storageOf(t, name).Schema
 	count := func(region analyticsv1alpha1.Region) (int, bool) {
 		conn, err := storage.Connect(ctx, admin[region])
 		g.Expect(err).NotTo(HaveOccurred())

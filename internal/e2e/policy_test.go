@@ -175,12 +175,15 @@ func TestARetainedTenantIsHeldLockedOutAdoptedAndSweptWhenItsHoldEnds(t *testing
 	store, err := storage.Open(ctx, admin[analyticsv1alpha1.RegionEU])
 	g.Expect(err).NotTo(HaveOccurred())
 	defer store.Close()
+	// The schema recorded when the first tenant was provisioned: the
+	// one held, and the one adopted.
+	var schema string
 	events := func() int {
 		conn, err := storage.Connect(ctx, admin[analyticsv1alpha1.RegionEU])
 		g.Expect(err).NotTo(HaveOccurred())
 		defer func() { _ = conn.Close(ctx) }()
 		var n int
-		if err := conn.QueryRow(ctx, `SELECT count(*) FROM tenant_e2e_held.events`).Scan(&n); err != nil {
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM `+schema+`.events`).Scan(&n); err != nil {
 			return -1
 		}
 		return n
@@ -190,7 +193,9 @@ func TestARetainedTenantIsHeldLockedOutAdoptedAndSweptWhenItsHoldEnds(t *testing
 	first := &analyticsv1alpha1.AnalyticsTenant{}
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Name: name}, first)).To(Succeed())
 	conn, creds := ownerConn(t, ns)
-	_, err = conn.Exec(ctx, `INSERT INTO tenant_e2e_held.events (received_at, event_name) VALUES (now(), 'pageview')`)
+	schema = storageOf(t, name).Schema
+	g.Expect(creds.Schema).To(Equal(schema))
+	_, err = conn.Exec(ctx, `INSERT INTO `+schema+`.events (received_at, event_name) VALUES (now(), 'pageview')`)
 	g.Expect(err).NotTo(HaveOccurred())
 	_ = conn.Close(ctx)
 
@@ -223,6 +228,7 @@ func TestARetainedTenantIsHeldLockedOutAdoptedAndSweptWhenItsHoldEnds(t *testing
 		got := &analyticsv1alpha1.AnalyticsTenant{}
 		g.Expect(k8s.Get(ctx, client.ObjectKey{Name: name}, got)).To(Succeed())
 		g.Expect(got.Status.Storage.AdoptedFrom).NotTo(BeNil())
+		g.Expect(got.Status.Storage.Schema).To(Equal(schema), "the adopted schema is the held one, under its recorded name")
 		g.Expect(events()).To(Equal(1))
 	})
 
@@ -260,6 +266,9 @@ func TestARetainedTenantIsHeldLockedOutAdoptedAndSweptWhenItsHoldEnds(t *testing
 		got := &analyticsv1alpha1.AnalyticsTenant{}
 		g.Expect(k8s.Get(ctx, client.ObjectKey{Name: name}, got)).To(Succeed())
 		g.Expect(got.Status.Storage.AdoptedFrom).To(BeNil())
+		g.Expect(events()).To(Equal(-1), "the held schema %s is gone", schema)
+		g.Expect(got.Status.Storage.Schema).NotTo(Equal(schema), "a new tenant gets new names")
+		schema = got.Status.Storage.Schema
 		g.Expect(events()).To(BeZero(), "nothing is left to adopt after the hold")
 	})
 }

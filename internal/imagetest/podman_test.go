@@ -484,7 +484,7 @@ func TestTheIngestImageRunsAsRenderedServesTheSDKAndWritesEvents(t *testing.T) {
 		defer conn.Close(ctx)
 		var n int
 		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-			if err := conn.QueryRow(ctx, `SELECT count(*) FROM `+storage.SchemaName("img-ingest")+`.events
+			if err := conn.QueryRow(ctx, `SELECT count(*) FROM `+tn.roles.Owner.Schema+`.events
 				WHERE hostname = $1 AND url_path IN ('/p/0', '/p/1', '/p/2') AND browser_family = 'Firefox'`, domain).Scan(&n); err != nil {
 				t.Fatal(err)
 			}

@@ -24,7 +24,7 @@ limitations under the License.
 // their raw events, makes the next days' partitions
 // (storage.RunRetention), and prints what it did as one JSON line on stdout (the fields of storage.RetentionSummary), for example
 //
-//	{"schema":"tenant_acme","retentionDays":30,"now":"2026-05-17T03:17:00Z","keepFrom":"2026-04-17","skipped":false,"daysRolledUp":1,"eventsRolledUp":5120,"partitionsDropped":1,"partitionsCreated":1,"oldestRawEvent":"2026-04-17T00:00:03Z"}
+//	{"schema":"t_kee6crekfw7nchqoyzuuldmgpa","retentionDays":30,"now":"2026-05-17T03:17:00Z","keepFrom":"2026-04-17","skipped":false,"daysRolledUp":1,"eventsRolledUp":5120,"partitionsDropped":1,"partitionsCreated":1,"oldestRawEvent":"2026-04-17T00:00:03Z"}
 //
 // Settings come from flags or, for each flag not given, from the
 // environment, named as libpq names them where libpq has a name:

@@ -78,10 +78,10 @@ type Credentials struct {
 	Port     int32
 	Database string
 	SSLMode  string
-	// Schema is the tenant's schema, SchemaName(tenant), for both roles.
+	// Schema is the tenant's schema (TenantNames.Schema), for both roles.
 	Schema string
-	// Username is the role: SchemaName(tenant), the same name as Schema,
-	// for the owner; IngestRoleName(tenant) for the ingest role.
+	// Username is the role: the same name as Schema for the owner;
+	// TenantNames.IngestRole for the ingest role.
 	Username string
 	Password string
 	// CACert is the region's CA bundle (PEM), when it has a private CA.

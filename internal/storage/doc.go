@@ -15,11 +15,14 @@ limitations under the License.
 */
 
 // Package storage keeps the tenants of one region's PostgreSQL database:
-// each tenant gets an owner role and a schema of the same name (SchemaName),
-// owned by that role and closed to every other, holding its raw events
-// partitioned by UTC day, its daily aggregates and a roll-up ledger.
-// Beside it, an ingest role (IngestRoleName) may only insert events: it
-// cannot read events back or change a table.
+// each tenant gets an owner role and a schema of the same name, owned by
+// that role and closed to every other, holding its raw events partitioned
+// by UTC day, its daily aggregates and a roll-up ledger. Beside it, an
+// ingest role may only insert events: it cannot read events back or change
+// a table. The names (TenantNames) are opaque, t_<id> and i_<id>, as every
+// tenant role can list the schemas and roles of the server; which are whose
+// is recorded in OperatorSchema (namesTable), and everything that finds a
+// tenant's data goes by that record.
 //
 // The operator uses a Store (Postgres, opened with the region's
 // administrator) to Provision, Purge and Verify tenants. The retention job

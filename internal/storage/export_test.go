@@ -45,3 +45,15 @@ func HoldRetentionLock(ctx context.Context, conn *pgx.Conn, schema string) (lock
 	tx, err := lockRetention(ctx, conn, schema)
 	return tx != nil, err
 }
+
+// WithLegacyNames makes Provision give new tenants legacy names
+// (tenant_<name>, ingest_<name>), as an operator from before opaque names
+// did, so tests can make such a tenant and check that the current one
+// keeps its names. It exists in tests only.
+func WithLegacyNames() Option {
+	return func(p *Postgres) { p.legacyNames = true }
+}
+
+// LegacyNames are the names an operator from before opaque names gave
+// tenant.
+func LegacyNames(tenant string) TenantNames { return legacyNames(tenant) }

@@ -70,7 +70,7 @@ func ingestPrivileges(t *testing.T, tenant string) string {
 		                                 ORDER BY privilege_type) AS p
 		       FROM privs GROUP BY object)
 		SELECT COALESCE(string_agg(object || ':' || p, ' ' ORDER BY object = 'schema' DESC, object), '') FROM per`,
-		storage.SchemaName(tenant), storage.IngestRoleName(tenant)).Scan(&got)
+		namesInDB(t, tenant).Schema, namesInDB(t, tenant).IngestRole).Scan(&got)
 	if err != nil {
 		t.Fatalf("reading the ingest role's privileges: %v", err)
 	}
@@ -271,7 +271,7 @@ func TestProvisionMigratesAVersion1Schema(t *testing.T) {
 			name, old := provision(t, openStore(t, admin.cfg, storage.WithSchemaVersion(1)), "v1")
 			s := old.Owner.Schema
 			su := adminConn(t)
-			ingestID := pgx.Identifier{storage.IngestRoleName(name)}.Sanitize()
+			ingestID := pgx.Identifier{namesInDB(t, name).IngestRole}.Sanitize()
 			for _, sql := range []string{`DROP OWNED BY ` + ingestID, `DROP ROLE ` + ingestID} {
 				if _, err := su.Exec(ctx, sql); err != nil {
 					t.Fatalf("%s: %v", sql, err)
@@ -390,7 +390,7 @@ func TestTheIngestRolesConnectionLimitFollowsTheTenantsMostPods(t *testing.T) {
 		}
 		defer conn.Close(ctx)
 		if err := conn.QueryRow(ctx, `SELECT (SELECT rolconnlimit FROM pg_roles WHERE rolname = $1), (SELECT rolconnlimit FROM pg_roles WHERE rolname = $2)`,
-			storage.SchemaName(name), storage.IngestRoleName(name)).Scan(&owner, &ingest); err != nil {
+			namesInDB(t, name).Schema, namesInDB(t, name).IngestRole).Scan(&owner, &ingest); err != nil {
 			t.Fatal(err)
 		}
 		return owner, ingest

@@ -35,8 +35,10 @@ import (
 //
 // Row 0 is the region's: database-wide changes (the database's ACL,
 // dropping a role's privileges) take it. The tenants' locks are spread over
-// rows 1 to tenantLockSlots by a hash of the schema name, so the table
-// neither grows with tenants nor keeps their names after they are purged;
+// rows 1 to tenantLockSlots by a hash of the tenant's name (not of its
+// schema's: the lock is taken before the names are looked up, or drawn, in
+// namesTable, so that two provisionings of a new tenant never record two),
+// so the table neither grows with tenants nor keeps their names;
 // two tenants that share a row take turns, which costs one of them a wait
 // of one provisioning at most.
 const (
@@ -56,18 +58,18 @@ var (
 )
 
 // tenantLockSlot is the row of the locks table that stands for the tenant
-// whose schema is schema.
-func tenantLockSlot(schema string) int {
+// named tenant.
+func tenantLockSlot(tenant string) int {
 	h := fnv.New32a()
-	_, _ = h.Write([]byte(schema))
+	_, _ = h.Write([]byte(tenant))
 	return 1 + int(h.Sum32()%tenantLockSlots)
 }
 
-// lockTenant takes the lock of the tenant whose schema is schema, held
-// until tx ends: provisioning, purging, holding, adopting and sweeping a
-// tenant take turns. It waits up to the transaction's lock_timeout.
-func lockTenant(ctx context.Context, tx pgx.Tx, schema string) error {
-	return lockSlot(ctx, tx, tenantLockSlot(schema))
+// lockTenant takes the lock of the tenant named tenant, held until tx
+// ends: provisioning, purging, holding, adopting and sweeping a tenant take
+// turns. It waits up to the transaction's lock_timeout.
+func lockTenant(ctx context.Context, tx pgx.Tx, tenant string) error {
+	return lockSlot(ctx, tx, tenantLockSlot(tenant))
 }
 
 // lockRegion takes the region's lock, held until tx ends: changes to the

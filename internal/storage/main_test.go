@@ -93,3 +93,25 @@ func adminConn(t testing.TB) *pgx.Conn {
 	t.Cleanup(func() { _ = conn.Close(context.Background()) })
 	return conn
 }
+
+// recorded are the tenant's names as the store recorded them.
+func recorded(t testing.TB, st storage.Store, tenant string) storage.TenantNames {
+	t.Helper()
+	names, err := st.Names(testContext(t), tenant)
+	if err != nil || names == nil {
+		t.Fatalf("Names(%s) = %v, %v; want the names Provision recorded", tenant, names, err)
+	}
+	return *names
+}
+
+// namesInDB are the tenant's names as the EU database's mapping records
+// them, read as a superuser.
+func namesInDB(t testing.TB, tenant string) storage.TenantNames {
+	t.Helper()
+	var n storage.TenantNames
+	if err := adminConn(t).QueryRow(testContext(t), `SELECT schema, ingest_role FROM `+storage.OperatorSchema+`.tenant_names WHERE tenant = $1`,
+		tenant).Scan(&n.Schema, &n.IngestRole); err != nil {
+		t.Fatalf("the names recorded for %s: %v", tenant, err)
+	}
+	return n
+}

@@ -17,6 +17,8 @@ limitations under the License.
 package storage
 
 import (
+	"crypto/rand"
+	"encoding/base32"
 	"fmt"
 	"regexp"
 	"strings"
@@ -24,36 +26,81 @@ import (
 )
 
 // MaxTenantNameLength is the longest tenant name: "tenant-" + name must be a
-// namespace name and "tenant_" + name a PostgreSQL identifier (63 bytes), and
-// the API limits names to 40 characters.
+// namespace name, and the API limits names to 40 characters.
 const MaxTenantNameLength = 40
 
-// SchemaPrefix starts every tenant schema and owner role name.
-const SchemaPrefix = "tenant_"
-
-// IngestRolePrefix starts every tenant's ingest role name. It is a prefix of
-// its own, not a suffix on the schema name: "tenant_acme_ingest" could be
-// the schema of a tenant named "acme-ingest".
-const IngestRolePrefix = "ingest_"
+// A tenant's names in its region's database say nothing about the customer:
+// every tenant role can list every schema (pg_namespace) and every role
+// (pg_roles) of the server, and a name derived from the tenant's would tell
+// each customer who the others are. A tenant provisioned by this operator
+// gets OpaqueSchemaPrefix + id for its schema and owner role and
+// OpaqueIngestRolePrefix + the same id for its ingest role, id being 16
+// random bytes (crypto/rand) in lower-case base32: not derived from the
+// tenant's name or uid, so nothing the catalog shows leads back to the
+// customer or its Kubernetes object, and a name is never reused after a
+// purge. The id is the same in both names so that an administrator sees
+// which two roles go together; which tenant they are is recorded only in
+// OperatorSchema (namesTable), which no tenant role can read.
+//
+// Tenants provisioned before opaque names keep theirs, LegacySchemaPrefix
+// and LegacyIngestRolePrefix + their name (legacyNames): their data stays
+// where it is, and the mapping records those names.
+const (
+	// OpaqueSchemaPrefix starts the schema and owner role name of every
+	// tenant provisioned with opaque names.
+	OpaqueSchemaPrefix = "t_"
+	// OpaqueIngestRolePrefix starts the ingest role name of every tenant
+	// provisioned with opaque names.
+	OpaqueIngestRolePrefix = "i_"
+	// LegacySchemaPrefix started the schema and owner role name of the
+	// tenants provisioned before opaque names: "tenant_" + the name with
+	// '-' turned into '_'.
+	LegacySchemaPrefix = "tenant_"
+	// LegacyIngestRolePrefix started their ingest role name.
+	LegacyIngestRolePrefix = "ingest_"
+)
 
 var (
 	tenantNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	schemaNameRE = regexp.MustCompile(`^tenant_[a-z0-9_]{1,56}$`)
+	// A legacy name is "tenant_" + a DNS label with '-' turned into '_': it
+	// never has '_' right after the prefix. An opaque one starts "t_", which
+	// no legacy name does, so the two kinds never collide.
+	legacySchemaRE = regexp.MustCompile(`^tenant_[a-z0-9][a-z0-9_]{0,55}$`)
+	opaqueSchemaRE = regexp.MustCompile(`^t_[a-z2-7]{26}$`)
+	opaqueIngestRE = regexp.MustCompile(`^i_[a-z2-7]{26}$`)
 )
 
-// SchemaName is the schema, and the role, of tenant: "tenant_" + the name
-// with '-' turned into '_' (PostgreSQL identifiers may hold '-' only when
-// quoted, and people type them unquoted in psql). Tenant names are DNS
-// labels, which have no '_', so two tenants never share a schema.
-func SchemaName(tenant string) string {
-	return SchemaPrefix + strings.ReplaceAll(tenant, "-", "_")
+// tenantSchemaPattern is a POSIX regular expression (for PostgreSQL's ~)
+// matching the schema names a tenant can have, of either kind.
+const tenantSchemaPattern = `^(tenant_[a-z0-9][a-z0-9_]*|t_[a-z2-7]{26})$`
+
+// TenantNames are a tenant's names in its region's database, as Provision
+// records them (namesTable) and the tenant's status shows them.
+type TenantNames struct {
+	// Schema is the tenant's schema and the name of its owner role.
+	Schema string
+	// IngestRole is the role the tenant's ingest service logs in as: it
+	// may only insert events; it owns nothing.
+	IngestRole string
 }
 
-// IngestRoleName is the role the tenant's ingest service logs in as:
-// "ingest_" + the name with '-' turned into '_', as in SchemaName. It may
-// only insert events; it owns nothing.
-func IngestRoleName(tenant string) string {
-	return IngestRolePrefix + strings.ReplaceAll(tenant, "-", "_")
+// newOpaqueNames draws a new pair of opaque names.
+func newOpaqueNames() (TenantNames, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return TenantNames{}, err
+	}
+	id := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+	return TenantNames{Schema: OpaqueSchemaPrefix + id, IngestRole: OpaqueIngestRolePrefix + id}, nil
+}
+
+// legacyNames are the names an operator from before opaque names gave
+// tenant: "tenant_" and "ingest_" + the name with '-' turned into '_'.
+// Tenant names are DNS labels, which have no '_', so two tenants never
+// shared them.
+func legacyNames(tenant string) TenantNames {
+	id := strings.ReplaceAll(tenant, "-", "_")
+	return TenantNames{Schema: LegacySchemaPrefix + id, IngestRole: LegacyIngestRolePrefix + id}
 }
 
 // ValidateTenantName reports whether tenant is a DNS label of at most
@@ -68,10 +115,29 @@ func ValidateTenantName(tenant string) error {
 	return nil
 }
 
+// validateSchema reports whether schema is a tenant schema's name: opaque
+// (t_<id>) or legacy (tenant_<name>).
 func validateSchema(schema string) error {
-	if !schemaNameRE.MatchString(schema) {
+	if !opaqueSchemaRE.MatchString(schema) && !legacySchemaRE.MatchString(schema) {
 		return newError(ReasonInvalidConfig, "validate",
-			fmt.Sprintf("schema %q is not a tenant schema (tenant_<name>)", schema), nil)
+			fmt.Sprintf("schema %q is not a tenant schema (%s<id>, or %s<name> for a tenant provisioned before opaque names)",
+				schema, OpaqueSchemaPrefix, LegacySchemaPrefix), nil)
+	}
+	return nil
+}
+
+// validate reports whether n are a tenant's names of one kind: both opaque
+// with the same id, or both legacy for the same name. What is read back
+// from namesTable is checked before it is put into a statement.
+func (n TenantNames) validate() error {
+	opaque := opaqueSchemaRE.MatchString(n.Schema) && opaqueIngestRE.MatchString(n.IngestRole) &&
+		n.Schema[len(OpaqueSchemaPrefix):] == n.IngestRole[len(OpaqueIngestRolePrefix):]
+	legacy := legacySchemaRE.MatchString(n.Schema) &&
+		n.IngestRole == LegacyIngestRolePrefix+n.Schema[len(LegacySchemaPrefix):]
+	if !opaque && !legacy {
+		return newError(ReasonStorageError, "validate", fmt.Sprintf(
+			"%s.%s records schema %q and ingest role %q, which are not a tenant's names; correct the row by hand",
+			OperatorSchema, namesTable, n.Schema, n.IngestRole), nil)
 	}
 	return nil
 }

@@ -77,6 +77,10 @@ type Store interface {
 	// returns those it purged; of the others it drops the raw events past
 	// their plan's window, as their retention would.
 	SweepRetained(ctx context.Context, now time.Time) ([]RetainedTenant, error)
+	// Names are the tenant's names in the database, as Provision recorded
+	// them (or its legacy names, for a tenant provisioned before names were
+	// recorded); nil when the tenant has none. It writes nothing.
+	Names(ctx context.Context, tenant string) (*TenantNames, error)
 }
 
 // DefaultConnectionLimit is the connection limit of each of a tenant's
@@ -87,6 +91,11 @@ const DefaultConnectionLimit = 20
 
 // ProvisionOptions are the tenant-specific inputs of Provision.
 type ProvisionOptions struct {
+	// UID is the tenant's metadata.uid, recorded with its names. A tenant
+	// of the same name with another uid takes the names over only when no
+	// hold keeps them for the deleted tenant. "" records none (tools and
+	// tests that have no tenant object).
+	UID string
 	// ExistingPassword is the owner role's password in the tenant's storage
 	// Secret, "" if there is no Secret (first provisioning, or the Secret
 	// was lost). It is kept when the role exists, unless RotatePassword is
@@ -182,10 +191,11 @@ func RoleSettings() string {
 // returns them. Both have the region's connection settings and name the
 // tenant's schema (Schema); they differ in Username and Password.
 type Provisioned struct {
-	// Owner are the credentials of the schema's owner, SchemaName(tenant):
-	// it may do anything in the schema, and is for the retention job only.
+	// Owner are the credentials of the schema's owner, the role named like
+	// the schema (TenantNames.Schema): it may do anything in the schema,
+	// and is for the retention job only.
 	Owner Credentials
-	// Ingest are the credentials of the ingest role, IngestRoleName(tenant):
+	// Ingest are the credentials of the ingest role (TenantNames.IngestRole):
 	// it may only insert into EventsTable and nothing else, and is for
 	// the ingest service.
 	Ingest Credentials
@@ -347,6 +357,9 @@ type Postgres struct {
 	// schemaVersion is the version Provision migrates schemas to; 0 means
 	// SchemaVersion(). Only tests set it, to make schemas of older versions.
 	schemaVersion int
+	// legacyNames makes Provision give a new tenant legacy names, as an
+	// operator from before opaque names did. Only tests set it.
+	legacyNames bool
 }
 
 var _ Store = (*Postgres)(nil)
@@ -419,7 +432,7 @@ func (p *Postgres) CountTenants(ctx context.Context) (_ int, err error) {
 	ctx, done := p.deadline(ctx, "count tenants")
 	defer done(&err)
 	var n int
-	err = p.pool.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenant\_%'`).Scan(&n)
+	err = p.pool.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname ~ $1`, tenantSchemaPattern).Scan(&n)
 	if err != nil {
 		return 0, wrap("count tenants", err, p.cfg.Password)
 	}
@@ -487,11 +500,14 @@ func readRole(ctx context.Context, tx pgx.Tx, role string) (roleState, error) {
 // parallel. A second call with the passwords it returned changes nothing.
 //
 // What it makes:
-//   - owner role tenant_<name> and ingest role ingest_<name>: LOGIN, no
+//   - the tenant's names, recorded in namesTable (provisionNames): opaque
+//     ones for a new tenant (see OpaqueSchemaPrefix), those recorded before
+//     for one provisioned already;
+//   - an owner role named like the schema, and an ingest role: LOGIN, no
 //     other attribute, a small connection limit (the ingest role's at most
 //     MaxIngestConnections), session defaults (ensureRoleSettings), each a
 //     password of 32 random bytes sent to the server as a SCRAM verifier;
-//   - schema tenant_<name> owned by the owner role, with nothing granted to
+//   - the schema, owned by the owner role, with nothing granted to
 //     PUBLIC;
 //   - the tables of SchemaVersion, and events partitions for today and the
 //     next FuturePartitionDays UTC days, made as the owner so it owns them;
@@ -513,8 +529,7 @@ func (p *Postgres) Provision(ctx context.Context, tenant string, opts ProvisionO
 	if err := ValidateTenantName(tenant); err != nil {
 		return Provisioned{}, err
 	}
-	owner, ingest := SchemaName(tenant), IngestRoleName(tenant)
-	ownerID := pgx.Identifier{owner}.Sanitize()
+	var owner, ingest string
 	limit := opts.ConnectionLimit
 	if limit <= 0 {
 		limit = DefaultConnectionLimit
@@ -534,11 +549,16 @@ func (p *Postgres) Provision(ctx context.Context, tenant string, opts ProvisionO
 		return Provisioned{}, err
 	}
 	err = p.inTx(ctx, "provision "+tenant, secrets, func(tx pgx.Tx) error {
-		if err := lockTenant(ctx, tx, owner); err != nil {
+		if err := lockTenant(ctx, tx, tenant); err != nil {
 			return err
 		}
+		names, err := p.provisionNames(ctx, tx, tenant, opts.UID)
+		if err != nil {
+			return err
+		}
+		owner, ingest = names.Schema, names.IngestRole
+		ownerID := pgx.Identifier{owner}.Sanitize()
 		var st roleState
-		var err error
 		st, ownerPassword, err = p.ensureLoginRole(ctx, tx, "provision "+tenant, owner, owner, opts.ExistingPassword, opts.RotatePassword, limit)
 		if err != nil {
 			return err
@@ -1055,9 +1075,6 @@ func (p *Postgres) Purge(ctx context.Context, tenant string) (err error) {
 	if err := ValidateTenantName(tenant); err != nil {
 		return err
 	}
-	owner := SchemaName(tenant)
-	// The ingest role first: it holds privileges the owner granted.
-	roles := []string{IngestRoleName(tenant), owner}
 	op := "purge " + tenant
 
 	if _, err := p.operatorSchemaReady(ctx, op, true); err != nil {
@@ -1065,12 +1082,17 @@ func (p *Postgres) Purge(ctx context.Context, tenant string) (err error) {
 	}
 	var existing []string
 	err = p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
-		if err := lockTenant(ctx, tx, owner); err != nil {
+		if err := lockTenant(ctx, tx, tenant); err != nil {
+			return err
+		}
+		names, ok, err := tenantNames(ctx, tx, tenant)
+		if err != nil || !ok {
 			return err
 		}
 		// Only the roles the operator made: one of the tenant's name made
-		// by someone else is not the tenant's to lock out or drop.
-		ours, err := registeredOf(ctx, tx, roles)
+		// by someone else is not the tenant's to lock out or drop. The
+		// ingest role first: it holds privileges the owner granted.
+		ours, err := registeredOf(ctx, tx, []string{names.IngestRole, names.Schema})
 		if err != nil {
 			return err
 		}
@@ -1084,12 +1106,17 @@ func (p *Postgres) Purge(ctx context.Context, tenant string) (err error) {
 		return err
 	}
 	return p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
-		if err := lockTenant(ctx, tx, owner); err != nil {
+		if err := lockTenant(ctx, tx, tenant); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{owner}.Sanitize()+` CASCADE`); err != nil {
+		names, ok, err := tenantNames(ctx, tx, tenant)
+		if err != nil || !ok {
 			return err
 		}
+		if _, err := tx.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{names.Schema}.Sanitize()+` CASCADE`); err != nil {
+			return err
+		}
+		roles := []string{names.IngestRole, names.Schema}
 		ours, err := registeredOf(ctx, tx, roles)
 		if err != nil {
 			return err
@@ -1119,7 +1146,10 @@ func (p *Postgres) Purge(ctx context.Context, tenant string) (err error) {
 				return err
 			}
 		}
-		return unregister(ctx, tx, roles)
+		if err := unregister(ctx, tx, roles); err != nil {
+			return err
+		}
+		return forgetNames(ctx, tx, tenant)
 	})
 }
 
@@ -1132,16 +1162,26 @@ func (p *Postgres) Verify(ctx context.Context, tenant string) (_ Leftovers, err 
 	if err := ValidateTenantName(tenant); err != nil {
 		return Leftovers{}, err
 	}
-	schema, ingest := SchemaName(tenant), IngestRoleName(tenant)
-	// The tenant's roles are those the operator made (rolesTable): a role
-	// of the same name made by someone else is not the tenant's, and Purge
-	// leaves it. Where the registry was never made, every role of the
-	// name counts.
-	roles := []string{schema, ingest}
+	// The tenant's names are those recorded (namesOf); nothing recorded
+	// means nothing is left. Its roles are those the operator made
+	// (rolesTable): a role of the same name made by someone else is not the
+	// tenant's, and Purge leaves it. Where the registry was never made,
+	// every role of the tenant's legacy names counts.
 	ready, err := p.operatorSchemaReady(ctx, "verify "+tenant, false)
 	if err != nil {
 		return Leftovers{}, err
 	}
+	names, ok := legacyNames(tenant), true
+	if ready {
+		if names, ok, err = tenantNames(ctx, p.pool, tenant); err != nil {
+			return Leftovers{}, wrap("verify "+tenant, err, p.cfg.Password)
+		}
+	}
+	if !ok {
+		return Leftovers{}, nil
+	}
+	schema, ingest := names.Schema, names.IngestRole
+	roles := []string{schema, ingest}
 	if ready {
 		if roles, err = registeredOf(ctx, p.pool, roles); err != nil {
 			return Leftovers{}, wrap("verify "+tenant, err, p.cfg.Password)

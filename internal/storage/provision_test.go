@@ -38,7 +38,8 @@ import (
 func catalogSnapshot(t *testing.T, tenant string) string {
 	t.Helper()
 	ctx := testContext(t)
-	role := storage.SchemaName(tenant)
+	names := namesInDB(t, tenant)
+	role := names.Schema
 	var snap string
 	err := adminConn(t).QueryRow(ctx, `
 		SELECT concat_ws(' | ',
@@ -53,9 +54,9 @@ func catalogSnapshot(t *testing.T, tenant string) string {
 		  'relations', (SELECT string_agg(c.relname || ':' || c.relowner::regrole::text || ':' || c.xmin::text || ':' ||
 		                COALESCE(c.relacl::text, 'default'), ',' ORDER BY c.relname) FROM pg_class c WHERE c.relnamespace = n.oid))
 		FROM pg_authid r, pg_authid i, pg_namespace n WHERE r.rolname = $1 AND i.rolname = $2 AND n.nspname = $1`,
-		role, storage.IngestRoleName(tenant)).Scan(&snap)
+		role, names.IngestRole).Scan(&snap)
 	if err != nil {
-		t.Fatalf("catalog snapshot of %s: %v", tenant, err)
+		t.Fatalf("catalog snapshot of %s: %v", role, err)
 	}
 	return snap
 }
@@ -82,12 +83,13 @@ func TestProvisionTwiceIsANoOp(t *testing.T) {
 			name, roles := provision(t, st, "twice")
 			first := roles.Owner
 
-			if first.Username != storage.SchemaName(name) || first.Schema != first.Username {
-				t.Errorf("role %q and schema %q, want both %q", first.Username, first.Schema, storage.SchemaName(name))
+			names := recorded(t, st, name)
+			if first.Username != names.Schema || first.Schema != first.Username {
+				t.Errorf("role %q and schema %q, want both the recorded %q", first.Username, first.Schema, names.Schema)
 			}
-			if roles.Ingest.Username != storage.IngestRoleName(name) || roles.Ingest.Schema != first.Schema {
-				t.Errorf("ingest role %q for schema %q, want %q for %q",
-					roles.Ingest.Username, roles.Ingest.Schema, storage.IngestRoleName(name), first.Schema)
+			if roles.Ingest.Username != names.IngestRole || roles.Ingest.Schema != first.Schema {
+				t.Errorf("ingest role %q for schema %q, want the recorded %q for %q",
+					roles.Ingest.Username, roles.Ingest.Schema, names.IngestRole, first.Schema)
 			}
 			for _, c := range []storage.Credentials{first, roles.Ingest} {
 				if len(c.Password) < 43 {
@@ -263,8 +265,8 @@ func TestConcurrentProvisioning(t *testing.T) {
 func TestEventsTableCannotHoldAnIPAddress(t *testing.T) {
 	ctx := testContext(t)
 	st := openStore(t, srv.AdminConfig("EU"))
-	name, _ := provision(t, st, "noip")
-	schema := storage.SchemaName(name)
+	_, roles := provision(t, st, "noip")
+	schema := roles.Owner.Schema
 
 	rows, err := adminConn(t).Query(ctx, `
 		SELECT table_name, column_name, data_type, udt_name FROM information_schema.columns
@@ -322,11 +324,11 @@ func TestProvisionMakesAWeekOfPartitionsAhead(t *testing.T) {
 	ctx := testContext(t)
 	now := time.Date(2026, 3, 28, 23, 59, 0, 0, time.FixedZone("UTC-5", -5*3600)) // already the 29th in UTC
 	st := openStore(t, srv.AdminConfig("EU"), storage.WithClock(func() time.Time { return now }))
-	name, _ := provision(t, st, "ahead")
+	_, roles := provision(t, st, "ahead")
 
 	rows, err := adminConn(t).Query(ctx, `
 		SELECT c.relname, c.relowner::regrole::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-		WHERE i.inhparent = to_regclass($1) ORDER BY 1`, storage.SchemaName(name)+".events")
+		WHERE i.inhparent = to_regclass($1) ORDER BY 1`, roles.Owner.Schema+".events")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +340,7 @@ func TestProvisionMakesAWeekOfPartitionsAhead(t *testing.T) {
 	var got []string
 	for _, p := range parts {
 		got = append(got, p.Name)
-		if p.Owner != storage.SchemaName(name) {
+		if p.Owner != roles.Owner.Username {
 			t.Errorf("partition %s is owned by %s, want the tenant so retention can drop it", p.Name, p.Owner)
 		}
 	}
@@ -370,20 +372,19 @@ func TestProvisionRefusesNamesThatCannotBeSchemas(t *testing.T) {
 			}
 		})
 	}
-	if got := storage.SchemaName("acme-eu-2"); got != "tenant_acme_eu_2" {
-		t.Errorf("SchemaName(acme-eu-2) = %q", got)
-	}
-	if got := storage.IngestRoleName("acme-eu-2"); got != "ingest_acme_eu_2" {
-		t.Errorf("IngestRoleName(acme-eu-2) = %q", got)
+	// The legacy names of tenants provisioned before opaque names, which
+	// they keep.
+	if got := storage.LegacyNames("acme-eu-2"); got != (storage.TenantNames{Schema: "tenant_acme_eu_2", IngestRole: "ingest_acme_eu_2"}) {
+		t.Errorf("LegacyNames(acme-eu-2) = %+v", got)
 	}
 	// A suffix on the schema name would have been the schema of another
 	// tenant: tenant_acme_ingest is tenant acme-ingest's.
 	for _, other := range []string{"acme-ingest", "ingest-acme", "ingest"} {
-		if storage.IngestRoleName("acme") == storage.SchemaName(other) {
+		if storage.LegacyNames("acme").IngestRole == storage.LegacyNames(other).Schema {
 			t.Errorf("acme's ingest role is tenant %s's schema and role", other)
 		}
 	}
-	if n := len(storage.IngestRoleName(strings.Repeat("a", 40))); n > 63 {
+	if n := len(storage.LegacyNames(strings.Repeat("a", 40)).IngestRole); n > 63 {
 		t.Errorf("the longest tenant's ingest role name has %d bytes, more than PostgreSQL's 63", n)
 	}
 	if err := storage.ValidateTenantName(strings.Repeat("a", 40)); err != nil {

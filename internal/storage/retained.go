@@ -31,9 +31,10 @@ import (
 const MaxRetainHold = 30 * 24 * time.Hour
 
 // OperatorSchema is the schema, in each region's database, where the
-// operator keeps its own records: its locks (see lockTenant) and the holds
-// of retained tenants. Its name starts with neither SchemaPrefix nor
-// IngestRolePrefix, so no tenant can have it, and CountTenants does not
+// operator keeps its own records: its locks (see lockTenant), the holds of
+// retained tenants, the registry of the roles it made and which names are
+// whose tenant's (namesTable). It matches neither kind of tenant schema
+// name (validateSchema), so no tenant can have it, and CountTenants does not
 // count it. No tenant role has USAGE on it.
 const OperatorSchema = "millimetric_operator"
 
@@ -83,7 +84,7 @@ type RetainedTenant struct {
 	// again under the same name must name to adopt the data. It is "" for
 	// a hold recorded before holds carried it, which cannot be adopted.
 	UID string
-	// Schema is its schema, SchemaName(Tenant).
+	// Schema is its schema, as recorded for it (TenantNames.Schema).
 	Schema string
 	// DeletedAt is when the tenant was deleted: the start of the hold.
 	DeletedAt time.Time
@@ -130,14 +131,18 @@ func (p *Postgres) Retain(ctx context.Context, tenant, uid string, deletedAt tim
 	if _, err := p.operatorSchemaReady(ctx, op, true); err != nil {
 		return err
 	}
-	schema := SchemaName(tenant)
 	deletedAt = deletedAt.UTC().Truncate(time.Microsecond)
 	var locked []string
 	err = p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
 		locked = nil
-		if err := lockTenant(ctx, tx, schema); err != nil {
+		if err := lockTenant(ctx, tx, tenant); err != nil {
 			return err
 		}
+		names, ok, err := tenantNames(ctx, tx, tenant)
+		if err != nil || !ok {
+			return err
+		}
+		schema := names.Schema
 		var hasSchema bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&hasSchema); err != nil {
 			return err
@@ -153,8 +158,7 @@ func (p *Postgres) Retain(ctx context.Context, tenant, uid string, deletedAt tim
 		}
 		// The ingest role first, as in Purge; both lose LOGIN in this
 		// transaction, so neither can log in once the hold is recorded.
-		var err error
-		locked, err = lockOut(ctx, tx, []string{IngestRoleName(tenant), schema})
+		locked, err = lockOut(ctx, tx, []string{names.IngestRole, schema})
 		return err
 	})
 	if err != nil {
@@ -269,22 +273,28 @@ func (p *Postgres) Adopt(ctx context.Context, tenant, uid string) (_ *RetainedTe
 	if _, err := p.operatorSchemaReady(ctx, op, true); err != nil {
 		return nil, err
 	}
-	schema, table := SchemaName(tenant), pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()
+	table := pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()
 	var adopted *RetainedTenant
 	var refused *RetainedDataError
 	err = p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
 		adopted, refused = nil, nil
-		if err := lockTenant(ctx, tx, schema); err != nil {
+		if err := lockTenant(ctx, tx, tenant); err != nil {
+			return err
+		}
+		// The schema recorded under the name: the held tenant's, which the
+		// hold names too, or a live tenant's.
+		names, hasNames, err := tenantNames(ctx, tx, tenant)
+		if err != nil {
 			return err
 		}
 		var hasSchema bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&hasSchema); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT $2 AND EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, names.Schema, hasNames).Scan(&hasSchema); err != nil {
 			return err
 		}
 		held := RetainedTenant{Tenant: tenant}
 		var heldUID *string
 		var purging *time.Time
-		err := tx.QueryRow(ctx, `
+		err = tx.QueryRow(ctx, `
 			SELECT schema, tenant_uid, deleted_at, expires_at, purge_started_at
 			FROM `+table+` WHERE tenant = $1 FOR UPDATE`,
 			tenant).Scan(&held.Schema, &heldUID, &held.DeletedAt, &held.ExpiresAt, &purging)
@@ -350,23 +360,8 @@ func (p *Postgres) Hold(ctx context.Context, tenant string) (_ *RetainedTenant, 
 	if err != nil || !ok {
 		return nil, err
 	}
-	held := RetainedTenant{Tenant: tenant}
-	var uid *string
-	err = p.pool.QueryRow(ctx, `
-		SELECT schema, tenant_uid, deleted_at, expires_at, COALESCE(retention_days, 0)
-		FROM `+pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()+` WHERE tenant = $1`,
-		tenant).Scan(&held.Schema, &uid, &held.DeletedAt, &held.ExpiresAt, &held.RetentionDays)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, wrap(op, err, p.cfg.Password)
-	}
-	if uid != nil {
-		held.UID = *uid
-	}
-	held.DeletedAt, held.ExpiresAt = held.DeletedAt.UTC(), held.ExpiresAt.UTC()
-	return &held, nil
+	held, err := holdOf(ctx, p.pool, tenant)
+	return held, wrap(op, err, p.cfg.Password)
 }
 
 // Retained implements Store: the held tenants, the hold ending first
@@ -486,22 +481,27 @@ func (p *Postgres) expireHeld(ctx context.Context, tenant string, retentionDays 
 		return newError(ReasonStorageError, op,
 			fmt.Sprintf("%s.%s holds a record of %q, which is not a tenant name; remove it by hand", OperatorSchema, retainedTable, tenant), err)
 	}
-	schema := SchemaName(tenant)
 	keepFrom := utcDay(now).AddDate(0, 0, -retentionDays)
 	return p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
-		if err := lockTenant(ctx, tx, schema); err != nil {
+		if err := lockTenant(ctx, tx, tenant); err != nil {
 			return err
 		}
+		// The schema the hold records, checked as a recorded name is before
+		// it goes into a statement.
+		var schema string
 		var owner *string
 		err := tx.QueryRow(ctx, `
-			SELECT (SELECT r.rolname::text FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles r ON r.oid = n.nspowner
+			SELECT h.schema, (SELECT r.rolname::text FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles r ON r.oid = n.nspowner
 			        WHERE n.nspname = h.schema)
 			FROM `+pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()+` h
-			WHERE h.tenant = $1 AND h.purge_started_at IS NULL`, tenant).Scan(&owner)
+			WHERE h.tenant = $1 AND h.purge_started_at IS NULL`, tenant).Scan(&schema, &owner)
 		if errors.Is(err, pgx.ErrNoRows) || (err == nil && owner == nil) {
 			return nil // adopted, being purged, or no schema left to expire
 		}
 		if err != nil {
+			return err
+		}
+		if err := validateSchema(schema); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `SET LOCAL ROLE `+pgx.Identifier{*owner}.Sanitize()); err != nil {
@@ -546,11 +546,10 @@ func (p *Postgres) sweepOne(ctx context.Context, tenant string, now time.Time) (
 			fmt.Sprintf("%s.%s holds a record of %q, which is not a tenant name; remove it by hand", OperatorSchema, retainedTable, tenant), err)
 	}
 	table := pgx.Identifier{OperatorSchema, retainedTable}.Sanitize()
-	schema := SchemaName(tenant)
 	held := RetainedTenant{Tenant: tenant}
 	claimed := false
 	err := p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
-		if err := lockTenant(ctx, tx, schema); err != nil {
+		if err := lockTenant(ctx, tx, tenant); err != nil {
 			return err
 		}
 		err := tx.QueryRow(ctx, `
@@ -579,7 +578,7 @@ func (p *Postgres) sweepOne(ctx context.Context, tenant string, now time.Time) (
 		return RetainedTenant{}, false, newError(ReasonStorageError, op, "after purging, "+left.String(), nil)
 	}
 	err = p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
-		if err := lockTenant(ctx, tx, schema); err != nil {
+		if err := lockTenant(ctx, tx, tenant); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE tenant = $1`, tenant)
@@ -614,7 +613,7 @@ func (p *Postgres) operatorSchemaReady(ctx context.Context, op string, create bo
 		         AND (SELECT count(*) FROM tables t JOIN pg_attribute a ON a.attrelid = t.oid
 		              WHERE t.relname = $4 AND a.attname IN ('tenant_uid', 'retention_days') AND NOT a.attisdropped) = 2,
 		       COALESCE((SELECT pg_has_role(current_user, r.oid, 'USAGE') FROM pg_roles r WHERE r.rolname = $3), false)`,
-		OperatorSchema, []string{locksTable, retainedTable, rolesTable}, operatorRole, retainedTable).Scan(&exists, &complete, &member)
+		OperatorSchema, []string{locksTable, retainedTable, rolesTable, namesTable}, operatorRole, retainedTable).Scan(&exists, &complete, &member)
 	if err != nil {
 		return false, wrap(op, err, p.cfg.Password)
 	}
@@ -677,6 +676,9 @@ func makeOperatorSchema(ctx context.Context, tx pgx.Tx) error {
 	if registryMissing {
 		rolesStatements = append(rolesStatements, rolesTableBackfill)
 	}
+	rolesStatements = append(rolesStatements,
+		namesTableDDL,
+		`REVOKE ALL ON TABLE `+pgx.Identifier{OperatorSchema, namesTable}.Sanitize()+` FROM PUBLIC`)
 	// As the owner role, so that it owns the tables.
 	for _, stmt := range []string{
 		`SET LOCAL ROLE ` + roleID,

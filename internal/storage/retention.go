@@ -331,7 +331,8 @@ const rollupKey = `COALESCE(hostname, ''),
 // longer wait means something is stuck and the caller should retry later.
 const oldestRawEventTimeout = 15 * time.Second
 
-// OldestRawEventDay implements Store, as the region's administrator (a
+// OldestRawEventDay implements Store, in the tenant's schema as recorded
+// (namesOf), as the region's administrator (a
 // superuser, or a member of the tenant's owner role: Provision makes it
 // one) acting as the tenant's owner, as Verify counts rows.
 //
@@ -351,10 +352,14 @@ func (p *Postgres) OldestRawEventDay(ctx context.Context, tenant string) (_ *tim
 	if err := ValidateTenantName(tenant); err != nil {
 		return nil, err
 	}
-	schema := SchemaName(tenant)
 	op := "reading the oldest raw event of " + tenant
 	ctx, cancel := context.WithTimeout(ctx, oldestRawEventTimeout)
 	defer cancel()
+	names, ok, err := p.namesOf(ctx, op, tenant)
+	if err != nil || !ok {
+		return nil, err
+	}
+	schema := names.Schema
 
 	// Everything below reads the tenant's partitions as the schema's owner
 	// with row_security off (asSchemaOwner): what the owner planted there

@@ -36,7 +36,7 @@ import (
 const rolesTable = "tenant_roles"
 
 // rolesTableDDL makes the registry. schema is the tenant's schema (the
-// registry keeps no tenant name: SchemaName is not reversible).
+// registry keeps no tenant name: namesTable does).
 var rolesTableDDL = `CREATE TABLE IF NOT EXISTS ` + pgx.Identifier{OperatorSchema, rolesTable}.Sanitize() + ` (
 	role          text PRIMARY KEY,
 	schema        text NOT NULL,
@@ -63,15 +63,15 @@ INSERT INTO ` + pgx.Identifier{OperatorSchema, rolesTable}.Sanitize() + ` (role,
 SELECT o.rolname, n.nspname
 FROM pg_catalog.pg_namespace n
 JOIN pg_catalog.pg_roles o ON o.oid = n.nspowner AND o.rolname = n.nspname
-WHERE pg_catalog.starts_with(n.nspname, '` + SchemaPrefix + `')
+WHERE pg_catalog.starts_with(n.nspname, '` + LegacySchemaPrefix + `')
   AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c
               WHERE c.relnamespace = n.oid AND c.relname = 'schema_version' AND c.relkind = 'r')
 UNION ALL
 SELECT i.rolname, n.nspname
 FROM pg_catalog.pg_namespace n
 JOIN pg_catalog.pg_roles o ON o.oid = n.nspowner AND o.rolname = n.nspname
-JOIN pg_catalog.pg_roles i ON i.rolname = '` + IngestRolePrefix + `' || substr(n.nspname, ` + fmt.Sprint(len(SchemaPrefix)+1) + `)
-WHERE pg_catalog.starts_with(n.nspname, '` + SchemaPrefix + `')
+JOIN pg_catalog.pg_roles i ON i.rolname = '` + LegacyIngestRolePrefix + `' || substr(n.nspname, ` + fmt.Sprint(len(LegacySchemaPrefix)+1) + `)
+WHERE pg_catalog.starts_with(n.nspname, '` + LegacySchemaPrefix + `')
   AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c
               WHERE c.relnamespace = n.oid AND c.relname = 'schema_version' AND c.relkind = 'r')
   AND EXISTS (SELECT 1 FROM pg_catalog.aclexplode(n.nspacl) a WHERE a.grantee = i.oid AND a.grantor = n.nspowner)

@@ -71,11 +71,15 @@ func TestProvisioningNeverTakesOverARoleItDidNotMake(t *testing.T) {
 			t.Run(admin.name+", the "+which+" role", func(t *testing.T) {
 				ctx := testContext(t)
 				conn := adminConn(t)
-				st := openStore(t, admin.cfg)
+				// Names someone can make a role of in advance are legacy
+				// names, which a tenant provisioned before opaque names
+				// has (a new tenant's are drawn at random): the store
+				// gives them, as an older operator did.
+				st := openStore(t, admin.cfg, storage.WithLegacyNames())
 				name := newTenantName("squatted")
-				role := storage.SchemaName(name)
+				role := storage.LegacyNames(name).Schema
 				if which == "ingest" {
-					role = storage.IngestRoleName(name)
+					role = storage.LegacyNames(name).IngestRole
 				}
 				spy := "spy_" + strings.ReplaceAll(name, "-", "_")
 				handMadeRole(t, conn, role, spy)
@@ -127,7 +131,7 @@ func TestProvisioningRevokesMembershipsItDidNotGrant(t *testing.T) {
 			st := openStore(t, admin.cfg)
 			name, p := provision(t, st, "members")
 			purgeAfter(t, st, name)
-			owner, ingest := storage.SchemaName(name), storage.IngestRoleName(name)
+			owner, ingest := p.Owner.Username, p.Ingest.Username
 			spy := "spy_" + strings.ReplaceAll(name, "-", "_")
 			if _, err := conn.Exec(ctx, `CREATE ROLE `+spy+` NOLOGIN`); err != nil {
 				t.Fatal(err)
@@ -172,15 +176,23 @@ func TestATenantMadeBeforeTheRegistryOfRolesKeepsWorking(t *testing.T) {
 			ctx := testContext(t)
 			conn := adminConn(t)
 			st := openStore(t, admin.cfg)
-			name, p := provision(t, st, "upgraded")
-			purgeAfter(t, st, name)
-			// An operator from before the registry: the roles and schema
-			// are there, the registry is not. A role made by hand before
+			// An operator from before the registry and the mapping of
+			// names: the tenant's legacy roles and schema are there, the
+			// registry and the mapping are not. A role made by hand before
 			// the upgrade has no schema to prove it is a tenant's.
+			name, p := provision(t, openStore(t, admin.cfg, storage.WithLegacyNames()), "upgraded")
+			purgeAfter(t, st, name)
+			legacy := storage.LegacyNames(name)
+			if p.Owner.Username != legacy.Schema || p.Ingest.Username != legacy.IngestRole {
+				t.Fatalf("the older operator's tenant has %s and %s, want its legacy names %+v", p.Owner.Username, p.Ingest.Username, legacy)
+			}
 			squatted := newTenantName("squatted-before")
-			handMadeRole(t, conn, storage.SchemaName(squatted), "spy_"+strings.ReplaceAll(squatted, "-", "_"))
-			if _, err := conn.Exec(ctx, `DROP TABLE `+storage.OperatorSchema+`.tenant_roles`); err != nil {
-				t.Fatal(err)
+			squattedRole := storage.LegacyNames(squatted).Schema
+			handMadeRole(t, conn, squattedRole, "spy_"+strings.ReplaceAll(squatted, "-", "_"))
+			for _, table := range []string{"tenant_roles", "tenant_names"} {
+				if _, err := conn.Exec(ctx, `DROP TABLE `+storage.OperatorSchema+`.`+table); err != nil {
+					t.Fatal(err)
+				}
 			}
 
 			got, err := st.Provision(ctx, name, storage.ProvisionOptions{ExistingPassword: p.Owner.Password, ExistingIngestPassword: p.Ingest.Password})
@@ -190,19 +202,39 @@ func TestATenantMadeBeforeTheRegistryOfRolesKeepsWorking(t *testing.T) {
 			if got.Owner.Password != p.Owner.Password || got.Ingest.Password != p.Ingest.Password {
 				t.Error("the upgraded tenant's passwords were replaced")
 			}
+			// It keeps its legacy names, where its data is, and they are
+			// recorded as its names.
+			if got.Owner.Username != legacy.Schema || got.Owner.Schema != legacy.Schema || got.Ingest.Username != legacy.IngestRole {
+				t.Errorf("after the upgrade the tenant has %s, %s and %s, want its legacy names %+v", got.Owner.Username, got.Owner.Schema, got.Ingest.Username, legacy)
+			}
+			if rec := recorded(t, st, name); rec != legacy {
+				t.Errorf("recorded names %+v, want the legacy %+v", rec, legacy)
+			}
 			var registered []string
-			rows, err := conn.Query(ctx, `SELECT role FROM `+storage.OperatorSchema+`.tenant_roles WHERE schema = $1 ORDER BY role`, storage.SchemaName(name))
+			rows, err := conn.Query(ctx, `SELECT role FROM `+storage.OperatorSchema+`.tenant_roles WHERE schema = $1 ORDER BY role`, legacy.Schema)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if registered, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
 				t.Fatal(err)
 			}
-			if want := []string{storage.IngestRoleName(name), storage.SchemaName(name)}; strings.Join(registered, ",") != strings.Join(want, ",") {
+			if want := []string{legacy.IngestRole, legacy.Schema}; strings.Join(registered, ",") != strings.Join(want, ",") {
 				t.Errorf("registered = %v; want %v", registered, want)
 			}
-			if _, err := st.Provision(ctx, squatted, storage.ProvisionOptions{}); storage.ReasonFor(err) != storage.ReasonRoleConflict {
-				t.Errorf("Provision of the tenant whose role was made by hand before the upgrade = %v; want %s", err, storage.ReasonRoleConflict)
+			// The tenant whose legacy role was made by hand is not given
+			// it: it gets opaque names, and the hand-made role is left
+			// as it was.
+			fresh, err := st.Provision(ctx, squatted, storage.ProvisionOptions{})
+			if err != nil {
+				t.Fatalf("Provision of the tenant whose legacy role was made by hand: %v", err)
+			}
+			purgeAfter(t, st, squatted)
+			if fresh.Owner.Username == squattedRole {
+				t.Errorf("the tenant was given the hand-made role %s", squattedRole)
+			}
+			var login bool
+			if err := conn.QueryRow(ctx, `SELECT rolcanlogin FROM pg_roles WHERE rolname = $1`, squattedRole).Scan(&login); err != nil || login {
+				t.Errorf("the hand-made role %s was changed: LOGIN %v (%v)", squattedRole, login, err)
 			}
 			// And it is purged as the operator's.
 			if err := st.Purge(ctx, name); err != nil {
@@ -213,7 +245,7 @@ func TestATenantMadeBeforeTheRegistryOfRolesKeepsWorking(t *testing.T) {
 			}
 			var exists bool
 			if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ANY($1))`,
-				[]string{storage.SchemaName(name), storage.IngestRoleName(name)}).Scan(&exists); err != nil || exists {
+				[]string{legacy.Schema, legacy.IngestRole}).Scan(&exists); err != nil || exists {
 				t.Errorf("a role of the purged tenant is left (%v)", err)
 			}
 		})

@@ -61,7 +61,7 @@ var migrations = []migration{
 }
 
 // EventsTable is the table of a tenant schema that the ingest service uses,
-// with its ingest role (IngestRoleName): the raw events, partitioned by UTC
+// with its ingest role (TenantNames.IngestRole): the raw events, partitioned by UTC
 // day. The ingest role may only INSERT (or COPY) into it, through the
 // partitioned table: it can read nothing back, not even with RETURNING.
 const EventsTable = "events"
