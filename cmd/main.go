@@ -31,6 +31,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -89,6 +90,18 @@ func run() int {
 	flag.StringVar(&dnsPodSel, "dns-pod-selector", metav1.FormatLabelSelector(&defaults.DNSPodSelector), "Label selector of the cluster DNS pods.")
 	flag.StringVar(&monitoringSelector, "ingest-monitoring-namespace-selector", metav1.FormatLabelSelector(&defaults.MonitoringNamespaceSelector), "Label selector of the namespaces whose pods (Prometheus) may scrape ingest's metrics port.")
 	flag.StringVar(&trustedProxies, "ingest-trusted-proxies", "", "Comma-separated CIDRs of the proxies in front of ingest (the edge); ingest trusts X-Forwarded-For only from them. Empty: from none.")
+	var pullSecrets []string
+	flag.Func("tenant-image-pull-secret", "Name of a Secret in each tenant namespace that the ingest and retention pods pull their images with; repeat it or give a comma-separated list. The platform puts the Secret there (README, \"Images\").", func(v string) error {
+		for _, name := range strings.Split(v, ",") {
+			if name = strings.TrimSpace(name); name == "" {
+				continue
+			} else if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+				return fmt.Errorf("%q is not a Secret name: %s", name, strings.Join(errs, "; "))
+			}
+			pullSecrets = append(pullSecrets, name)
+		}
+		return nil
+	})
 	var allowedSecretNamespace string
 	var allowInsecureStorage bool
 	flag.StringVar(&allowedSecretNamespace, "allowed-secret-namespace", ownNamespace(),
@@ -121,7 +134,7 @@ func run() int {
 		return 2
 	}
 	settings := render.Settings{IngestImage: ingestImage, OperatorImage: operatorImage, NamespacePrefix: namespacePrefix,
-		IngestTrustedProxies: proxies}
+		IngestTrustedProxies: proxies, ImagePullSecrets: pullSecrets}
 	for _, sel := range []struct {
 		flag, value string
 		into        *metav1.LabelSelector

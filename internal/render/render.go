@@ -155,6 +155,13 @@ type Settings struct {
 	// choose the address its rate limit and location are computed from.
 	// Empty: ingest uses every peer's own address.
 	IngestTrustedProxies []string
+	// ImagePullSecrets name the Secrets, in each tenant namespace, that
+	// the ingest and retention pods pull their images with
+	// (--tenant-image-pull-secret). The operator only names them: the
+	// platform puts the Secrets into the tenant namespaces (README,
+	// "Images"), so no registry credential passes through the operator.
+	// Empty: the pods pull with the node's credentials only.
+	ImagePullSecrets []string
 	// ShardLabels are the label keys an operator instance's tenant selector
 	// (--tenant-selector) tests. Every child carries the tenant's values of
 	// them, so an instance can select, watch and cache only its own shard's
