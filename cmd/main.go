@@ -110,6 +110,9 @@ func run() int {
 		"Accept StorageRegions with sslMode disable (clear text) or require (no certificate check); for local development only.")
 	flag.StringVar(&tenantSelector, "tenant-selector", "", "Label selector of the AnalyticsTenants this instance reconciles (sharding); empty means all.")
 	flag.IntVar(&maxConcurrentReconciles, "max-concurrent-reconciles", 4, "How many tenants are reconciled at once.")
+	var maxConcurrentRollouts int
+	flag.IntVar(&maxConcurrentRollouts, "max-concurrent-tenant-rollouts", controllers.DefaultMaxConcurrentRollouts,
+		"How many tenants' ingest Deployments may change their pod template at once (after an upgrade with a new default image, say); the others wait, reason RolloutQueued. 0: no limit.")
 	showVersion := flag.Bool("version", false, "Print the version and exit.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -150,6 +153,10 @@ func run() int {
 			return 2
 		}
 		*sel.into = *parsed
+	}
+	if maxConcurrentRollouts < 0 {
+		log.Error(fmt.Errorf("%d is negative", maxConcurrentRollouts), "invalid number", "flag", "max-concurrent-tenant-rollouts")
+		return 2
 	}
 	shard, err := labels.Parse(tenantSelector)
 	if err != nil {
@@ -209,6 +216,7 @@ func run() int {
 		Settings:                settings,
 		TenantSelector:          selector,
 		MaxConcurrentReconciles: maxConcurrentReconciles,
+		MaxConcurrentRollouts:   maxConcurrentRollouts,
 		Policy:                  regionPolicy,
 	}).SetupWithManager(mgr); err != nil {
 		log.Error(err, "unable to set up the AnalyticsTenant controller")
