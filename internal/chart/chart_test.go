@@ -512,9 +512,14 @@ func TestChartManagerFlagsFollowTheValues(t *testing.T) {
 			nil,
 			map[string]string{"leader-elect": "", "allowed-secret-namespace": namespace,
 				"health-probe-bind-address": ":8081", "metrics-bind-address": ":8443", "max-concurrent-reconciles": "4",
+				"max-concurrent-tenant-rollouts": "10",
 				"zap-log-level": "info", "zap-encoder": "json"},
 			[]string{"allow-insecure-storage", "tenant-selector", "leader-election-id", "tenant-namespace-prefix",
-				"edge-namespace-selector", "dns-namespace-selector", "dns-pod-selector", "ingest-trusted-proxies"}},
+				"edge-namespace-selector", "dns-namespace-selector", "dns-pod-selector", "ingest-trusted-proxies",
+				"tenant-image-pull-secret"}},
+		{"the tenants' pull secrets and rollout limit are passed on",
+			set("tenants.imagePullSecrets={ghcr,mirror}", "tenants.maxConcurrentRollouts=0"),
+			map[string]string{"tenant-image-pull-secret": "ghcr,mirror", "max-concurrent-tenant-rollouts": "0"}, nil},
 		{"storage.allowInsecure passes --allow-insecure-storage",
 			set("storage.allowInsecure=true"),
 			map[string]string{"allow-insecure-storage": ""}, nil},
@@ -581,8 +586,9 @@ func TestChartShardsOfDifferentReleasesHoldDifferentLeases(t *testing.T) {
 	}
 }
 
-// managerFlags are the flags cmd/main.go defines, read from its source, and
-// those of controller-runtime's zap.Options.BindFlags.
+// managerFlags are the flags cmd/main.go defines (flag.XVar and flag.Func),
+// read from its source, and those of controller-runtime's
+// zap.Options.BindFlags.
 func managerFlags(t *testing.T) map[string]bool {
 	t.Helper()
 	src, err := os.ReadFile("../../cmd/main.go")
@@ -591,7 +597,7 @@ func managerFlags(t *testing.T) map[string]bool {
 	}
 	flags := map[string]bool{"zap-devel": true, "zap-encoder": true, "zap-log-level": true,
 		"zap-stacktrace-level": true, "zap-time-encoding": true}
-	for _, m := range regexp.MustCompile(`flag\.\w+Var\(&\w+,\s*"([a-z0-9-]+)"`).FindAllSubmatch(src, -1) {
+	for _, m := range regexp.MustCompile(`flag\.(?:\w+Var\(&\w+,\s*|Func\()"([a-z0-9-]+)"`).FindAllSubmatch(src, -1) {
 		flags[string(m[1])] = true
 	}
 	if !flags["ingest-image"] || !flags["leader-elect"] {

@@ -99,6 +99,10 @@ left out when its value is empty, so the operator's own default applies.
 - --allow-insecure-storage
 {{- end }}
 - {{ printf "--max-concurrent-reconciles=%d" (int $v.tenants.maxConcurrentReconciles) | quote }}
+- {{ printf "--max-concurrent-tenant-rollouts=%d" (int $v.tenants.maxConcurrentRollouts) | quote }}
+{{- with $v.tenants.imagePullSecrets }}
+- {{ printf "--tenant-image-pull-secret=%s" (join "," .) | quote }}
+{{- end }}
 {{- with $v.tenants.selector }}
 - {{ printf "--tenant-selector=%s" . | quote }}
 {{- end }}
