@@ -110,12 +110,18 @@ const IngestMetricsPort = 9090
 const (
 	// DefaultNamespacePrefix makes tenant acme's namespace tenant-acme.
 	DefaultNamespacePrefix = "tenant-"
+	// DefaultImageTag is the tag of both default images, released
+	// together: the release this tree is, the Helm chart's appVersion. The
+	// chart, config/manager (make deploy) and the Makefile's IMG and
+	// INGEST_IMG default to the same images; internal/chart's
+	// TestImageDefaultsAgreeEverywhere fails when one drifts.
+	DefaultImageTag = "0.1.0"
 	// DefaultIngestImage is the ingest image of tenants that set none: the
-	// Dockerfile's ingest target, tagged like DefaultOperatorImage.
-	DefaultIngestImage = "ghcr.io/millimetric/ingest:dev"
+	// Dockerfile's ingest target.
+	DefaultIngestImage = "ghcr.io/millimetric/ingest:" + DefaultImageTag
 	// DefaultOperatorImage is the operator's image, which the retention
 	// CronJob runs in retention mode.
-	DefaultOperatorImage = "ghcr.io/millimetric/tenant-operator:dev"
+	DefaultOperatorImage = "ghcr.io/millimetric/tenant-operator:" + DefaultImageTag
 	// DefaultEdgeNamespace is the namespace of the edge proxies that send
 	// events to ingest.
 	DefaultEdgeNamespace = "millimetric-edge"
