@@ -120,7 +120,8 @@ func TestHelmUpgradeFromThePreviousChart(t *testing.T) {
 		args := managerArgs(t, ns, fullname)
 		g.Expect(args).To(ContainElements("--leader-election-id=e2e-helm-upgrade", "--tenant-selector=e2e.millimetric.ai/shard=helm-upgrade"))
 		// Not --max-concurrent-tenant-rollouts=0, which is no limit.
-		g.Expect(hasFlag(args, "max-concurrent-tenant-rollouts")).To(BeFalse())
+		g.Expect(hasFlag(args, "max-concurrent-tenant-rollouts")).To(BeFalse(),
+			"the old values have no tenants.maxConcurrentRollouts, yet the manager gets a limit: %q", args)
 	})
 
 	t.Run("helm upgrade to this chart's defaults passes the new flags", func(t *testing.T) {
