@@ -5,9 +5,11 @@
 # only the Go module proxy.
 
 # Images the manager and the ingest service are built and deployed as;
-# they are released together, under one tag.
-IMG ?= ghcr.io/millimetric/tenant-operator:dev
-INGEST_IMG ?= ghcr.io/millimetric/ingest:dev
+# they are released together, under one tag. The defaults are the
+# operator's own (render.DefaultImageTag, the chart's appVersion);
+# internal/chart's TestImageDefaultsAgreeEverywhere checks they agree.
+IMG ?= ghcr.io/millimetric/tenant-operator:0.1.0
+INGEST_IMG ?= ghcr.io/millimetric/ingest:0.1.0
 
 # The version stamped into the binaries (`manager --version`, `ingest
 # --version`): the nearest tag, the commit, and -dirty for uncommitted
@@ -91,7 +93,7 @@ verify: manifests generate fmt tidy vet lint ## Regenerate everything and fail o
 	@echo "verify: everything generated is up to date"
 
 .PHONY: test
-test: manifests generate $(CLUSTER_BINS) ## Run the unit and integration tests (real kube-apiserver, real PostgreSQL).
+test: manifests generate $(CLUSTER_BINS) $(KUSTOMIZE) ## Run the unit and integration tests (real kube-apiserver, real PostgreSQL).
 	$(GO) test $(GOTEST_FLAGS) ./...
 
 .PHONY: bench
@@ -166,8 +168,8 @@ uninstall: manifests $(KUSTOMIZE) $(KUBECTL) ## Remove the CRDs from the cluster
 	$(KUSTOMIZE) build config/crd | $(KUBECTL) delete --ignore-not-found -f -
 
 .PHONY: deploy
-deploy: manifests $(KUSTOMIZE) $(KUBECTL) ## Deploy the operator (image IMG) to the cluster in your kubeconfig.
-	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
+deploy: manifests $(KUSTOMIZE) $(KUBECTL) ## Deploy the operator (image IMG; tenants' ingest INGEST_IMG, their retention IMG) to the cluster in your kubeconfig.
+	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG) ingest=$(INGEST_IMG)
 	$(KUSTOMIZE) build config/default | $(KUBECTL) apply --server-side -f -
 
 .PHONY: undeploy

@@ -32,6 +32,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -101,6 +102,18 @@ func run() int {
 	flag.StringVar(&geoIPImage, "ingest-geoip-image", "", "OCI image holding a MaxMind-format City database (DB-IP Lite City, GeoLite2 City) for ingest's locations. Empty: no database, no locations.")
 	flag.StringVar(&geoIPFile, "ingest-geoip-file", "", "Absolute path of the .mmdb file inside --ingest-geoip-image.")
 	flag.StringVar(&geoIPMount, "ingest-geoip-mount", string(render.GeoIPMountImage), "How the database reaches the ingest pods: image (an image volume, Kubernetes 1.33+ with image volumes on) or copy (an init container copies it with cp into an emptyDir).")
+	var pullSecrets []string
+	flag.Func("tenant-image-pull-secret", "Name of a Secret in each tenant namespace that the ingest and retention pods pull their images with; repeat it or give a comma-separated list. The platform puts the Secret there (README, \"Images\").", func(v string) error {
+		for _, name := range strings.Split(v, ",") {
+			if name = strings.TrimSpace(name); name == "" {
+				continue
+			} else if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+				return fmt.Errorf("%q is not a Secret name: %s", name, strings.Join(errs, "; "))
+			}
+			pullSecrets = append(pullSecrets, name)
+		}
+		return nil
+	})
 	var allowedSecretNamespace string
 	var allowInsecureStorage bool
 	flag.StringVar(&allowedSecretNamespace, "allowed-secret-namespace", ownNamespace(),
@@ -109,6 +122,9 @@ func run() int {
 		"Accept StorageRegions with sslMode disable (clear text) or require (no certificate check); for local development only.")
 	flag.StringVar(&tenantSelector, "tenant-selector", "", "Label selector of the AnalyticsTenants this instance reconciles (sharding); empty means all.")
 	flag.IntVar(&maxConcurrentReconciles, "max-concurrent-reconciles", 4, "How many tenants are reconciled at once.")
+	var maxConcurrentRollouts int
+	flag.IntVar(&maxConcurrentRollouts, "max-concurrent-tenant-rollouts", controllers.DefaultMaxConcurrentRollouts,
+		"How many tenants' ingest Deployments may change their pod template at once (after an upgrade with a new default image, say); the others wait, reason RolloutQueued. 0: no limit.")
 	showVersion := flag.Bool("version", false, "Print the version and exit.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -142,7 +158,7 @@ func run() int {
 		return 2
 	}
 	settings := render.Settings{IngestImage: ingestImage, OperatorImage: operatorImage, NamespacePrefix: namespacePrefix,
-		IngestTrustedProxies: proxies, IngestCFConnectingIP: cfConnectingIP, IngestGateway: gatewayRef, IngestDomain: ingestDomain,
+		IngestTrustedProxies: proxies, IngestCFConnectingIP: cfConnectingIP, IngestGateway: gatewayRef, IngestDomain: ingestDomain, ImagePullSecrets: pullSecrets,
 		GeoIP: render.GeoIP{Image: geoIPImage, File: geoIPFile, Mount: render.GeoIPMount(geoIPMount)}}
 	if err := settings.CheckRouting(); err != nil {
 		log.Error(err, "refusing to start: routing through a gateway needs these flags")
@@ -171,6 +187,10 @@ func run() int {
 			return 2
 		}
 		*sel.into = *parsed
+	}
+	if maxConcurrentRollouts < 0 {
+		log.Error(fmt.Errorf("%d is negative", maxConcurrentRollouts), "invalid number", "flag", "max-concurrent-tenant-rollouts")
+		return 2
 	}
 	shard, err := labels.Parse(tenantSelector)
 	if err != nil {
@@ -242,6 +262,7 @@ func run() int {
 		Settings:                settings,
 		TenantSelector:          selector,
 		MaxConcurrentReconciles: maxConcurrentReconciles,
+		MaxConcurrentRollouts:   maxConcurrentRollouts,
 		Policy:                  regionPolicy,
 		GatewayAPI:              gatewayAPI,
 	}).SetupWithManager(mgr); err != nil {

@@ -199,7 +199,10 @@ func slimChild(obj any) (any, error) {
 		if c := deploymentCondition(o, appsv1.DeploymentProgressing); c != nil {
 			status.Conditions = []appsv1.DeploymentCondition{{Type: c.Type, Status: c.Status, Reason: c.Reason, Message: c.Message}}
 		}
-		return &appsv1.Deployment{ObjectMeta: m, Spec: appsv1.DeploymentSpec{Replicas: o.Spec.Replicas}, Status: status}, nil
+		// The hash of the pod template we applied tells a rollout from
+		// any other change (rolloutGate).
+		template := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{GenerateName: appliedHashPrefix + appliedTemplateHash(o)}}
+		return &appsv1.Deployment{ObjectMeta: m, Spec: appsv1.DeploymentSpec{Replicas: o.Spec.Replicas, Template: template}, Status: status}, nil
 	case *autoscalingv2.HorizontalPodAutoscaler:
 		return &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: m}, nil
 	case *policyv1.PodDisruptionBudget:

@@ -46,6 +46,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
@@ -72,6 +73,9 @@ type TenantReconciler struct {
 	TenantSelector labels.Selector
 	// MaxConcurrentReconciles bounds parallel reconciles; 0 means 1.
 	MaxConcurrentReconciles int
+	// MaxConcurrentRollouts bounds how many tenants' ingest Deployments
+	// change their pod template at once (rolloutGate); 0 means no bound.
+	MaxConcurrentRollouts int
 	// Now is the clock retention compliance is judged by; time.Now when
 	// nil. Tests move it.
 	Now func() time.Time
@@ -86,6 +90,8 @@ type TenantReconciler struct {
 
 	stores *regionStores
 	apply  applier
+	// rollouts spreads pod template changes over the tenants.
+	rollouts *rolloutGate
 	// retentionChecked is when this instance last read each tenant's
 	// oldest raw event day (name to time.Time).
 	retentionChecked sync.Map
@@ -155,12 +161,14 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		if apierrors.IsNotFound(err) {
 			forgetTenantMetrics(req.Name)
 			r.retentionChecked.Delete(req.Name)
+			r.rollouts.done(req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if r.TenantSelector != nil && !r.TenantSelector.Matches(labels.Set(tenant.Labels)) {
 		// Another instance owns it now, and reports it.
 		forgetTenantMetrics(tenant.Name)
+		r.rollouts.done(tenant.Name)
 		return ctrl.Result{}, nil
 	}
 	s := newTenantScope(tenant, r.Settings)
@@ -261,6 +269,7 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	r.stores = newRegionStores(r.OpenStore)
 	r.apply = applier{client: r.Client, scheme: r.Scheme}
+	r.rollouts = newRolloutGate(r.MaxConcurrentRollouts)
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		<-ctx.Done()
 		r.stores.close()
@@ -341,6 +350,8 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&analyticsv1alpha1.StorageRegion{}, tenantsInRegion, builder.WithPredicates(regionReadinessChanged())).
 		Watches(&analyticsv1alpha1.StorageRegion{}, closePool).
 		Watches(&corev1.Secret{}, tenantsOfAdminSecret, builder.WithPredicates(adminCAChanged())).
+		// A tenant whose rollout waits is woken when a slot frees.
+		WatchesRawSource(source.Channel(r.rollouts.wake, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
 }

@@ -18,6 +18,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -134,6 +135,7 @@ func (r *TenantReconciler) reconcileWorkloads(ctx context.Context, s *tenantScop
 	ns := render.NamespaceName(t)
 	key := client.ObjectKey{Namespace: ns, Name: render.IngestName}
 	waiting := workloadsWait(s, s.ingestSecret, render.IngestSecretName)
+	queued := false
 
 	// What was applied: its generation is the one the Deployment must
 	// have observed, whatever the cache says yet.
@@ -142,11 +144,21 @@ func (r *TenantReconciler) reconcileWorkloads(ctx context.Context, s *tenantScop
 		hpa := render.IngestHPA(t)
 		applied = render.IngestDeployment(t)
 		handover := r.handOverReplicas(hpa)
-		if err := r.apply.apply(ctx, applied, handover.before); err != nil {
-			return ctrl.Result{}, err
+		// The gate goes first: a queued rollout writes nothing, not even
+		// the replicas' hand-over.
+		before := []beforeWrite{handover.before}
+		if !s.spec.Suspend {
+			before = []beforeWrite{r.beforeTemplateChange(s.tenant.Name, applied), handover.before}
 		}
-		if err := handover.after(ctx); err != nil {
+		switch err := r.apply.apply(ctx, applied, before...); {
+		case errors.Is(err, errRolloutQueued):
+			queued, applied = true, nil
+		case err != nil:
 			return ctrl.Result{}, err
+		default:
+			if err := handover.after(ctx); err != nil {
+				return ctrl.Result{}, err
+			}
 		}
 		if hpa != nil {
 			if err := r.apply.apply(ctx, hpa); err != nil {
@@ -183,6 +195,17 @@ func (r *TenantReconciler) reconcileWorkloads(ctx context.Context, s *tenantScop
 		appliedGeneration = applied.Generation
 	}
 	status, reason, msg := deploymentAvailability(deploy, appliedGeneration, s.spec.Suspend)
+	switch {
+	case queued:
+		// Ingest serves on as it was; Ready says the tenant is not yet
+		// what it should be, and why.
+		s.set(analyticsv1alpha1.ConditionIngestAvailable, metav1.ConditionFalse, analyticsv1alpha1.ReasonRolloutQueued, fmt.Sprintf(
+			"ingest's pod template is to change and its rollout waits its turn: %d tenants roll at once (--max-concurrent-tenant-rollouts); ingest serves on its previous template meanwhile",
+			r.rollouts.max))
+		return ctrl.Result{RequeueAfter: rolloutRetry}, nil
+	case status == metav1.ConditionTrue:
+		r.rollouts.done(s.tenant.Name)
+	}
 	s.set(analyticsv1alpha1.ConditionIngestAvailable, status, reason, msg)
 	return ctrl.Result{}, nil
 }

@@ -90,6 +90,11 @@ const (
 	// ReasonDeploymentUnavailable means ingest has fewer available replicas
 	// than desired.
 	ReasonDeploymentUnavailable = "DeploymentUnavailable"
+	// ReasonRolloutQueued means ingest's pod template is to change (a new
+	// default image after an operator upgrade, say) and its rollout waits
+	// its turn: as many tenants as --max-concurrent-tenant-rollouts allows
+	// are rolling already. Ingest keeps serving on its previous template.
+	ReasonRolloutQueued = "RolloutQueued"
 	// ReasonRetentionFailing means the last retention Job failed.
 	ReasonRetentionFailing = "RetentionFailing"
 	// ReasonWithinWindow means no raw event is stored past the plan's

@@ -512,11 +512,11 @@ func TestChartManagerFlagsFollowTheValues(t *testing.T) {
 			nil,
 			map[string]string{"leader-elect": "", "allowed-secret-namespace": namespace,
 				"health-probe-bind-address": ":8081", "metrics-bind-address": ":8443", "max-concurrent-reconciles": "4",
-				"zap-log-level": "info", "zap-encoder": "json"},
+				"max-concurrent-tenant-rollouts": "10", "zap-log-level": "info", "zap-encoder": "json"},
 			[]string{"allow-insecure-storage", "tenant-selector", "leader-election-id", "tenant-namespace-prefix",
 				"edge-namespace-selector", "dns-namespace-selector", "dns-pod-selector", "ingest-trusted-proxies",
 				"ingest-cf-connecting-ip", "ingest-gateway", "ingest-domain", "ingest-gateway-namespace-selector",
-				"ingest-geoip-image", "ingest-geoip-file", "ingest-geoip-mount"}},
+				"ingest-geoip-image", "ingest-geoip-file", "ingest-geoip-mount", "tenant-image-pull-secret"}},
 		{"routing, its namespace selector, CF-Connecting-IP and the GeoIP database are passed on",
 			set("tenants.ingestGateway=edge/public/https", "tenants.ingestDomain=ingest.example.com",
 				"tenants.ingestTrustedProxies={10.0.0.0/8}", "tenants.ingestCFConnectingIP=true",
@@ -525,6 +525,9 @@ func TestChartManagerFlagsFollowTheValues(t *testing.T) {
 			map[string]string{"ingest-gateway": "edge/public/https", "ingest-domain": "ingest.example.com",
 				"ingest-cf-connecting-ip": "", "ingest-gateway-namespace-selector": "kubernetes.io/metadata.name=traefik",
 				"ingest-geoip-image": "registry.example.com/geoip:1", "ingest-geoip-file": "/city.mmdb", "ingest-geoip-mount": "copy"}, nil},
+		{"the tenants' pull secrets and rollout limit are passed on",
+			set("tenants.imagePullSecrets={ghcr,mirror}", "tenants.maxConcurrentRollouts=0"),
+			map[string]string{"tenant-image-pull-secret": "ghcr,mirror", "max-concurrent-tenant-rollouts": "0"}, nil},
 		{"storage.allowInsecure passes --allow-insecure-storage",
 			set("storage.allowInsecure=true"),
 			map[string]string{"allow-insecure-storage": ""}, nil},
@@ -591,8 +594,9 @@ func TestChartShardsOfDifferentReleasesHoldDifferentLeases(t *testing.T) {
 	}
 }
 
-// managerFlags are the flags cmd/main.go defines, read from its source, and
-// those of controller-runtime's zap.Options.BindFlags.
+// managerFlags are the flags cmd/main.go defines (flag.XVar and flag.Func),
+// read from its source, and those of controller-runtime's
+// zap.Options.BindFlags.
 func managerFlags(t *testing.T) map[string]bool {
 	t.Helper()
 	src, err := os.ReadFile("../../cmd/main.go")
@@ -601,7 +605,7 @@ func managerFlags(t *testing.T) map[string]bool {
 	}
 	flags := map[string]bool{"zap-devel": true, "zap-encoder": true, "zap-log-level": true,
 		"zap-stacktrace-level": true, "zap-time-encoding": true}
-	for _, m := range regexp.MustCompile(`flag\.\w+Var\(&\w+,\s*"([a-z0-9-]+)"`).FindAllSubmatch(src, -1) {
+	for _, m := range regexp.MustCompile(`flag\.(?:\w+Var\(&\w+,\s*|Func\()"([a-z0-9-]+)"`).FindAllSubmatch(src, -1) {
 		flags[string(m[1])] = true
 	}
 	if !flags["ingest-image"] || !flags["leader-elect"] {

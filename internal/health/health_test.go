@@ -73,6 +73,12 @@ var tenantCases = []healthCase{
 		message: "Ready is False (DeploymentUnavailable): IngestAvailable: 0 of 1 ingest pods are available",
 	},
 	{
+		name:    "a tenant whose ingest rollout waits its turn after an operator upgrade is Progressing",
+		fixture: "analyticstenant/rollout-queued.yaml",
+		argo:    "Progressing", kstatus: status.InProgressStatus,
+		message: "Ready is False (RolloutQueued): IngestAvailable: ingest's pod template is to change and its rollout waits its turn",
+	},
+	{
 		name:    "a tenant whose database is busy is Progressing: the operator retries",
 		fixture: "analyticstenant/storage-busy.yaml",
 		argo:    "Progressing", kstatus: status.InProgressStatus,

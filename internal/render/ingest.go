@@ -238,6 +238,7 @@ func IngestDeployment(t Tenant) *appsv1.Deployment {
 					ServiceAccountName:           IngestName,
 					AutomountServiceAccountToken: ptr.To(false),
 					EnableServiceLinks:           ptr.To(false),
+					ImagePullSecrets:             imagePullSecrets(t),
 					SecurityContext:              podSecurityContext(),
 					NodeSelector:                 nodeSelector,
 					Tolerations:                  tolerations,

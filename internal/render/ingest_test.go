@@ -234,7 +234,7 @@ func TestIngestImage(t *testing.T) {
 		tenant Tenant
 		want   string
 	}{
-		{"a tenant without an image runs the operator's default, the Dockerfile's ingest target", tenantWith(), "ghcr.io/millimetric/ingest:dev"},
+		{"a tenant without an image runs the operator's default, the Dockerfile's ingest target", tenantWith(), "ghcr.io/millimetric/ingest:0.1.0"},
 		{"a tenant with an image runs it", tenantWith(func(a *v1alpha1.AnalyticsTenant) {
 			ingest(a).Image = "registry.example.com/ingest:2.0.0"
 		}), "registry.example.com/ingest:2.0.0"},

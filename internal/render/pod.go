@@ -125,6 +125,17 @@ func storageCAVolumeMount() corev1.VolumeMount {
 	return corev1.VolumeMount{Name: storageCAVolumeName, MountPath: StorageCADir, ReadOnly: true}
 }
 
+// imagePullSecrets are the tenant pods' references to
+// Settings.ImagePullSecrets, in the order given; nil when there are none,
+// so a pod spec without them is the one rendered before they existed.
+func imagePullSecrets(t Tenant) []corev1.LocalObjectReference {
+	var refs []corev1.LocalObjectReference
+	for _, name := range t.Settings.ImagePullSecrets {
+		refs = append(refs, corev1.LocalObjectReference{Name: name})
+	}
+	return refs
+}
+
 // podSecurityContext is what Pod Security "restricted" asks of a pod, with a
 // fixed non-root user so volumes are readable by it.
 func podSecurityContext() *corev1.PodSecurityContext {

@@ -110,12 +110,18 @@ const IngestMetricsPort = 9090
 const (
 	// DefaultNamespacePrefix makes tenant acme's namespace tenant-acme.
 	DefaultNamespacePrefix = "tenant-"
+	// DefaultImageTag is the tag of both default images, released
+	// together: the release this tree is, the Helm chart's appVersion. The
+	// chart, config/manager (make deploy) and the Makefile's IMG and
+	// INGEST_IMG default to the same images; internal/chart's
+	// TestImageDefaultsAgreeEverywhere fails when one drifts.
+	DefaultImageTag = "0.1.0"
 	// DefaultIngestImage is the ingest image of tenants that set none: the
-	// Dockerfile's ingest target, tagged like DefaultOperatorImage.
-	DefaultIngestImage = "ghcr.io/millimetric/ingest:dev"
+	// Dockerfile's ingest target.
+	DefaultIngestImage = "ghcr.io/millimetric/ingest:" + DefaultImageTag
 	// DefaultOperatorImage is the operator's image, which the retention
 	// CronJob runs in retention mode.
-	DefaultOperatorImage = "ghcr.io/millimetric/tenant-operator:dev"
+	DefaultOperatorImage = "ghcr.io/millimetric/tenant-operator:" + DefaultImageTag
 	// DefaultEdgeNamespace is the namespace of the edge proxies that send
 	// events to ingest.
 	DefaultEdgeNamespace = "millimetric-edge"
@@ -172,6 +178,13 @@ type Settings struct {
 	// GeoIP is the location database mounted into the ingest pods; its
 	// zero value mounts none.
 	GeoIP GeoIP
+	// ImagePullSecrets name the Secrets, in each tenant namespace, that
+	// the ingest and retention pods pull their images with
+	// (--tenant-image-pull-secret). The operator only names them: the
+	// platform puts the Secrets into the tenant namespaces (README,
+	// "Images"), so no registry credential passes through the operator.
+	// Empty: the pods pull with the node's credentials only.
+	ImagePullSecrets []string
 	// ShardLabels are the label keys an operator instance's tenant selector
 	// (--tenant-selector) tests. Every child carries the tenant's values of
 	// them, so an instance can select, watch and cache only its own shard's

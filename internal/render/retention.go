@@ -167,6 +167,7 @@ func RetentionCronJob(t Tenant) *batchv1.CronJob {
 							ServiceAccountName:           RetentionName,
 							AutomountServiceAccountToken: ptr.To(false),
 							EnableServiceLinks:           ptr.To(false),
+							ImagePullSecrets:             imagePullSecrets(t),
 							SecurityContext:              podSecurityContext(),
 							NodeSelector:                 nodeSelector,
 							Tolerations:                  tolerations,

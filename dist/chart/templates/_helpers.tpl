@@ -99,6 +99,14 @@ left out when its value is empty, so the operator's own default applies.
 - --allow-insecure-storage
 {{- end }}
 - {{ printf "--max-concurrent-reconciles=%d" (int $v.tenants.maxConcurrentReconciles) | quote }}
+{{- /* Absent from a release upgraded with --reuse-values from a chart
+without it: the manager's own default then applies, not 0 (no limit). */}}
+{{- if hasKey $v.tenants "maxConcurrentRollouts" }}
+- {{ printf "--max-concurrent-tenant-rollouts=%d" (int $v.tenants.maxConcurrentRollouts) | quote }}
+{{- end }}
+{{- with $v.tenants.imagePullSecrets }}
+- {{ printf "--tenant-image-pull-secret=%s" (join "," .) | quote }}
+{{- end }}
 {{- with $v.tenants.selector }}
 - {{ printf "--tenant-selector=%s" . | quote }}
 {{- end }}

@@ -10,7 +10,8 @@
 -- Progressing: being deleted; the operator has not yet observed the latest
 -- generation; no Ready condition yet; Ready True but still Reconciling; or
 -- Ready not True for a reason that resolves on its own while the operator
--- keeps reconciling (pods starting, a rollout, a lock in the database).
+-- keeps reconciling (pods starting, a rollout, a rollout waiting its turn
+-- after an operator upgrade, a lock in the database).
 -- Degraded: Ready not True for any other reason (region unavailable, storage,
 -- credentials, retention failing or overdue, an object refused): a person
 -- has to act. Unknown reasons count as failures, so a reason added later is
@@ -26,6 +27,7 @@ local transient = {
   Progressing = true,
   DeploymentUnavailable = true,
   StorageBusy = true,
+  RolloutQueued = true,
 }
 
 local function condition(status, conditionType)
