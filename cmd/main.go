@@ -20,12 +20,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -33,6 +36,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -206,7 +210,7 @@ func run() int {
 		log.Error(err, "unable to set up the health check")
 		return 1
 	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+	if err := mgr.AddReadyzCheck("informers-synced", cachesSynced(mgr.GetCache())); err != nil {
 		log.Error(err, "unable to set up the ready check")
 		return 1
 	}
@@ -217,6 +221,23 @@ func run() int {
 		return 1
 	}
 	return 0
+}
+
+// cachesSynced is the ready check: the manager is ready once every
+// informer its cache has started has listed its kind. A manager whose
+// informers cannot sync (an RBAC rule missing, the API server unreachable)
+// reconciles nothing, and says so, instead of answering a plain ping. A
+// standby replica has started only the informers it reads before it leads,
+// and is ready once those have synced.
+func cachesSynced(c cache.Cache) healthz.Checker {
+	return func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), time.Second)
+		defer cancel()
+		if !c.WaitForCacheSync(ctx) {
+			return errors.New("the manager's caches have not synced: see its log for the kinds it cannot list or watch")
+		}
+		return nil
+	}
 }
 
 // defaultSystemNamespace is the operator's namespace when it cannot tell

@@ -333,7 +333,12 @@ func TestChartRolesGrantExactlyTheRulesOfConfigRBAC(t *testing.T) {
 		{"the metrics auth ClusterRole has config/rbac's rules",
 			"ClusterRole", release + "-metrics-auth", "metrics_auth_role.yaml"},
 		{"the metrics reader ClusterRole has config/rbac's rules",
-			"ClusterRole", release + "-metrics-reader", "metrics_reader_role.yaml"},
+			"ClusterRole", release + "-metrics-reader", "metrics_reader_role.yaml"},		{"the tenant viewer ClusterRole has config/rbac's rules",
+			"ClusterRole", release + "-analyticstenant-viewer", "analyticstenant_viewer_role.yaml"},
+		{"the tenant editor ClusterRole has config/rbac's rules",
+			"ClusterRole", release + "-analyticstenant-editor", "analyticstenant_editor_role.yaml"},
+		{"the tenant admin ClusterRole has config/rbac's rules",
+			"ClusterRole", release + "-analyticstenant-admin", "analyticstenant_admin_role.yaml"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -345,6 +350,41 @@ func TestChartRolesGrantExactlyTheRulesOfConfigRBAC(t *testing.T) {
 					tt.kind, tt.object, tt.configFile, diff)
 			}
 		})
+	}
+}
+
+// The tenant roles reach people through the standard view, edit and admin
+// ClusterRoles, as config/rbac's do: by the aggregation label, one each.
+func TestChartTenantRolesAreAggregatedIntoTheStandardOnes(t *testing.T) {
+	m := render(t)
+	for role, standard := range map[string]string{"viewer": "view", "editor": "edit", "admin": "admin"} {
+		var got rbacv1.ClusterRole
+		m.get(t, "ClusterRole", release+"-analyticstenant-"+role, &got)
+		var aggregated []string
+		for k, v := range got.Labels {
+			if strings.HasPrefix(k, "rbac.authorization.k8s.io/aggregate-to-") && v == "true" {
+				aggregated = append(aggregated, strings.TrimPrefix(k, "rbac.authorization.k8s.io/aggregate-to-"))
+			}
+		}
+		if len(aggregated) != 1 || aggregated[0] != standard {
+			t.Errorf("ClusterRole %s is aggregated to %v, want exactly [%s]", got.Name, aggregated, standard)
+		}
+		for _, doc := range readDocs(t, filepath.Join(configDir, "rbac", "analyticstenant_"+role+"_role.yaml")) {
+			labels, _ := doc["metadata"].(map[string]any)["labels"].(map[string]any)
+			if labels["rbac.authorization.k8s.io/aggregate-to-"+standard] != "true" {
+				t.Errorf("config/rbac/analyticstenant_%s_role.yaml is not aggregated to %s as the chart's is", role, standard)
+			}
+		}
+		for _, r := range got.Rules {
+			for _, res := range r.Resources {
+				if strings.HasSuffix(res, "/status") && !slices.Equal(r.Verbs, []string{"get"}) {
+					t.Errorf("ClusterRole %s grants %v on %s: status is the operator's alone", got.Name, r.Verbs, res)
+				}
+				if res == "storageregions" && !slices.Equal(r.Verbs, []string{"get", "list", "watch"}) {
+					t.Errorf("ClusterRole %s grants %v on storageregions: regions are the platform team's", got.Name, r.Verbs)
+				}
+			}
+		}
 	}
 }
 
