@@ -129,7 +129,7 @@ func TestChartServiceMonitorVerifiesTheEndpointAndAuthenticates(t *testing.T) {
 	})
 
 	t.Run("a token Secret and a certificate Secret of the user's replace the chart's", func(t *testing.T) {
-		m := render(t, append(on, set("metrics.serviceMonitor.authorization.secretName=prom-token",
+		m := render(t, append(slices.Clone(on), set("metrics.serviceMonitor.authorization.secretName=prom-token",
 			"metrics.serviceMonitor.authorization.key=bearer", "metrics.tls.secretName=my-metrics-tls")...)...)
 		endpoint := serviceMonitorEndpoint(t, m)
 		creds := endpoint["authorization"].(map[string]any)["credentials"].(map[string]any)
@@ -152,9 +152,9 @@ func TestChartServiceMonitorVerifiesTheEndpointAndAuthenticates(t *testing.T) {
 	})
 
 	t.Run("cert-manager issues it when asked, and is refused without its CRDs or an issuer", func(t *testing.T) {
-		certManager := append(on, set("metrics.tls.certManager.enabled=true", "metrics.tls.certManager.issuerRef.name=ca",
+		certManager := append(slices.Clone(on), set("metrics.tls.certManager.enabled=true", "metrics.tls.certManager.issuerRef.name=ca",
 			"metrics.tls.certManager.issuerRef.kind=ClusterIssuer")...)
-		m := render(t, append(certManager, "--api-versions", "cert-manager.io/v1/Certificate")...)
+		m := render(t, append(slices.Clone(certManager), "--api-versions", "cert-manager.io/v1/Certificate")...)
 		mounted := mountedMetricsSecret(t, m)
 		o, ok := m.find("Certificate", mounted)
 		if !ok {
@@ -170,7 +170,7 @@ func TestChartServiceMonitorVerifiesTheEndpointAndAuthenticates(t *testing.T) {
 		if _, err := templateChart(t, release, certManager...); err == nil || !strings.Contains(err.Error(), "cert-manager") {
 			t.Errorf("rendered a Certificate for a cluster without cert-manager: %v", err)
 		}
-		if _, err := templateChart(t, release, append(on, "--api-versions", "cert-manager.io/v1/Certificate",
+		if _, err := templateChart(t, release, append(slices.Clone(on), "--api-versions", "cert-manager.io/v1/Certificate",
 			"--set", "metrics.tls.certManager.enabled=true")...); err == nil || !strings.Contains(err.Error(), "issuerRef.name") {
 			t.Errorf("rendered a Certificate with no issuer: %v", err)
 		}
