@@ -134,8 +134,16 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(tenantGauges, regionGauges, provisionDuration, purgeDuration, phaseDuration,
-		retentionOverdueDays, retentionLastSuccess, oldestRawEventAge)
+	metrics.Registry.MustRegister(Collectors()...)
+}
+
+// Collectors are the operator's own metrics, as the manager serves them
+// beside controller-runtime's: the chart's Grafana dashboard may query
+// only these and ingest's (internal/chart's
+// TestTheDashboardQueriesOnlyMetricsTheCodeExports reads their names).
+func Collectors() []prometheus.Collector {
+	return []prometheus.Collector{tenantGauges, regionGauges, provisionDuration, purgeDuration, phaseDuration,
+		retentionOverdueDays, retentionLastSuccess, oldestRawEventAge, apiRequests}
 }
 
 // forgetTenantMetrics deletes the tenant's series: it is gone, or another

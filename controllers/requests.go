@@ -21,7 +21,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
 // Values of the request label of millimetric_api_requests_total.
@@ -43,7 +42,7 @@ var apiRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 }, []string{"request"})
 
 func init() {
-	metrics.Registry.MustRegister(apiRequests)
+	// Registered with the others (Collectors).
 	for _, r := range []string{requestRead, requestWatch, requestWrite} {
 		apiRequests.WithLabelValues(r)
 	}

@@ -118,6 +118,9 @@ type TenantReconciler struct {
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch;create;patch
+// Pods are only listed, uncached, while ingest is not available, to tell
+// an image that does not pull or a pod no node takes (Stalled).
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list
 
 // phase is one step of a reconcile. It applies what it owns and records
 // what it observed in the scope. A part that cannot be done now (its region

@@ -25,6 +25,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
@@ -111,6 +112,10 @@ func TestATenantStoredWithAnUnboundedQuantityIsRefusedAndNeverParsed(t *testing.
 			ContainSubstring("stored before")))))
 	g.Expect(conditionOf("stored-spin", analyticsv1alpha1.ConditionStorageReady)()).To(haveReady(metav1.ConditionUnknown, analyticsv1alpha1.ReasonInvalidSpec))
 	g.Expect(getTenant("stored-spin").Status.ObservedGeneration).To(Equal(getTenant("stored-spin").Generation))
+	// No retry fixes it, so GitOps is told at once: Stalled, kstatus Failed.
+	g.Expect(conditionOf("stored-spin", analyticsv1alpha1.ConditionStalled)()).To(haveReady(metav1.ConditionTrue, analyticsv1alpha1.ReasonInvalidSpec))
+	g.Expect(conditionOf("stored-spin", analyticsv1alpha1.ConditionReconciling)()).To(BeNil())
+	g.Expect(kstatusOf("stored-spin")()).To(Equal(status.FailedStatus))
 	g.Eventually(eventsAbout("stored-spin"), wait, tick).Should(ContainElement(And(
 		HaveField("Reason", analyticsv1alpha1.ReasonInvalidSpec), HaveField("Type", corev1.EventTypeWarning))))
 	g.Consistently(get(&corev1.Namespace{}, "", "tenant-stored-spin"), "2s", tick).Should(BeNil(), "a refused tenant's namespace was made")
@@ -122,6 +127,8 @@ func TestATenantStoredWithAnUnboundedQuantityIsRefusedAndNeverParsed(t *testing.
 	// Corrected, it is reconciled like any other.
 	updateTenant(t, "stored-spin", func(s *analyticsv1alpha1.AnalyticsTenantSpec) { s.Ingest.Resources.Limits.Memory = "512Mi" })
 	g.Eventually(conditionOf("stored-spin", analyticsv1alpha1.ConditionStorageReady), wait, tick).Should(haveStatus(metav1.ConditionTrue))
+	g.Expect(conditionOf("stored-spin", analyticsv1alpha1.ConditionStalled)()).To(BeNil(), "still Stalled once corrected")
+	g.Expect(kstatusOf("stored-spin")()).To(Equal(status.InProgressStatus))
 	g.Eventually(func() string {
 		d := ingestDeployment("tenant-stored-spin")()
 		if d == nil {

@@ -149,7 +149,15 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, s *tenantScope, rec
 			status.LastHandledReconcileAt = s.requested
 		}
 	}
-	if ready := meta.FindStatusCondition(status.Conditions, analyticsv1alpha1.ConditionReady); ready.Status == metav1.ConditionTrue {
+	// Stalled and Reconciling exclude each other, as kstatus reads them:
+	// a stalled tenant is Failed, not InProgress, until a person acts.
+	stalled := stalledCondition(status.Conditions, s.tenant.Generation)
+	if stalled != nil {
+		meta.SetStatusCondition(&status.Conditions, *stalled)
+	} else {
+		meta.RemoveStatusCondition(&status.Conditions, analyticsv1alpha1.ConditionStalled)
+	}
+	if ready := meta.FindStatusCondition(status.Conditions, analyticsv1alpha1.ConditionReady); ready.Status == metav1.ConditionTrue || stalled != nil {
 		meta.RemoveStatusCondition(&status.Conditions, analyticsv1alpha1.ConditionReconciling)
 	} else {
 		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
@@ -185,6 +193,12 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, s *tenantScope, rec
 		meta.FindStatusCondition(status.Conditions, analyticsv1alpha1.ConditionStorageReady); nowStorage != nil &&
 		nowStorage.Reason == analyticsv1alpha1.ReasonRoleConflict && (wasStorage == nil || wasStorage.Reason != nowStorage.Reason) {
 		r.event(ctx, s.tenant, corev1.EventTypeWarning, analyticsv1alpha1.ReasonRoleConflict, "Provision", nowStorage.Message)
+	}
+	// Refusals and role conflicts record their own event; ingest's stalls
+	// are recorded here, once per reason.
+	if wasStalled := meta.FindStatusCondition(s.original.Status.Conditions, analyticsv1alpha1.ConditionStalled); stalled != nil &&
+		ingestStallReasons[stalled.Reason] && (wasStalled == nil || wasStalled.Reason != stalled.Reason) {
+		r.event(ctx, s.tenant, corev1.EventTypeWarning, stalled.Reason, "Rollout", stalled.Message)
 	}
 	r.recordRetentionTransition(ctx, s.tenant, wasCompliant, nowCompliant)
 	r.recordHostnameRefusal(ctx, s.tenant, meta.FindStatusCondition(s.original.Status.Conditions, analyticsv1alpha1.ConditionRouted),

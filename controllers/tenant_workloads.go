@@ -206,8 +206,21 @@ func (r *TenantReconciler) reconcileWorkloads(ctx context.Context, s *tenantScop
 	case status == metav1.ConditionTrue:
 		r.rollouts.done(s.tenant.Name)
 	}
+	var result ctrl.Result
+	if status == metav1.ConditionFalse && deploy.Status.ObservedGeneration >= deploy.Generation {
+		// Not available on an observed generation: say why, when its pods
+		// cannot start for a reason waiting does not resolve.
+		podReason, podMsg, recheck, err := r.ingestPodsStall(ctx, ns, s.tenant.Name)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if podReason != "" {
+			reason, msg = podReason, podMsg
+		}
+		result.RequeueAfter = recheck
+	}
 	s.set(analyticsv1alpha1.ConditionIngestAvailable, status, reason, msg)
-	return ctrl.Result{}, nil
+	return result, nil
 }
 
 // replicasHandover hands the Deployment's replicas over to the
@@ -284,7 +297,7 @@ func deploymentAvailability(d *appsv1.Deployment, applied int64, suspended bool)
 		return metav1.ConditionTrue, analyticsv1alpha1.ReasonSuspended,
 			"the tenant is suspended: ingest is scaled to zero by design and that is its ready state; data is kept and retention keeps running"
 	case progressing != nil && progressing.Reason == "ProgressDeadlineExceeded":
-		return metav1.ConditionFalse, analyticsv1alpha1.ReasonDeploymentUnavailable,
+		return metav1.ConditionFalse, analyticsv1alpha1.ReasonProgressDeadlineExceeded,
 			fmt.Sprintf("the ingest rollout is stuck: %s", progressing.Message)
 	case d.Status.UpdatedReplicas < want:
 		return metav1.ConditionFalse, analyticsv1alpha1.ReasonProgressing, fmt.Sprintf("ingest is rolling out: %d of %d pods updated", d.Status.UpdatedReplicas, want)

@@ -70,7 +70,7 @@ func TestDeploymentAvailability(t *testing.T) {
 			deployment(2, 3, appsv1.DeploymentStatus{ObservedGeneration: 3, Replicas: 2, UpdatedReplicas: 2, AvailableReplicas: 1}), 0, false,
 			metav1.ConditionFalse, analyticsv1alpha1.ReasonDeploymentUnavailable, "1 of 2"},
 		{"stuck past its progress deadline", deployment(2, 3, stuck), 0, false,
-			metav1.ConditionFalse, analyticsv1alpha1.ReasonDeploymentUnavailable, "timed out progressing"},
+			metav1.ConditionFalse, analyticsv1alpha1.ReasonProgressDeadlineExceeded, "timed out progressing"},
 		{"suspended", deployment(0, 3, appsv1.DeploymentStatus{ObservedGeneration: 3}), 0, true,
 			metav1.ConditionTrue, analyticsv1alpha1.ReasonSuspended, "by design"},
 		{"suspended, not observed yet", deployment(0, 4, appsv1.DeploymentStatus{ObservedGeneration: 3, Replicas: 2}), 0, true,

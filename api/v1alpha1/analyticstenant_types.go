@@ -438,8 +438,12 @@ type AnalyticsTenant struct {
 	// +required
 	Spec AnalyticsTenantSpec `json:"spec"`
 
-	// Status is what the operator observed.
+	// Status is what the operator observed. Before the operator has seen
+	// the object, the API server defaults it to observedGeneration -1, so
+	// kstatus (Flux, cli-utils) reads a new object as InProgress rather than
+	// Current (Flux's own APIs do the same).
 	// +optional
+	// +kubebuilder:default={"observedGeneration":-1}
 	Status AnalyticsTenantStatus `json:"status,omitempty"`
 }
 

@@ -64,6 +64,15 @@ const (
 	// kstatus (Flux, the cli-utils status readers) report InProgress until
 	// the tenant is Ready and Current after, with no custom health check.
 	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True when the tenant cannot converge until a
+	// person changes something: its spec, or what blocks it (an image that
+	// does not pull, no node for its pods, a rollout past its deadline, a
+	// spec or a conflict the operator refuses). Its reason and message are
+	// those of the part that stalls. It is absent
+	// otherwise, and Reconciling is absent while it is True, so kstatus
+	// (Flux, cli-utils, kubectl wait) reports Failed instead of waiting for
+	// a timeout.
+	ConditionStalled = "Stalled"
 	// ConditionDeletionAllowed is a StorageRegion's, set only while it is
 	// being deleted: False while its finalizer (RegionFinalizer) holds it
 	// back because deleting it would orphan data (RegionInUse) or because
@@ -95,6 +104,20 @@ const (
 	// its turn: as many tenants as --max-concurrent-tenant-rollouts allows
 	// are rolling already. Ingest keeps serving on its previous template.
 	ReasonRolloutQueued = "RolloutQueued"
+	// ReasonImagePullFailed means an ingest pod has not been able to pull
+	// its image for longer than the stall grace (ErrImagePull,
+	// ImagePullBackOff, InvalidImageName): IngestAvailable False, Stalled.
+	ReasonImagePullFailed = "ImagePullFailed"
+	// ReasonUnschedulable means an ingest pod has found no node for longer
+	// than the stall grace: no node matches its node selector and
+	// tolerations (the StorageRegion's spec.placement) or has room for it.
+	// IngestAvailable False, Stalled.
+	ReasonUnschedulable = "Unschedulable"
+	// ReasonProgressDeadlineExceeded means the ingest Deployment's rollout
+	// made no progress within its progress deadline (its Progressing
+	// condition says ProgressDeadlineExceeded): IngestAvailable False,
+	// Stalled.
+	ReasonProgressDeadlineExceeded = "ProgressDeadlineExceeded"
 	// ReasonRetentionFailing means the last retention Job failed.
 	ReasonRetentionFailing = "RetentionFailing"
 	// ReasonWithinWindow means no raw event is stored past the plan's

@@ -38,7 +38,7 @@ chart-sync: manifests ## Copy the generated CRDs, the RBAC rules and the admissi
 		  echo '{{- end }}'; } > $$out.tmp; \
 		mv $$out.tmp $$out; \
 	done
-	@set -e; for role in role leader_election_role metrics_auth_role metrics_reader_role; do \
+	@set -e; for role in role leader_election_role metrics_auth_role metrics_reader_role analyticstenant_viewer_role analyticstenant_editor_role analyticstenant_admin_role; do \
 		{ echo "# Copied by \`make chart-sync\` from config/rbac/$$role.yaml: do not edit."; \
 		  cat config/rbac/$$role.yaml; } > $(CHART)/files/rbac/$$role.yaml; \
 	done

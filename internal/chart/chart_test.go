@@ -59,6 +59,9 @@ const (
 	namespace = "millimetric-system"
 	// allFeatures turns every optional feature on (make chart-check renders it too).
 	allFeatures = chartDir + "/ci/all-features-values.yaml"
+	// prometheusOperatorKinds are the monitoring.coreos.com kinds the chart
+	// renders only where the cluster serves them (.Capabilities).
+	prometheusOperatorKinds = "monitoring.coreos.com/v1/ServiceMonitor,monitoring.coreos.com/v1/PodMonitor,monitoring.coreos.com/v1/PrometheusRule"
 	// defaultLeaseName is the manager's own --leader-election-id default.
 	defaultLeaseName = "tenant-operator.analytics.millimetric.ai"
 )
@@ -334,6 +337,12 @@ func TestChartRolesGrantExactlyTheRulesOfConfigRBAC(t *testing.T) {
 			"ClusterRole", release + "-metrics-auth", "metrics_auth_role.yaml"},
 		{"the metrics reader ClusterRole has config/rbac's rules",
 			"ClusterRole", release + "-metrics-reader", "metrics_reader_role.yaml"},
+		{"the tenant viewer ClusterRole has config/rbac's rules",
+			"ClusterRole", release + "-analyticstenant-viewer", "analyticstenant_viewer_role.yaml"},
+		{"the tenant editor ClusterRole has config/rbac's rules",
+			"ClusterRole", release + "-analyticstenant-editor", "analyticstenant_editor_role.yaml"},
+		{"the tenant admin ClusterRole has config/rbac's rules",
+			"ClusterRole", release + "-analyticstenant-admin", "analyticstenant_admin_role.yaml"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -348,10 +357,45 @@ func TestChartRolesGrantExactlyTheRulesOfConfigRBAC(t *testing.T) {
 	}
 }
 
+// The tenant roles reach people through the standard view, edit and admin
+// ClusterRoles, as config/rbac's do: by the aggregation label, one each.
+func TestChartTenantRolesAreAggregatedIntoTheStandardOnes(t *testing.T) {
+	m := render(t)
+	for role, standard := range map[string]string{"viewer": "view", "editor": "edit", "admin": "admin"} {
+		var got rbacv1.ClusterRole
+		m.get(t, "ClusterRole", release+"-analyticstenant-"+role, &got)
+		var aggregated []string
+		for k, v := range got.Labels {
+			if strings.HasPrefix(k, "rbac.authorization.k8s.io/aggregate-to-") && v == "true" {
+				aggregated = append(aggregated, strings.TrimPrefix(k, "rbac.authorization.k8s.io/aggregate-to-"))
+			}
+		}
+		if len(aggregated) != 1 || aggregated[0] != standard {
+			t.Errorf("ClusterRole %s is aggregated to %v, want exactly [%s]", got.Name, aggregated, standard)
+		}
+		for _, doc := range readDocs(t, filepath.Join(configDir, "rbac", "analyticstenant_"+role+"_role.yaml")) {
+			labels, _ := doc["metadata"].(map[string]any)["labels"].(map[string]any)
+			if labels["rbac.authorization.k8s.io/aggregate-to-"+standard] != "true" {
+				t.Errorf("config/rbac/analyticstenant_%s_role.yaml is not aggregated to %s as the chart's is", role, standard)
+			}
+		}
+		for _, r := range got.Rules {
+			for _, res := range r.Resources {
+				if strings.HasSuffix(res, "/status") && !slices.Equal(r.Verbs, []string{"get"}) {
+					t.Errorf("ClusterRole %s grants %v on %s: status is the operator's alone", got.Name, r.Verbs, res)
+				}
+				if res == "storageregions" && !slices.Equal(r.Verbs, []string{"get", "list", "watch"}) {
+					t.Errorf("ClusterRole %s grants %v on storageregions: regions are the platform team's", got.Name, r.Verbs)
+				}
+			}
+		}
+	}
+}
+
 func TestChartGrantsNoWildcard(t *testing.T) {
 	for name, args := range map[string][]string{
 		"default values":          nil,
-		"every feature turned on": {"-f", allFeatures},
+		"every feature turned on": {"-f", allFeatures, "--api-versions", prometheusOperatorKinds},
 	} {
 		t.Run(name, func(t *testing.T) {
 			m := render(t, args...)
@@ -650,7 +694,7 @@ func TestChartPassesOnlyFlagsTheManagerDefines(t *testing.T) {
 func TestChartManagerRunsRestricted(t *testing.T) {
 	for name, args := range map[string][]string{
 		"default values":          nil,
-		"every feature turned on": {"-f", allFeatures},
+		"every feature turned on": {"-f", allFeatures, "--api-versions", prometheusOperatorKinds},
 	} {
 		t.Run(name, func(t *testing.T) {
 			d, c := managerContainer(t, render(t, args...))
@@ -847,7 +891,17 @@ func TestChartMetrics(t *testing.T) {
 		}
 	}
 
-	on := render(t, set("metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true", "metrics.ingestPodMonitor.enabled=true")...)
+	monitoring := set("metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true", "metrics.ingestPodMonitor.enabled=true")
+	t.Run("without the Prometheus Operator's CRDs in the cluster no monitoring.coreos.com object is rendered", func(t *testing.T) {
+		// helm install would otherwise fail on such a cluster; NOTES.txt
+		// says what was left out.
+		for _, o := range render(t, monitoring...) {
+			if o.fields(t)["apiVersion"] == "monitoring.coreos.com/v1" {
+				t.Errorf("%s %s is rendered for a cluster that does not serve it", o.Kind, o.Name)
+			}
+		}
+	})
+	on := render(t, append(monitoring, "--api-versions", prometheusOperatorKinds)...)
 	t.Run("metrics.ingestPodMonitor.enabled scrapes every tenant's ingest pods on their metrics port", func(t *testing.T) {
 		o, ok := on.find("PodMonitor", release+"-ingest")
 		if !ok {
@@ -953,7 +1007,7 @@ func TestChartObjectsAreWellFormed(t *testing.T) {
 		"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true}
 	for name, args := range map[string][]string{
 		"default values":          nil,
-		"every feature turned on": {"-f", allFeatures},
+		"every feature turned on": {"-f", allFeatures, "--api-versions", prometheusOperatorKinds},
 	} {
 		t.Run(name, func(t *testing.T) {
 			for _, o := range render(t, args...) {

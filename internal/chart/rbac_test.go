@@ -84,6 +84,9 @@ func TestTheManagerMayDoOnlyWhatItsCodeDoes(t *testing.T) {
 			"batch/cronjobs":                          child,
 			// Removed when the operator is started without a gateway.
 			"gateway.networking.k8s.io/httproutes": {"create", "delete", "get", "list", "patch", "watch"},
+			// Listed uncached while ingest is not available, to tell a
+			// pod stuck on its image or on no node (Stalled).
+			"core/pods": {"list"},
 			// Removed when autoscaling is turned off, and when one replica
 			// is wanted: the only deletes the operator makes.
 			"autoscaling/horizontalpodautoscalers": {"create", "delete", "get", "list", "patch", "watch"},

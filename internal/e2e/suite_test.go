@@ -142,10 +142,12 @@ func setUp() error {
 // operator is one manager process.
 type operator struct {
 	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	once sync.Once
+	// probe is the port of its /healthz and /readyz.
+	probe int
+	cmd   *exec.Cmd
+	log   string
+	done  chan struct{}
+	once  sync.Once
 }
 
 // startOperator runs the manager against the local cluster with leader
@@ -182,7 +184,7 @@ func startOperator(t testing.TB, name string, extraArgs ...string) *operator {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	op := &operator{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	op := &operator{name: name, probe: probe, cmd: cmd, log: logPath, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); _ = out.Close(); close(op.done) }()
 	t.Cleanup(func() { op.stop(syscall.SIGTERM) })
 	// Healthy once its probe endpoint answers.

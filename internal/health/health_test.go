@@ -55,9 +55,9 @@ type healthCase struct {
 // tenantCases are AnalyticsTenants in every state the operator reports.
 var tenantCases = []healthCase{
 	{
-		name:    "a tenant the operator has not reconciled yet is Progressing, while kstatus already calls it Current",
+		name:    "a tenant the operator has not reconciled yet is Progressing, and InProgress by its default observedGeneration -1",
 		fixture: "analyticstenant/new.yaml",
-		argo:    "Progressing", kstatus: status.CurrentStatus,
+		argo:    "Progressing", kstatus: status.InProgressStatus,
 		message: "Waiting for the operator to apply generation 1",
 	},
 	{
@@ -139,6 +139,30 @@ var tenantCases = []healthCase{
 		message: "Ready is False (RetentionOverdue): RetentionCompliant: the oldest raw event is from 2026-10-20, 10 days past the 30-day window",
 	},
 	{
+		name:    "a tenant whose ingest image never pulls is Stalled: Degraded, and kstatus Failed",
+		fixture: "analyticstenant/image-pull-failed.yaml",
+		argo:    "Degraded", kstatus: status.FailedStatus,
+		message: "Stalled (ImagePullFailed): IngestAvailable: ingest pod ingest-6f9c8d7b5-x2k4q has not pulled image",
+	},
+	{
+		name:    "a tenant whose ingest pods no node takes is Stalled: Degraded, and kstatus Failed",
+		fixture: "analyticstenant/unschedulable.yaml",
+		argo:    "Degraded", kstatus: status.FailedStatus,
+		message: "Stalled (Unschedulable): IngestAvailable: ingest pod ingest-6f9c8d7b5-x2k4q has found no node",
+	},
+	{
+		name:    "a tenant whose ingest rollout is past its progress deadline is Stalled: Degraded, and kstatus Failed",
+		fixture: "analyticstenant/progress-deadline-exceeded.yaml",
+		argo:    "Degraded", kstatus: status.FailedStatus,
+		message: "Stalled (ProgressDeadlineExceeded): IngestAvailable: the ingest rollout is stuck",
+	},
+	{
+		name:    "a tenant whose spec the operator refuses is Stalled: Degraded, and kstatus Failed",
+		fixture: "analyticstenant/invalid-spec.yaml",
+		argo:    "Degraded", kstatus: status.FailedStatus,
+		message: "Stalled (InvalidSpec): the spec holds a value the API server refuses today",
+	},
+	{
 		name:    "a tenant the operator stopped reconciling is Degraded even for a transient reason",
 		fixture: "analyticstenant/ingest-stopped-reconciling.yaml",
 		argo:    "Degraded", kstatus: status.InProgressStatus,
@@ -149,9 +173,9 @@ var tenantCases = []healthCase{
 // regionCases are StorageRegions in every state the operator reports.
 var regionCases = []healthCase{
 	{
-		name:    "a region the operator has not checked yet is Progressing, while kstatus already calls it Current",
+		name:    "a region the operator has not checked yet is Progressing, and InProgress by its default observedGeneration -1",
 		fixture: "storageregion/new.yaml",
-		argo:    "Progressing", kstatus: status.CurrentStatus,
+		argo:    "Progressing", kstatus: status.InProgressStatus,
 		message: "Waiting for the operator's first check",
 	},
 	{

@@ -89,6 +89,7 @@ left out when its value is empty, so the operator's own default applies.
 - --health-probe-bind-address=:8081
 {{- if $v.metrics.enabled }}
 - --metrics-bind-address=:8443
+- --metrics-cert-dir=/etc/tenant-operator/metrics-tls
 {{- else }}
 - --metrics-bind-address=0
 {{- end }}
@@ -179,4 +180,21 @@ Call with (dict "root" $ "file" "files/admission/policy.yaml").
 {{- fail (printf "%s is missing: run `make chart-sync`" .file) }}
 {{- end }}
 {{- $content }}
+{{- end }}
+
+{{/*
+The Secret (tls.crt, tls.key, ca.crt) the manager's metrics endpoint serves
+and the ServiceMonitor verifies it with: metrics.tls.secretName, or the one
+cert-manager or the chart makes (templates/metrics/metrics_tls.yaml).
+*/}}
+{{- define "tenant-operator.metricsTLSSecret" -}}
+{{- .Values.metrics.tls.secretName | default (printf "%s-metrics-tls" (include "tenant-operator.fullname" .)) }}
+{{- end }}
+
+{{/*
+The metrics Service's DNS name in the cluster: the name its certificate is
+made for and the ServiceMonitor checks.
+*/}}
+{{- define "tenant-operator.metricsServerName" -}}
+{{- printf "%s-metrics.%s.svc" (include "tenant-operator.fullname" .) .Release.Namespace }}
 {{- end }}

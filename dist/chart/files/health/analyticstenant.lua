@@ -12,7 +12,8 @@
 -- Ready not True for a reason that resolves on its own while the operator
 -- keeps reconciling (pods starting, a rollout, a rollout waiting its turn
 -- after an operator upgrade, a lock in the database).
--- Degraded: Ready not True for any other reason (region unavailable, storage,
+-- Degraded: Stalled True (kstatus Failed), whatever Ready's reason; or
+-- Ready not True for any other reason (region unavailable, storage,
 -- credentials, retention failing or overdue, an object refused): a person
 -- has to act. Unknown reasons count as failures, so a reason added later is
 -- never hidden as Progressing.
@@ -71,6 +72,16 @@ if status == nil or status.observedGeneration == nil or (generation ~= nil and s
   if ready ~= nil then
     hs.message = hs.message .. "; " .. describe(ready)
   end
+  return hs
+end
+
+-- Stalled: no retry resolves it (an image that does not pull, no node for
+-- the pods, a rollout past its deadline, a spec or a conflict the operator
+-- refuses); kstatus calls it Failed.
+local stalled = condition(status, "Stalled")
+if stalled ~= nil and stalled.status == "True" then
+  hs.status = "Degraded"
+  hs.message = "Stalled (" .. tostring(stalled.reason) .. "): " .. tostring(stalled.message)
   return hs
 end
 
