@@ -129,7 +129,7 @@ without it: the manager's own default then applies, not 0 (no limit). */}}
 {{- with $v.tenants.network.gatewayNamespaceSelector }}
 - {{ printf "--ingest-gateway-namespace-selector=%s" . | quote }}
 {{- end }}
-{{- with $v.tenants.geoip.image }}
+{{- with dig "geoip" "image" "" $v.tenants }}
 - {{ printf "--ingest-geoip-image=%s" . | quote }}
 - {{ printf "--ingest-geoip-file=%s" $v.tenants.geoip.file | quote }}
 - {{ printf "--ingest-geoip-mount=%s" $v.tenants.geoip.mount | quote }}
@@ -188,7 +188,7 @@ and the ServiceMonitor verifies it with: metrics.tls.secretName, or the one
 cert-manager or the chart makes (templates/metrics/metrics_tls.yaml).
 */}}
 {{- define "tenant-operator.metricsTLSSecret" -}}
-{{- .Values.metrics.tls.secretName | default (printf "%s-metrics-tls" (include "tenant-operator.fullname" .)) }}
+{{- dig "tls" "secretName" "" .Values.metrics | default (printf "%s-metrics-tls" (include "tenant-operator.fullname" .)) }}
 {{- end }}
 
 {{/*
