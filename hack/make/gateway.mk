@@ -6,9 +6,10 @@
 TRAEFIK := $(BIN)/traefik
 TRAEFIK_DEPS := hack/tools/traefik/go.mod hack/tools/traefik/go.sum
 
-# `make tools` builds traefik too; `make run` and `make test-e2e` need it.
+# `make tools` builds traefik too; `make run` (local-up) and `make test-e2e`
+# need it.
 tools: $(TRAEFIK)
-run: $(TRAEFIK)
+local-up: $(TRAEFIK)
 test-e2e: $(TRAEFIK)
 
 .PHONY: tidy-traefik-tools
