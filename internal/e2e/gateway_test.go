@@ -196,6 +196,15 @@ func sendEvent(client *http.Client, host, page string) (int, string, error) {
 	return resp.StatusCode, string(b), nil
 }
 
+// schemaOf is the tenant's schema, as its status names it.
+func schemaOf(g Gomega, name string) string {
+	tenant := &analyticsv1alpha1.AnalyticsTenant{}
+	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Name: name}, tenant)).To(Succeed())
+	g.Expect(tenant.Status.Storage).NotTo(BeNil(), "tenant %s has no storage status", name)
+	g.Expect(tenant.Status.Storage.Schema).NotTo(BeEmpty(), "tenant %s has no schema in its status", name)
+	return tenant.Status.Storage.Schema
+}
+
 // countEvents counts the events of a tenant's schema in a region's
 // database; false when the schema's events table is not there.
 func countEvents(g Gomega, region analyticsv1alpha1.Region, schema, where string) (int, bool) {
@@ -256,7 +265,7 @@ func TestRequestsThroughTheGatewayLandInTheirTenantsSchemas(t *testing.T) {
 	g.Expect(get("nobody."+ingestDomain, "/js/mm.js")).To(Equal(http.StatusNotFound))
 
 	for _, tn := range tenants {
-		schema := storage.SchemaName(tn.name)
+		schema := schemaOf(g, tn.name)
 		where := `hostname = '` + tn.name + `.e2e.test' AND url_path LIKE '/gateway/%'`
 		g.Eventually(func() int { n, _ := countEvents(g, tn.region, schema, where); return n }, wait, tick).Should(Equal(tn.events), "%s's events in its schema", tn.name)
 		for _, other := range []analyticsv1alpha1.Region{analyticsv1alpha1.RegionEU, analyticsv1alpha1.RegionUS} {
@@ -324,7 +333,7 @@ func TestSevenHundredVisitorsThroughTheGatewayAreSevenHundredAndLocated(t *testi
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(status).To(Equal(http.StatusTooManyRequests), "a visitor's second event within the minute is over its own limit")
 
-	schema := storage.SchemaName(name)
+	schema := schemaOf(g, name)
 	g.Eventually(func() int {
 		n, _ := countEvents(g, analyticsv1alpha1.RegionEU, schema, `url_path LIKE '/visit/%'`)
 		return n
