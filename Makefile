@@ -140,6 +140,10 @@ local-up: manifests $(CLUSTER_BINS) $(KUSTOMIZE) ## Start the local control plan
 # The GeoIP database the local ingest processes locate visitors with
 # (hack/local/geoip).
 LOCAL_GEOIP_DB = $(CURDIR)/.run/geoip/city.mmdb
+# The tenants' default ingest host names are <tenant>.$(LOCAL_INGEST_DOMAIN),
+# routed by the local gateway (hack/local/gateway.sh); curl and browsers
+# resolve *.localhost to loopback.
+LOCAL_INGEST_DOMAIN = millimetric.localhost
 
 .PHONY: run
 run: generate local-up ## Run the manager against a local control plane and PostgreSQL with the samples applied ('make down' removes them).
@@ -149,7 +153,7 @@ run: generate local-up ## Run the manager against a local control plane and Post
 	@echo ">> ingest: one process per non-suspended tenant on its Service's address once the operator has made its objects; the gateway: $$(hack/local/gateway.sh env | sed -n 's/^GATEWAY_URL=//p')"
 	KUBECONFIG=$(LOCAL_KUBECONFIG) $(GO) run ./hack/local/ingest up $(BIN)/ingest --geoip-db=$(LOCAL_GEOIP_DB) & \
 	KUBECONFIG=$(LOCAL_KUBECONFIG) $(GO) run ./cmd --metrics-bind-address=0 --health-probe-bind-address=127.0.0.1:18081 --zap-encoder=console --zap-time-encoding=iso8601 \
-		--ingest-trusted-proxies=127.0.0.1/32 \
+		--ingest-gateway=millimetric-edge/ingest/http --ingest-domain=$(LOCAL_INGEST_DOMAIN) --ingest-trusted-proxies=127.0.0.1/32 \
 		$(if $(filter disable require,$(LOCAL_PG_SSLMODE)),--allow-insecure-storage)
 
 .PHONY: down

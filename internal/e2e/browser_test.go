@@ -58,7 +58,7 @@ type storedEvent struct {
 // (its visitor key from the tenant's Secret), writing into the region's
 // PostgreSQL.
 func TestARealBrowserIsCountedByItsMMAIDAndKeepsNoCookie(t *testing.T) {
-	startOperator(t, "a")
+	startOperator(t, "a", routing(gateway)...)
 	withRegions(t)
 	g := NewWithT(t)
 	ctx := context.Background()
@@ -69,7 +69,7 @@ func TestARealBrowserIsCountedByItsMMAIDAndKeepsNoCookie(t *testing.T) {
 	})
 	g.Eventually(func() bool { return isReady(name) }, wait, tick).Should(BeTrue())
 	logs, opsURL := runIngestBehindItsService(t, name, ns)
-	routeThroughTheGateway(t, ns, ingestHost(name))
+	servedThroughTheGateway(t, name)
 	gatewayPort := gatewayURL[strings.LastIndex(gatewayURL, ":")+1:]
 
 	// The customer's sites: each page embeds the SDK with the one line

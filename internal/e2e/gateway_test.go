@@ -49,8 +49,9 @@ import (
 
 // The tests of this file send their events the way a website's visitors
 // do: through the local gateway (Traefik, hack/local/gateway.sh), which
-// routes them by host name to the tenant's ingest Service. The tenant's
-// ingest process stands in for its pods on the Service's ClusterIP
+// routes them by host name, with the HTTPRoute the operator renders for
+// each tenant, to the tenant's ingest Service. The tenant's ingest process
+// stands in for its pods on the Service's ClusterIP
 // (runIngestBehindItsService), where Traefik sends.
 
 const (
@@ -65,9 +66,10 @@ const (
 var (
 	// gatewayURL is the local gateway's address (E2E_GATEWAY_URL).
 	gatewayURL string
-	// gatewayRef is the platform Gateway and its listener the tenants'
-	// routes attach to (E2E_GATEWAY, namespace/name/section).
-	gatewayRef gatewayv1.ParentReference
+	// gateway is the platform Gateway and its listener the tenants' routes
+	// attach to, as --ingest-gateway names it (E2E_GATEWAY,
+	// namespace/name/section).
+	gateway string
 )
 
 // setUpGateway reads where the local gateway is, from test-e2e.sh.
@@ -75,16 +77,17 @@ func setUpGateway() error {
 	if gatewayURL = os.Getenv("E2E_GATEWAY_URL"); gatewayURL == "" {
 		return fmt.Errorf("E2E_GATEWAY_URL must be the local gateway's URL (hack/local/gateway.sh env)")
 	}
-	parts := strings.Split(os.Getenv("E2E_GATEWAY"), "/")
-	if len(parts) != 3 {
-		return fmt.Errorf("E2E_GATEWAY must be namespace/name/section, not %q", os.Getenv("E2E_GATEWAY"))
-	}
-	gatewayRef = gatewayv1.ParentReference{
-		Namespace:   ptr.To(gatewayv1.Namespace(parts[0])),
-		Name:        gatewayv1.ObjectName(parts[1]),
-		SectionName: ptr.To(gatewayv1.SectionName(parts[2])),
+	if gateway = os.Getenv("E2E_GATEWAY"); len(strings.Split(gateway, "/")) != 3 {
+		return fmt.Errorf("E2E_GATEWAY must be namespace/name/section, not %q", gateway)
 	}
 	return nil
+}
+
+// routing is the operator's flags that route tenants through the Gateway
+// gw (namespace/name/section) under ingestDomain, trusting Traefik's
+// address (it connects to the Services' ClusterIPs from 127.0.0.1).
+func routing(gw string) []string {
+	return []string{"--ingest-gateway=" + gw, "--ingest-domain=" + ingestDomain, "--ingest-trusted-proxies=127.0.0.1/32"}
 }
 
 // ingestHost is a tenant's ingest host name.
@@ -102,34 +105,18 @@ func runIngestBehindItsService(t testing.TB, name, ns string, extraArgs ...strin
 	return logs, opsURL
 }
 
-// routeThroughTheGateway attaches the tenant's ingest Service to the local
-// Gateway for host name host, with an HTTPRoute that matches the event API
-// and the SDK's path only, and waits until Traefik has accepted it and
-// serves it.
-func routeThroughTheGateway(t testing.TB, ns, host string) {
+// servedThroughTheGateway waits until Traefik has accepted the tenant's
+// route, as the operator rendered it (the tenant's Routed condition, and
+// Traefik's own word in the route's status), and the gateway serves the
+// tenant's host name.
+func servedThroughTheGateway(t testing.TB, name string) {
 	t.Helper()
 	g := NewWithT(t)
-	ctx := context.Background()
-	route := &gatewayv1.HTTPRoute{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.IngestName},
-		Spec: gatewayv1.HTTPRouteSpec{
-			CommonRouteSpec: gatewayv1.CommonRouteSpec{ParentRefs: []gatewayv1.ParentReference{gatewayRef}},
-			Hostnames:       []gatewayv1.Hostname{gatewayv1.Hostname(host)},
-			Rules: []gatewayv1.HTTPRouteRule{{
-				Matches: []gatewayv1.HTTPRouteMatch{
-					{Path: &gatewayv1.HTTPPathMatch{Type: ptr.To(gatewayv1.PathMatchExact), Value: ptr.To("/api/event")}},
-					{Path: &gatewayv1.HTTPPathMatch{Type: ptr.To(gatewayv1.PathMatchPathPrefix), Value: ptr.To("/js/")}},
-				},
-				BackendRefs: []gatewayv1.HTTPBackendRef{{BackendRef: gatewayv1.BackendRef{BackendObjectReference: gatewayv1.BackendObjectReference{
-					Name: render.IngestName, Port: ptr.To(gatewayv1.PortNumber(render.IngestServicePort)),
-				}}}},
-			}},
-		},
-	}
-	g.Expect(k8s.Create(ctx, route)).To(Succeed())
-	g.Eventually(func() string { return routeAcceptance(ns, render.IngestName) }, wait, tick).Should(Equal("Accepted ResolvedRefs"))
+	g.Eventually(func() string { return conditionOf(name, analyticsv1alpha1.ConditionRouted) }, wait, tick).
+		Should(Equal("True/"+analyticsv1alpha1.ReasonRouteAccepted), "tenant %s's route", name)
+	g.Expect(routeAcceptance(render.DefaultNamespacePrefix+name, render.IngestRouteName)).To(Equal("Accepted ResolvedRefs"))
 	// Traefik applies the configuration a moment after writing the status.
-	g.Eventually(func() int { return get(host, "/js/mm.js") }, wait, tick).Should(Equal(http.StatusOK), "the gateway does not serve %s", host)
+	g.Eventually(func() int { return get(ingestHost(name), "/js/mm.js") }, wait, tick).Should(Equal(http.StatusOK), "the gateway does not serve %s", ingestHost(name))
 }
 
 // routeAcceptance is what Traefik says of the route in its status.parents:
@@ -227,7 +214,7 @@ func countEvents(g Gomega, region analyticsv1alpha1.Region, schema, where string
 // tenant's schema, in its region, and a host name no tenant has gets the
 // gateway's 404.
 func TestRequestsThroughTheGatewayLandInTheirTenantsSchemas(t *testing.T) {
-	startOperator(t, "a")
+	startOperator(t, "a", routing(gateway)...)
 	withRegions(t)
 	g := NewWithT(t)
 	tenants := []struct {
@@ -245,7 +232,11 @@ func TestRequestsThroughTheGatewayLandInTheirTenantsSchemas(t *testing.T) {
 		ns := render.DefaultNamespacePrefix + tn.name
 		g.Eventually(func() bool { return isReady(tn.name) }, wait, tick).Should(BeTrue())
 		runIngestBehindItsService(t, tn.name, ns)
-		routeThroughTheGateway(t, ns, ingestHost(tn.name))
+		servedThroughTheGateway(t, tn.name)
+		tenant := &analyticsv1alpha1.AnalyticsTenant{}
+		g.Expect(k8s.Get(context.Background(), client.ObjectKey{Name: tn.name}, tenant)).To(Succeed())
+		g.Expect(tenant.Status.Ingest).NotTo(BeNil())
+		g.Expect(tenant.Status.Ingest.URL).To(Equal("https://" + ingestHost(tn.name)))
 	}
 
 	for _, tn := range tenants {
@@ -281,14 +272,13 @@ func TestRequestsThroughTheGatewayLandInTheirTenantsSchemas(t *testing.T) {
 // issue 21's 700 visitors behind one edge address, through the gateway:
 // each visitor comes from a loopback address of its own, Traefik sends on
 // the address in X-Forwarded-For, and ingest, trusting Traefik's address
-// only (the operator's --ingest-trusted-proxies), rate-limits and locates each visitor by its own address. With one
+// only (the operator's --ingest-trusted-proxies: routing), rate-limits and locates each visitor by its own address. With one
 // event a minute per address allowed, all 700 are accepted (were the
 // gateway's address the key, 699 would be refused) and a second one from
 // the same visitor is refused; every event has the location the GeoIP
 // database gives the visitor's address, and no address is stored.
 func TestSevenHundredVisitorsThroughTheGatewayAreSevenHundredAndLocated(t *testing.T) {
-	// Traefik connects to the Service's ClusterIP from 127.0.0.1.
-	startOperator(t, "a", "--ingest-trusted-proxies=127.0.0.1/32")
+	startOperator(t, "a", routing(gateway)...)
 	withRegions(t)
 	g := NewWithT(t)
 	const name, ns = "e2e-gw-visitors", "tenant-e2e-gw-visitors"
@@ -302,7 +292,7 @@ func TestSevenHundredVisitorsThroughTheGatewayAreSevenHundredAndLocated(t *testi
 	// The visitors' addresses, 127.100.0.0/16, are in Berlin.
 	db := geoiptest.Write(t, []geoiptest.Entry{{Prefix: netip.MustParsePrefix("127.100.0.0/16"), Country: "DE", Subdivision: "BE", City: "Berlin"}})
 	logs, _ := runIngestBehindItsService(t, name, ns, "--geoip-db="+db)
-	routeThroughTheGateway(t, ns, ingestHost(name))
+	servedThroughTheGateway(t, name)
 
 	const visitors = 700
 	addrs := make([]netip.Addr, visitors)
@@ -349,4 +339,89 @@ func TestSevenHundredVisitorsThroughTheGatewayAreSevenHundredAndLocated(t *testi
 	g.Expect(conn.QueryRow(ctx, `SELECT COALESCE(string_agg(row_to_json(e)::text, E'\n'), '') FROM `+schema+`.events e`).Scan(&dump)).To(Succeed())
 	g.Expect(dump).NotTo(ContainSubstring("127.100."), "an address is stored")
 	g.Expect(logs.String()).NotTo(ContainSubstring("127.100."), "an address is logged")
+}
+
+// TestATenantIsNotReadyUntilTheGatewayAcceptsItsRoute routes a tenant
+// through a Gateway of the test's own, on the gateway's port, whose
+// listener at first admits routes from its own namespace only: Traefik
+// refuses the tenant's route, and the tenant is Routed False and not
+// Ready, until the listener admits every namespace.
+func TestATenantIsNotReadyUntilTheGatewayAcceptsItsRoute(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	parts := strings.Split(gateway, "/")
+	platform := &gatewayv1.Gateway{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: parts[0], Name: parts[1]}, platform)).To(Succeed())
+	held := &gatewayv1.Gateway{
+		ObjectMeta: metav1.ObjectMeta{Namespace: parts[0], Name: "e2e-held"},
+		Spec: gatewayv1.GatewaySpec{
+			GatewayClassName: platform.Spec.GatewayClassName,
+			Listeners: []gatewayv1.Listener{{
+				Name: gatewayv1.SectionName(parts[2]), Protocol: gatewayv1.HTTPProtocolType, Port: platform.Spec.Listeners[0].Port,
+				AllowedRoutes: &gatewayv1.AllowedRoutes{Namespaces: &gatewayv1.RouteNamespaces{From: ptr.To(gatewayv1.NamespacesFromSame)}},
+			}},
+		},
+	}
+	g.Expect(k8s.Create(ctx, held)).To(Succeed())
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), held) })
+
+	startOperator(t, "a", routing(parts[0]+"/"+held.Name+"/"+parts[2])...)
+	withRegions(t)
+	const name, ns = "e2e-gw-held", "tenant-e2e-gw-held"
+	createTenant(t, name, analyticsv1alpha1.AnalyticsTenantSpec{Ingest: &analyticsv1alpha1.IngestSpec{Replicas: ptr.To[int32](1)}})
+	g.Eventually(func() string { return conditionOf(name, analyticsv1alpha1.ConditionRouted) }, wait, tick).
+		Should(Equal("False/" + analyticsv1alpha1.ReasonRouteNotAccepted))
+	g.Expect(routeAcceptance(ns, render.IngestRouteName)).To(HavePrefix("Accepted not True"), "Traefik refuses the route")
+	g.Eventually(func() string { return conditionOf(name, analyticsv1alpha1.ConditionIngestAvailable) }, wait, tick).Should(HavePrefix("True/"))
+	g.Consistently(func() bool { return isReady(name) }, 3*time.Second, tick).Should(BeFalse(), "Ready while the gateway refuses the route: %s", readyCondition(name))
+
+	update(t, held, func(gw *gatewayv1.Gateway) {
+		gw.Spec.Listeners[0].AllowedRoutes.Namespaces.From = ptr.To(gatewayv1.NamespacesFromAll)
+	})
+	g.Eventually(func() bool { return isReady(name) }, wait, tick).Should(BeTrue(), "not Ready once the gateway accepts the route: %s", readyCondition(name))
+	g.Expect(conditionOf(name, analyticsv1alpha1.ConditionRouted)).To(Equal("True/" + analyticsv1alpha1.ReasonRouteAccepted))
+	runIngestBehindItsService(t, name, ns)
+	g.Eventually(func() int { return get(ingestHost(name), "/js/mm.js") }, wait, tick).Should(Equal(http.StatusOK))
+}
+
+// TestAHostnameAnotherTenantClaimedIsRefusedAndReachesOnlyTheFirst has two
+// tenants claim the same first-party host name: the later one is Routed
+// False (HostnameConflict) and keeps its default host name, and through
+// the gateway the contested name reaches the first tenant only.
+func TestAHostnameAnotherTenantClaimedIsRefusedAndReachesOnlyTheFirst(t *testing.T) {
+	startOperator(t, "a", routing(gateway)...)
+	withRegions(t)
+	g := NewWithT(t)
+	const first, second, contested = "e2e-gw-first", "e2e-gw-second", "stats.shared.test"
+	spec := analyticsv1alpha1.AnalyticsTenantSpec{Ingest: &analyticsv1alpha1.IngestSpec{
+		Replicas: ptr.To[int32](1), Hostnames: []analyticsv1alpha1.Hostname{contested},
+	}}
+	createTenant(t, first, spec)
+	g.Eventually(func() bool { return isReady(first) }, wait, tick).Should(BeTrue())
+	createTenant(t, second, spec)
+	g.Eventually(func() string { return conditionOf(second, analyticsv1alpha1.ConditionRouted) }, wait, tick).
+		Should(Equal("False/" + analyticsv1alpha1.ReasonHostnameConflict))
+	g.Expect(conditionOf(first, analyticsv1alpha1.ConditionRouted)).To(Equal("True/" + analyticsv1alpha1.ReasonRouteAccepted))
+
+	runIngestBehindItsService(t, first, render.DefaultNamespacePrefix+first)
+	runIngestBehindItsService(t, second, render.DefaultNamespacePrefix+second)
+	servedThroughTheGateway(t, first)
+	// The later tenant's route, without the contested name, is served.
+	g.Eventually(func() string { return routeAcceptance(render.DefaultNamespacePrefix+second, render.IngestRouteName) }, wait, tick).Should(Equal("Accepted ResolvedRefs"))
+	g.Eventually(func() int { return get(ingestHost(second), "/js/mm.js") }, wait, tick).Should(Equal(http.StatusOK))
+
+	// The contested name reaches the first tenant: its own site is
+	// accepted, the second tenant's refused as foreign.
+	status, body, err := sendEvent(http.DefaultClient, contested, "https://"+first+".e2e.test/contested")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(status).To(Equal(http.StatusAccepted), body)
+	status, body, err = sendEvent(http.DefaultClient, contested, "https://"+second+".e2e.test/contested")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(status).To(Equal(http.StatusForbidden), body)
+	g.Eventually(func() int {
+		n, _ := countEvents(g, analyticsv1alpha1.RegionEU, schemaOf(g, first), `url_path = '/contested'`)
+		return n
+	}, wait, tick).Should(Equal(1))
+	n, _ := countEvents(g, analyticsv1alpha1.RegionEU, schemaOf(g, second), `url_path = '/contested'`)
+	g.Expect(n).To(BeZero())
 }
