@@ -116,7 +116,7 @@ func servedThroughTheGateway(t testing.TB, name string) {
 		Should(Equal("True/"+analyticsv1alpha1.ReasonRouteAccepted), "tenant %s's route", name)
 	g.Expect(routeAcceptance(render.DefaultNamespacePrefix+name, render.IngestRouteName)).To(Equal("Accepted ResolvedRefs"))
 	// Traefik applies the configuration a moment after writing the status.
-	g.Eventually(func() int { return get(ingestHost(name), "/js/mm.js") }, wait, tick).Should(Equal(http.StatusOK), "the gateway does not serve %s", ingestHost(name))
+	g.Eventually(func() int { return getSDK(ingestHost(name)) }, wait, tick).Should(Equal(http.StatusOK), "the gateway does not serve %s", ingestHost(name))
 }
 
 // routeAcceptance is what Traefik says of the route in its status.parents:
@@ -150,10 +150,10 @@ func visitor(from netip.Addr) *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: dialer.DialContext, DisableKeepAlives: true}}
 }
 
-// get fetches path from host through the gateway and returns the status
-// (0 when the gateway did not answer).
-func get(host, path string) int {
-	req, _ := http.NewRequest(http.MethodGet, gatewayURL+path, nil)
+// getSDK fetches the SDK (/js/mm.js) from host through the gateway and
+// returns the status (0 when the gateway did not answer).
+func getSDK(host string) int {
+	req, _ := http.NewRequest(http.MethodGet, gatewayURL+"/js/mm.js", nil)
 	req.Host = host
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -253,7 +253,7 @@ func TestRequestsThroughTheGatewayLandInTheirTenantsSchemas(t *testing.T) {
 	g.Expect(status).To(Equal(http.StatusForbidden), body)
 	g.Expect(body).To(ContainSubstring("foreign_domain"))
 	// No route has this host name.
-	g.Expect(get("nobody."+ingestDomain, "/js/mm.js")).To(Equal(http.StatusNotFound))
+	g.Expect(getSDK("nobody." + ingestDomain)).To(Equal(http.StatusNotFound))
 
 	for _, tn := range tenants {
 		schema := schemaOf(g, tn.name)
@@ -381,7 +381,7 @@ func TestATenantIsNotReadyUntilTheGatewayAcceptsItsRoute(t *testing.T) {
 	g.Eventually(func() bool { return isReady(name) }, wait, tick).Should(BeTrue(), "not Ready once the gateway accepts the route: %s", readyCondition(name))
 	g.Expect(conditionOf(name, analyticsv1alpha1.ConditionRouted)).To(Equal("True/" + analyticsv1alpha1.ReasonRouteAccepted))
 	runIngestBehindItsService(t, name, ns)
-	g.Eventually(func() int { return get(ingestHost(name), "/js/mm.js") }, wait, tick).Should(Equal(http.StatusOK))
+	g.Eventually(func() int { return getSDK(ingestHost(name)) }, wait, tick).Should(Equal(http.StatusOK))
 }
 
 // TestAHostnameAnotherTenantClaimedIsRefusedAndReachesOnlyTheFirst has two
@@ -408,7 +408,7 @@ func TestAHostnameAnotherTenantClaimedIsRefusedAndReachesOnlyTheFirst(t *testing
 	servedThroughTheGateway(t, first)
 	// The later tenant's route, without the contested name, is served.
 	g.Eventually(func() string { return routeAcceptance(render.DefaultNamespacePrefix+second, render.IngestRouteName) }, wait, tick).Should(Equal("Accepted ResolvedRefs"))
-	g.Eventually(func() int { return get(ingestHost(second), "/js/mm.js") }, wait, tick).Should(Equal(http.StatusOK))
+	g.Eventually(func() int { return getSDK(ingestHost(second)) }, wait, tick).Should(Equal(http.StatusOK))
 
 	// The contested name reaches the first tenant: its own site is
 	// accepted, the second tenant's refused as foreign.
