@@ -183,15 +183,6 @@ func sendEvent(client *http.Client, host, page string) (int, string, error) {
 	return resp.StatusCode, string(b), nil
 }
 
-// schemaOf is the tenant's schema, as its status names it.
-func schemaOf(g Gomega, name string) string {
-	tenant := &analyticsv1alpha1.AnalyticsTenant{}
-	g.Expect(k8s.Get(context.Background(), client.ObjectKey{Name: name}, tenant)).To(Succeed())
-	g.Expect(tenant.Status.Storage).NotTo(BeNil(), "tenant %s has no storage status", name)
-	g.Expect(tenant.Status.Storage.Schema).NotTo(BeEmpty(), "tenant %s has no schema in its status", name)
-	return tenant.Status.Storage.Schema
-}
-
 // countEvents counts the events of a tenant's schema in a region's
 // database; false when the schema's events table is not there.
 func countEvents(g Gomega, region analyticsv1alpha1.Region, schema, where string) (int, bool) {
@@ -256,7 +247,7 @@ func TestRequestsThroughTheGatewayLandInTheirTenantsSchemas(t *testing.T) {
 	g.Expect(getSDK("nobody." + ingestDomain)).To(Equal(http.StatusNotFound))
 
 	for _, tn := range tenants {
-		schema := schemaOf(g, tn.name)
+		schema := storageOf(t, tn.name).Schema
 		where := `hostname = '` + tn.name + `.e2e.test' AND url_path LIKE '/gateway/%'`
 		g.Eventually(func() int { n, _ := countEvents(g, tn.region, schema, where); return n }, wait, tick).Should(Equal(tn.events), "%s's events in its schema", tn.name)
 		for _, other := range []analyticsv1alpha1.Region{analyticsv1alpha1.RegionEU, analyticsv1alpha1.RegionUS} {
@@ -323,7 +314,7 @@ func TestSevenHundredVisitorsThroughTheGatewayAreSevenHundredAndLocated(t *testi
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(status).To(Equal(http.StatusTooManyRequests), "a visitor's second event within the minute is over its own limit")
 
-	schema := schemaOf(g, name)
+	schema := storageOf(t, name).Schema
 	g.Eventually(func() int {
 		n, _ := countEvents(g, analyticsv1alpha1.RegionEU, schema, `url_path LIKE '/visit/%'`)
 		return n
@@ -418,10 +409,11 @@ func TestAHostnameAnotherTenantClaimedIsRefusedAndReachesOnlyTheFirst(t *testing
 	status, body, err = sendEvent(http.DefaultClient, contested, "https://"+second+".e2e.test/contested")
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(status).To(Equal(http.StatusForbidden), body)
+	firstSchema, secondSchema := storageOf(t, first).Schema, storageOf(t, second).Schema
 	g.Eventually(func() int {
-		n, _ := countEvents(g, analyticsv1alpha1.RegionEU, schemaOf(g, first), `url_path = '/contested'`)
+		n, _ := countEvents(g, analyticsv1alpha1.RegionEU, firstSchema, `url_path = '/contested'`)
 		return n
 	}, wait, tick).Should(Equal(1))
-	n, _ := countEvents(g, analyticsv1alpha1.RegionEU, schemaOf(g, second), `url_path = '/contested'`)
+	n, _ := countEvents(g, analyticsv1alpha1.RegionEU, secondSchema, `url_path = '/contested'`)
 	g.Expect(n).To(BeZero())
 }
