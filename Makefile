@@ -130,28 +130,42 @@ LOCAL_KUBECONFIG = $(CURDIR)/.run/kwok/clusters/millimetric/kubeconfig.yaml
 
 .PHONY: local-up
 local-up: export KUBECACHEDIR := $(CURDIR)/.run/kwok/kube-cache
-local-up: manifests $(CLUSTER_BINS) $(KUSTOMIZE) ## Start the local control plane and PostgreSQL, install the CRDs, apply the sample regions and tenants.
+local-up: manifests $(CLUSTER_BINS) $(KUSTOMIZE) ## Start the local control plane, PostgreSQL and the gateway (Traefik), install the CRDs, apply the sample regions and tenants.
 	hack/local/cluster.sh up
 	hack/local/postgres.sh up
 	$(KUSTOMIZE) build config/crd | $(KUBECTL) --kubeconfig $(LOCAL_KUBECONFIG) apply --server-side -f -
 	hack/local/regions.sh
+	hack/local/gateway.sh up
+
+# The GeoIP database the local ingest processes locate visitors with
+# (hack/local/geoip).
+LOCAL_GEOIP_DB = $(CURDIR)/.run/geoip/city.mmdb
+# The tenants' default ingest host names are <tenant>.$(LOCAL_INGEST_DOMAIN),
+# routed by the local gateway (hack/local/gateway.sh); curl and browsers
+# resolve *.localhost to loopback.
+LOCAL_INGEST_DOMAIN = millimetric.localhost
 
 .PHONY: run
 run: generate local-up ## Run the manager against a local control plane and PostgreSQL with the samples applied ('make down' removes them).
 	$(GO) build -o $(BIN)/ingest ./cmd/ingest
-	@echo ">> operator: running against $(LOCAL_KUBECONFIG); Ctrl-C stops it, 'make down' removes the cluster, the database and the ingest processes"
-	@echo ">> ingest: one process per non-suspended tenant on 127.0.0.1:18080+ once the operator has made its objects"
-	KUBECONFIG=$(LOCAL_KUBECONFIG) $(GO) run ./hack/local/ingest up $(BIN)/ingest & \
+	$(GO) run ./hack/local/geoip $(LOCAL_GEOIP_DB)
+	@echo ">> operator: running against $(LOCAL_KUBECONFIG); Ctrl-C stops it, 'make down' removes the cluster, the database, the gateway and the ingest processes"
+	@echo ">> ingest: one process per non-suspended tenant on its Service's address once the operator has made its objects; the gateway: $$(hack/local/gateway.sh env | sed -n 's/^GATEWAY_URL=//p')"
+	KUBECONFIG=$(LOCAL_KUBECONFIG) $(GO) run ./hack/local/ingest up $(BIN)/ingest --geoip-db=$(LOCAL_GEOIP_DB) & \
 	KUBECONFIG=$(LOCAL_KUBECONFIG) $(GO) run ./cmd --metrics-bind-address=0 --health-probe-bind-address=127.0.0.1:18081 --zap-encoder=console --zap-time-encoding=iso8601 \
+		--ingest-gateway=millimetric-edge/ingest/http --ingest-domain=$(LOCAL_INGEST_DOMAIN) --ingest-trusted-proxies=127.0.0.1/32 \
 		$(if $(filter disable require,$(LOCAL_PG_SSLMODE)),--allow-insecure-storage)
 
 .PHONY: down
-down: ## Stop the local ingest processes, delete the local control plane and PostgreSQL.
+down: ## Stop the local ingest processes and the gateway, delete the local control plane and PostgreSQL.
 	$(GO) run ./hack/local/ingest down
+	hack/local/gateway.sh down
+	CLUSTER_NAME=millimetric-e2e hack/local/gateway.sh down
 	hack/local/cluster.sh down
 	CLUSTER_NAME=millimetric-e2e hack/local/cluster.sh down
 	hack/local/postgres.sh down
 	hack/local/regions.sh clean
+	rm -rf .run/geoip
 
 .PHONY: test-e2e
 test-e2e: manifests generate $(CLUSTER_BINS) $(KUSTOMIZE) ## End-to-end tests on a local control plane of their own; E2E_ARGS='-run Leader' narrows them.

@@ -17,11 +17,20 @@
 # run side by side (kwokctl picks free ports). For a bigger cluster (make
 # bench-scale sets them; they take effect when the cluster is created):
 #   CLUSTER_NODES            fake nodes, 110 pods each (default 3, the least)
-#   CLUSTER_SERVICE_CIDR     the API server's Service range (default the API
-#                            server's own, 10.0.0.0/24: about 250 Services)
+#   CLUSTER_SERVICE_CIDR     the API server's Service range (default
+#                            127.<N>.0.0/16, below)
 #   CLUSTER_NO_QPS_LIMITS=1  no client rate limits in the controller-manager
 #                            and scheduler, no inflight limits in the API
 #                            server (kwokctl --disable-qps-limits)
+#
+# Service ClusterIPs are loopback addresses, 127.<N>.0.0/16, so a local
+# process can listen on a Service's ClusterIP and port (all of 127.0.0.0/8
+# reaches lo on Linux) and a gateway that sends to ClusterIPs reaches it
+# (hack/local/gateway.sh, hack/local/ingest). Pod IPs stay kwok's: the API
+# server refuses loopback addresses in EndpointSlices. <N>, 10 to 99, comes
+# from the cluster's name, so clusters side by side rarely share a range;
+# CLUSTER_SERVICE_CIDR chooses another. The range is fixed when the cluster
+# is created.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -29,7 +38,7 @@ BIN="${ROOT}/bin"
 RUN_DIR="${ROOT}/.run"
 CLUSTER_NAME="${CLUSTER_NAME:-millimetric}"
 CLUSTER_NODES="${CLUSTER_NODES:-3}"
-CLUSTER_SERVICE_CIDR="${CLUSTER_SERVICE_CIDR:-}"
+CLUSTER_SERVICE_CIDR="${CLUSTER_SERVICE_CIDR:-127.$((10 + $(printf '%s' "${CLUSTER_NAME}" | cksum | cut -d' ' -f1) % 90)).0.0/16}"
 CLUSTER_NO_QPS_LIMITS="${CLUSTER_NO_QPS_LIMITS:-0}"
 
 # kwokctl keeps its configuration, clusters and cache under KWOK_WORKDIR
@@ -179,7 +188,7 @@ healthy() {
 # returns at once when every component runs.
 kwokctl_create() {
   local args=()
-  [[ -z "${CLUSTER_SERVICE_CIDR}" ]] || args+=(--extra-args "kube-apiserver=service-cluster-ip-range=${CLUSTER_SERVICE_CIDR}")
+  args+=(--extra-args "kube-apiserver=service-cluster-ip-range=${CLUSTER_SERVICE_CIDR}")
   [[ "${CLUSTER_NO_QPS_LIMITS}" != 1 ]] || args+=(--disable-qps-limits)
   if ! kwokctl create cluster --kubeconfig "" --wait 2m "${args[@]}" >"${KWOKCTL_LOG}" 2>&1; then
     cat "${KWOKCTL_LOG}" >&2
@@ -220,7 +229,7 @@ up() {
     kwokctl stop cluster >"${KWOKCTL_LOG}" 2>&1 || cat "${KWOKCTL_LOG}" >&2
     restarted=1
   fi
-  log "starting cluster '${CLUSTER_NAME}' (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok) in ${CLUSTER_DIR#"${ROOT}/"}"
+  log "starting cluster '${CLUSTER_NAME}' (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok; Services in ${CLUSTER_SERVICE_CIDR}) in ${CLUSTER_DIR#"${ROOT}/"}"
   kwokctl_create
   wait_for "the API server" 60 kubectl get --raw /readyz
   if ((restarted)); then

@@ -53,11 +53,12 @@ type storedEvent struct {
 // TestARealBrowserIsCountedByItsMMAIDAndKeepsNoCookie is the policy's
 // "visitors counted without cookies" with the parts a customer's site
 // really meets: headless Chromium loads pages of two sites (two origins)
-// that embed the SDK from the tenant's ingest, run exactly as the operator
-// rendered it (its visitor key from the tenant's Secret), writing into the
-// region's PostgreSQL.
+// that embed the SDK from the tenant's ingest host name, through the local
+// gateway to the tenant's ingest, run exactly as the operator rendered it
+// (its visitor key from the tenant's Secret), writing into the region's
+// PostgreSQL.
 func TestARealBrowserIsCountedByItsMMAIDAndKeepsNoCookie(t *testing.T) {
-	startOperator(t, "a")
+	startOperator(t, "a", routing(gateway)...)
 	withRegions(t)
 	g := NewWithT(t)
 	ctx := context.Background()
@@ -67,11 +68,13 @@ func TestARealBrowserIsCountedByItsMMAIDAndKeepsNoCookie(t *testing.T) {
 		Ingest:  &analyticsv1alpha1.IngestSpec{Replicas: ptr.To[int32](1)},
 	})
 	g.Eventually(func() bool { return isReady(name) }, wait, tick).Should(BeTrue())
-	_, logs, ingestURL, opsURL := runIngest(t, name, ns)
-	ingestPort := ingestURL[strings.LastIndex(ingestURL, ":")+1:]
+	logs, opsURL := runIngestBehindItsService(t, name, ns)
+	servedThroughTheGateway(t, name)
+	gatewayPort := gatewayURL[strings.LastIndex(gatewayURL, ":")+1:]
 
 	// The customer's sites: each page embeds the SDK with the one line
-	// the README gives, from the tenant's ingest host.
+	// the README gives, from the tenant's ingest host name, which the
+	// gateway routes to the tenant's ingest.
 	sites := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		if r.URL.Path == "/blank" { // a page without the SDK, to set the opt-out
@@ -79,7 +82,7 @@ func TestARealBrowserIsCountedByItsMMAIDAndKeepsNoCookie(t *testing.T) {
 			return
 		}
 		fmt.Fprintf(w, `<!doctype html><title>Page %s</title>
-<script defer src="http://ingest.test:%s/js/mm.js"></script>`, r.URL.Path, ingestPort)
+<script defer src="http://%s:%s/js/mm.js"></script>`, r.URL.Path, ingestHost(name), gatewayPort)
 	}), ReadHeaderTimeout: 5 * time.Second}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	g.Expect(err).NotTo(HaveOccurred())

@@ -53,12 +53,18 @@ import (
 // probes' and metrics' URL; the process is killed when the test ends.
 func runIngest(t testing.TB, name, ns string, extraArgs ...string) (cmd *exec.Cmd, logs *syncBuffer, url, opsURL string) {
 	t.Helper()
+	return runIngestAt(t, name, ns, "127.0.0.1:"+strconv.Itoa(freePort(t)), extraArgs...)
+}
+
+// runIngestAt is runIngest with the public port on addr ("ip:port").
+func runIngestAt(t testing.TB, name, ns, addr string, extraArgs ...string) (cmd *exec.Cmd, logs *syncBuffer, url, opsURL string) {
+	t.Helper()
 	g := NewWithT(t)
 	ctx := context.Background()
 	dep := &appsv1.Deployment{}
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.IngestName}, dep)).To(Succeed())
-	port, opsPort := freePort(t), freePort(t)
-	args := append([]string{"--listen=127.0.0.1:" + strconv.Itoa(port), "--metrics-listen=127.0.0.1:" + strconv.Itoa(opsPort),
+	opsPort := freePort(t)
+	args := append([]string{"--listen=" + addr, "--metrics-listen=127.0.0.1:" + strconv.Itoa(opsPort),
 		"--shutdown-delay=0s", "--flush-interval=100ms"}, extraArgs...)
 	cmd, err := localrun.Command(ctx, k8s, ns, &dep.Spec.Template.Spec, render.IngestName, os.Getenv("E2E_INGEST"), t.TempDir(), args...)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -71,7 +77,7 @@ func runIngest(t testing.TB, name, ns string, extraArgs ...string) (cmd *exec.Cm
 	cmd.Stdout, cmd.Stderr = logs, logs
 	g.Expect(cmd.Start()).To(Succeed())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
-	url, opsURL = fmt.Sprintf("http://127.0.0.1:%d", port), fmt.Sprintf("http://127.0.0.1:%d", opsPort)
+	url, opsURL = "http://"+addr, fmt.Sprintf("http://127.0.0.1:%d", opsPort)
 	g.Eventually(func() int {
 		resp, err := http.Get(opsURL + "/readyz")
 		if err != nil {

@@ -48,6 +48,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
 	"github.com/millimetric/tenant-operator/internal/storage"
@@ -90,6 +91,7 @@ var (
 func TestMain(m *testing.M) {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(analyticsv1alpha1.AddToScheme(scheme))
+	utilruntime.Must(gatewayv1.Install(scheme))
 	// The API server's warnings (Pod Security's among them) go to stderr.
 	ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr)))
 	if err := setUp(); err != nil {
@@ -118,6 +120,9 @@ func setUp() error {
 	}
 	if chartDir = os.Getenv("E2E_CHART"); chartDir == "" {
 		chartDir = filepath.Join(repoRoot, "dist", "chart")
+	}
+	if err := setUpGateway(); err != nil {
+		return err
 	}
 	if err := runAsTheChartsServiceAccount(); err != nil {
 		return err

@@ -23,11 +23,18 @@ limitations under the License.
 // The local control plane's nodes are kwok's: pods are scheduled and "run"
 // but no container starts. `make run` and the end-to-end suite use this to
 // run the ingest service exactly as the operator renders it for a tenant.
+//
+// Nor does anything carry a Service's traffic. The local cluster's Service
+// range is on loopback (hack/local/cluster.sh), so the process that stands
+// in for a Service's pods listens on its ClusterIP and port
+// (ServiceAddress), where a gateway that sends to ClusterIPs reaches it.
 package localrun
 
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,6 +131,32 @@ func Command(ctx context.Context, c client.Reader, namespace string, pod *corev1
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = env
 	return cmd, nil
+}
+
+// ServiceAddress is the address ("ip:port") a local process standing in
+// for the pods of Service namespace/name listens on: its ClusterIP and its
+// port numbered port. The ClusterIP must be a loopback address, so that a
+// local process can listen on it: a cluster made before its Service range
+// was on loopback has to be made again.
+func ServiceAddress(ctx context.Context, c client.Reader, namespace, name string, port int32) (string, error) {
+	svc := &corev1.Service{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, svc); err != nil {
+		return "", fmt.Errorf("reading Service %s/%s: %w", namespace, name, err)
+	}
+	ip, err := netip.ParseAddr(svc.Spec.ClusterIP)
+	if err != nil {
+		return "", fmt.Errorf("service %s/%s has no ClusterIP (%q)", namespace, name, svc.Spec.ClusterIP)
+	}
+	if !ip.IsLoopback() {
+		return "", fmt.Errorf("service %s/%s has ClusterIP %s, not a loopback address: the cluster's Service range is not on loopback (recreate the cluster: hack/local/cluster.sh down, then up)",
+			namespace, name, ip)
+	}
+	for _, p := range svc.Spec.Ports {
+		if p.Port == port {
+			return net.JoinHostPort(ip.String(), fmt.Sprint(port)), nil
+		}
+	}
+	return "", fmt.Errorf("service %s/%s has no port %d", namespace, name, port)
 }
 
 func findVolume(pod *corev1.PodSpec, name string) *corev1.Volume {

@@ -15,23 +15,30 @@ limitations under the License.
 */
 
 // Command ingest runs, for `make run`, one ingest process per non-suspended
-// tenant of the local cluster, on a loopback port, exactly as the
-// operator renders its ingest container (arguments, environment from the
-// tenant's ingest-credentials Secret, config file from its ingest-config
-// ConfigMap): kwok's pods do not run containers.
+// tenant of the local cluster, exactly as the operator renders its ingest
+// container (arguments, environment from the tenant's ingest-credentials
+// Secret, config file from its ingest-config ConfigMap): kwok's pods do not
+// run containers.
 //
-//	go run ./hack/local/ingest up BINARY   wait for the tenants, start their processes
-//	go run ./hack/local/ingest down        stop them
+//	go run ./hack/local/ingest up BINARY [ARGS...]   wait for the tenants, start their processes
+//	go run ./hack/local/ingest down                  stop them
 //
-// Processes, their logs (.run/ingest/<tenant>.log) and files live in
-// .run/ingest. Tenant i, in name order, listens on 127.0.0.1:18080+i, and
-// serves its probes and metrics on 127.0.0.1:19080+i.
+// ARGS go after the container's arguments (the last of a flag wins), for
+// what only the local run has: a GeoIP database, say.
+//
+// A tenant's process stands in for the pods of its ingest Service: it
+// listens on the Service's ClusterIP and port (a loopback address: see
+// hack/local/cluster.sh), where the local gateway sends the tenant's
+// traffic (hack/local/gateway.sh). Tenant i, in name order, serves its
+// probes and metrics on 127.0.0.1:19080+i. Processes, their logs
+// (.run/ingest/<tenant>.log) and files live in .run/ingest.
 package main
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -53,25 +60,23 @@ import (
 	"github.com/millimetric/tenant-operator/internal/render"
 )
 
-const basePort = 18080
-
-// metricsPortOffset puts tenant i's probes and metrics on 19080+i.
-const metricsPortOffset = 1000
+// baseMetricsPort puts tenant i's probes and metrics on 19080+i.
+const baseMetricsPort = 19080
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: ingest up BINARY | down")
+		fmt.Fprintln(os.Stderr, "usage: ingest up BINARY [ARGS...] | down")
 		os.Exit(2)
 	}
 	dir := filepath.Join(".run", "ingest")
 	var err error
 	switch os.Args[1] {
 	case "up":
-		if len(os.Args) != 3 {
-			fmt.Fprintln(os.Stderr, "usage: ingest up BINARY")
+		if len(os.Args) < 3 {
+			fmt.Fprintln(os.Stderr, "usage: ingest up BINARY [ARGS...]")
 			os.Exit(2)
 		}
-		err = up(dir, os.Args[2])
+		err = up(dir, os.Args[2], os.Args[3:])
 	case "down":
 		err = down(dir)
 	default:
@@ -83,7 +88,7 @@ func main() {
 	}
 }
 
-func up(dir, binary string) error {
+func up(dir, binary string, extraArgs []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	scheme := runtime.NewScheme()
@@ -110,26 +115,26 @@ func up(dir, binary string) error {
 			fmt.Printf(">> ingest: %s is suspended: no ingest process\n", t.Name)
 			continue
 		}
-		port := basePort + i
-		if err := start(ctx, c, dir, binary, t.Name, port); err != nil {
+		if err := start(ctx, c, dir, binary, t.Name, baseMetricsPort+i, extraArgs); err != nil {
 			return fmt.Errorf("tenant %s: %w", t.Name, err)
 		}
 	}
 	return nil
 }
 
-// start waits for the tenant's Deployment and runs its ingest container.
-func start(ctx context.Context, c client.Client, dir, binary, tenant string, port int) error {
+// start waits for the tenant's Deployment, Secret and Service and runs its
+// ingest container on the Service's address.
+func start(ctx context.Context, c client.Client, dir, binary, tenant string, metricsPort int, extraArgs []string) error {
 	ns := render.DefaultNamespacePrefix + tenant
 	dep := &appsv1.Deployment{}
 	for {
 		err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.IngestName}, dep)
-		if err == nil && secretExists(ctx, c, ns) {
+		if err == nil && secretExists(ctx, c, ns) && serviceExists(ctx, c, ns) {
 			break
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("its ingest Deployment and credentials did not appear: is the operator running? (%w)", err)
+			return fmt.Errorf("its ingest Deployment, Service and credentials did not appear: is the operator running? (%w)", err)
 		case <-time.After(time.Second):
 		}
 	}
@@ -137,8 +142,19 @@ func start(ctx context.Context, c client.Client, dir, binary, tenant string, por
 	if err := os.MkdirAll(tdir, 0o700); err != nil {
 		return err
 	}
-	cmd, err := localrun.Command(context.Background(), c, ns, &dep.Spec.Template.Spec, render.IngestName, binary, tdir,
-		"--listen=127.0.0.1:"+strconv.Itoa(port), "--metrics-listen=127.0.0.1:"+strconv.Itoa(port+metricsPortOffset), "--shutdown-delay=0s")
+	addr, err := localrun.ServiceAddress(ctx, c, ns, render.IngestName, render.IngestServicePort)
+	if err != nil {
+		return err
+	}
+	// Listening below port 1024 takes root or CAP_NET_BIND_SERVICE: say so
+	// here rather than in the process's log.
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on its Service's address %s (ports below 1024 need root, or CAP_NET_BIND_SERVICE on the ingest binary): %w", addr, err)
+	}
+	_ = l.Close()
+	args := append([]string{"--listen=" + addr, "--metrics-listen=127.0.0.1:" + strconv.Itoa(metricsPort), "--shutdown-delay=0s"}, extraArgs...)
+	cmd, err := localrun.Command(context.Background(), c, ns, &dep.Spec.Template.Spec, render.IngestName, binary, tdir, args...)
 	if err != nil {
 		return err
 	}
@@ -155,9 +171,13 @@ func start(ctx context.Context, c client.Client, dir, binary, tenant string, por
 	if err := os.WriteFile(filepath.Join(dir, tenant+".pid"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o600); err != nil {
 		return err
 	}
-	fmt.Printf(">> ingest: %s → http://127.0.0.1:%d/api/event, metrics http://127.0.0.1:%d/metrics (log .run/ingest/%s.log)\n",
-		tenant, port, port+metricsPortOffset, tenant)
+	fmt.Printf(">> ingest: %s → http://%s/api/event (Service %s/%s), metrics http://127.0.0.1:%d/metrics (log .run/ingest/%s.log)\n",
+		tenant, addr, ns, render.IngestName, metricsPort, tenant)
 	return nil
+}
+
+func serviceExists(ctx context.Context, c client.Client, ns string) bool {
+	return c.Get(ctx, client.ObjectKey{Namespace: ns, Name: render.IngestName}, &corev1.Service{}) == nil
 }
 
 func secretExists(ctx context.Context, c client.Client, ns string) bool {

@@ -20,6 +20,7 @@ limitations under the License.
 package geoiptest
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -64,6 +65,15 @@ func Write(t testing.TB, entries []Entry) string {
 // in place, say).
 func WriteFile(t testing.TB, path string, entries []Entry) {
 	t.Helper()
+	if err := Build(path, entries); err != nil {
+		t.Fatalf("geoiptest: %v", err)
+	}
+}
+
+// Build writes a City database of entries at path, as WriteFile does, and
+// returns any error instead of failing a test: `make run` writes its local
+// database with it (hack/local/geoip).
+func Build(path string, entries []Entry) error {
 	tree, err := mmdbwriter.New(mmdbwriter.Options{
 		DatabaseType:            DatabaseType,
 		Description:             map[string]string{"en": "Millimetric test City database"},
@@ -72,24 +82,22 @@ func WriteFile(t testing.TB, path string, entries []Entry) {
 		RecordSize:              24,
 	})
 	if err != nil {
-		t.Fatalf("geoiptest: new tree: %v", err)
+		return fmt.Errorf("new tree: %w", err)
 	}
 	for _, e := range entries {
 		if err := tree.Insert(ipNet(e.Prefix), record(e)); err != nil {
-			t.Fatalf("geoiptest: insert %s: %v", e.Prefix, err)
+			return fmt.Errorf("insert %s: %w", e.Prefix, err)
 		}
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		t.Fatalf("geoiptest: %v", err)
+		return err
 	}
 	defer f.Close()
 	if _, err := tree.WriteTo(f); err != nil {
-		t.Fatalf("geoiptest: write %s: %v", path, err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := f.Close(); err != nil {
-		t.Fatalf("geoiptest: close %s: %v", path, err)
-	}
+	return f.Close()
 }
 
 // ipNet converts a netip.Prefix to the net.IPNet mmdbwriter takes, keeping
