@@ -365,7 +365,13 @@ func TestWithoutTheGatewayAPIATenantSaysItIsNotRoutedAndIsReadyOtherwise(t *test
 		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: n, UpdatedReplicas: n, ReadyReplicas: n, AvailableReplicas: n}
 		return bare.Status().Update(ctx, d)
 	}, wait, tick).Should(Succeed())
-	g.Eventually(conditionHere(analyticsv1alpha1.ConditionReady), wait, tick).Should(haveStatus(metav1.ConditionTrue),
+	g.Eventually(func() string {
+		c := conditionHere(analyticsv1alpha1.ConditionReady)()
+		if c == nil {
+			return "no Ready"
+		}
+		return string(c.Status) + "/" + c.Reason + ": " + c.Message
+	}, wait, tick).Should(HavePrefix("True/"),
 		"everything but routing works, and Ready does not wait for a route that cannot be")
 }
 
