@@ -79,8 +79,10 @@ const eventSweepFailed = "SweepFailed"
 // to the database.
 type StorageRegionReconciler struct {
 	client.Client
-	// APIReader reads admin Secrets uncached: the operator neither caches
-	// nor watches Secrets outside the tenant namespaces.
+	// APIReader reads from the API server what the cache may not hold: an
+	// admin Secret the cache has not seen yet (admin Secrets are cached, in
+	// the one namespace they may be in: CacheOptions), and, when a region is
+	// deleted, every tenant of every shard (whatIsLeft).
 	APIReader client.Reader
 	// Recorder records an event when a region becomes Ready or stops being.
 	Recorder events.EventRecorder

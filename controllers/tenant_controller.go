@@ -61,7 +61,10 @@ import (
 type TenantReconciler struct {
 	client.Client
 	Scheme *runtime.Scheme
-	// APIReader reads the regions' admin Secrets, which are not cached.
+	// APIReader reads, uncached, only what the cache may not have seen yet:
+	// a Secret (admin or credentials) or a namespace the cache misses or
+	// holds only a skeleton of, and the ingest pods of a stalled rollout,
+	// which are not cached at all. Admin Secrets are cached (CacheOptions).
 	APIReader client.Reader
 	Recorder  events.EventRecorder
 	// Settings are the operator-wide inputs of the builders.

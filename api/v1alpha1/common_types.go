@@ -93,8 +93,9 @@ const (
 	ReasonRegionUnavailable = "RegionUnavailable"
 	// ReasonStorageFailed means provisioning in the region failed.
 	ReasonStorageFailed = "StorageFailed"
-	// ReasonSuspended means the tenant is suspended: ingest is scaled to zero
-	// and retention paused, data kept.
+	// ReasonSuspended means the tenant is suspended: ingest is scaled to
+	// zero, which is its ready state (IngestAvailable True). Data is kept and
+	// retention keeps running: the plan's window is enforced while suspended.
 	ReasonSuspended = "Suspended"
 	// ReasonDeploymentUnavailable means ingest has fewer available replicas
 	// than desired.
@@ -127,8 +128,12 @@ const (
 	// and the grace are still stored: retention is not deleting them
 	// (RetentionCompliant False).
 	ReasonRetentionOverdue = "RetentionOverdue"
-	// ReasonApplyFailed means the API server refused an object the operator
-	// applied.
+	// ReasonApplyFailed means the reconcile itself failed and is retried:
+	// the API server refused a read or a write of an object the operator
+	// applies, or a read of the tenant's database that the reconcile needs
+	// failed (its oldest raw event day, RetentionCompliant). Ready is False
+	// with the error as its message; the other conditions keep what was
+	// last observed.
 	ReasonApplyFailed = "ApplyFailed"
 	// ReasonRetainedDataExists means the region holds the data of a deleted
 	// tenant of the same name under deletionPolicy Retain, and this tenant
