@@ -374,10 +374,7 @@ func passwordIn(secret *corev1.Secret) string {
 // storageFailed records a failure to reach or provision the region's
 // database and retries with backoff. Storage errors never carry passwords.
 func (r *TenantReconciler) storageFailed(s *tenantScope, err error) (ctrl.Result, error) {
-	reason := analyticsv1alpha1.ReasonStorageFailed
-	if sr := storage.ReasonFor(err); sr != "" {
-		reason = string(sr)
-	}
+	reason := storageReason(err, analyticsv1alpha1.ReasonStorageFailed)
 	var missing *secretMissingError
 	if errors.As(err, &missing) {
 		reason = analyticsv1alpha1.ReasonSecretMissing
