@@ -91,12 +91,13 @@ func (r *TenantReconciler) checkRetentionCompliance(ctx context.Context, s *tena
 // to be read again, 0 when it is due now: never read by this instance, read
 // retentionRecheck ago, a full reconcile requested, or something it depends
 // on changed since status recorded it (the spec, a retention run, the
-// condition missing).
+// condition missing or Unknown: status holds no verdict, as when the status
+// write of the reconcile that read it failed).
 func (r *TenantReconciler) retentionCheckDue(s *tenantScope) time.Duration {
 	last, ok := r.retentionChecked.Load(s.tenant.Name)
 	st := s.original.Status
-	if !ok || s.requested != "" || st.ObservedGeneration != s.tenant.Generation || st.Retention == nil ||
-		meta.FindStatusCondition(st.Conditions, analyticsv1alpha1.ConditionRetentionCompliant) == nil {
+	if c := meta.FindStatusCondition(st.Conditions, analyticsv1alpha1.ConditionRetentionCompliant); !ok || s.requested != "" ||
+		st.ObservedGeneration != s.tenant.Generation || st.Retention == nil || c == nil || c.Status == metav1.ConditionUnknown {
 		return 0
 	}
 	if cj := s.cronJob; cj != nil && (!timesEqual(cj.Status.LastScheduleTime, st.Retention.LastScheduleTime) ||
