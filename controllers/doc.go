@@ -27,6 +27,7 @@ limitations under the License.
 // tenant_scope.go, its events in tenant_events.go. The StorageRegion
 // reconciler is storageregion_controller.go; region_*.go hold a region's
 // admin Secret, the region policy and the pool of open stores, which both
-// reconcilers use. How a child is written, cached and watched is in
-// apply.go, projection.go, cache.go and predicates.go.
+// reconcilers use. How a child is written, cached and watched, for every
+// kind of child, is internal/children's; cache.go says what the manager
+// caches, and predicates.go which events of tenants and regions pass.
 package controllers

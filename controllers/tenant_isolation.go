@@ -35,11 +35,11 @@ import (
 func (r *TenantReconciler) reconcileIsolation(ctx context.Context, s *tenantScope) (ctrl.Result, error) {
 	t := s.render()
 	for _, np := range render.NetworkPolicies(t) {
-		if err := r.apply.apply(ctx, np); err != nil {
+		if err := r.apply.Apply(ctx, np); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
-	if err := r.apply.apply(ctx, render.ResourceQuota(t)); err != nil {
+	if err := r.apply.Apply(ctx, render.ResourceQuota(t)); err != nil {
 		return ctrl.Result{}, err
 	}
 	msg := "all traffic is denied except edge to ingest, and DNS and storage from the tenant's pods"

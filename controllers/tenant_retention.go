@@ -37,13 +37,13 @@ func (r *TenantReconciler) reconcileRetention(ctx context.Context, s *tenantScop
 		return ctrl.Result{}, err
 	}
 	t := s.render()
-	if err := r.apply.apply(ctx, render.RetentionServiceAccount(t)); err != nil {
+	if err := r.apply.Apply(ctx, render.RetentionServiceAccount(t)); err != nil {
 		return ctrl.Result{}, err
 	}
 	desired := render.RetentionCronJob(t)
 	waiting := workloadsWait(s, s.storageSecret, render.StorageSecretName)
 	if waiting == "" {
-		if err := r.apply.apply(ctx, desired); err != nil {
+		if err := r.apply.Apply(ctx, desired); err != nil {
 			return ctrl.Result{}, err
 		}
 	}

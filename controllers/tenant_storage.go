@@ -127,7 +127,7 @@ func (r *TenantReconciler) reconcileStorage(ctx context.Context, s *tenantScope)
 	s.storageSecret, s.ingestSecret = render.StorageSecret(t, roles.Owner), render.IngestSecret(t, roles.Ingest, visitorKey)
 	s.credentialsRead = true
 	for _, secret := range []*corev1.Secret{s.storageSecret, s.ingestSecret} {
-		if err := r.apply.apply(ctx, secret); err != nil {
+		if err := r.apply.Apply(ctx, secret); err != nil {
 			return ctrl.Result{}, err
 		}
 	}

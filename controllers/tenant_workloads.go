@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
+	"github.com/millimetric/tenant-operator/internal/children"
 	"github.com/millimetric/tenant-operator/internal/render"
 )
 
@@ -101,7 +102,7 @@ func (r *TenantReconciler) reconcileWorkloads(ctx context.Context, s *tenantScop
 		render.IngestConfigMap(t),
 		render.IngestService(t),
 	} {
-		if err := r.apply.apply(ctx, obj); err != nil {
+		if err := r.apply.Apply(ctx, obj); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -119,11 +120,11 @@ func (r *TenantReconciler) reconcileWorkloads(ctx context.Context, s *tenantScop
 		handover := r.handOverReplicas(hpa)
 		// The gate goes first: a queued rollout writes nothing, not even
 		// the replicas' hand-over.
-		before := []beforeWrite{handover.before}
+		before := []children.BeforeWrite{handover.before}
 		if !s.spec.Suspend {
-			before = []beforeWrite{r.beforeTemplateChange(s.tenant.Name, applied), handover.before}
+			before = []children.BeforeWrite{r.beforeTemplateChange(s.tenant.Name, applied), handover.before}
 		}
-		switch err := r.apply.apply(ctx, applied, before...); {
+		switch err := r.apply.Apply(ctx, applied, before...); {
 		case errors.Is(err, errRolloutQueued):
 			queued, applied = true, nil
 		case err != nil:
@@ -134,17 +135,17 @@ func (r *TenantReconciler) reconcileWorkloads(ctx context.Context, s *tenantScop
 			}
 		}
 		if hpa != nil {
-			if err := r.apply.apply(ctx, hpa); err != nil {
+			if err := r.apply.Apply(ctx, hpa); err != nil {
 				return ctrl.Result{}, err
 			}
-		} else if err := r.apply.remove(ctx, &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.IngestName}}); err != nil {
+		} else if err := r.apply.Remove(ctx, &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.IngestName}}); err != nil {
 			return ctrl.Result{}, fmt.Errorf("removing the HorizontalPodAutoscaler of %s: %w", ns, err)
 		}
 		if pdb := render.IngestPDB(t); pdb != nil {
-			if err := r.apply.apply(ctx, pdb); err != nil {
+			if err := r.apply.Apply(ctx, pdb); err != nil {
 				return ctrl.Result{}, err
 			}
-		} else if err := r.apply.remove(ctx, &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.IngestName}}); err != nil {
+		} else if err := r.apply.Remove(ctx, &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.IngestName}}); err != nil {
 			return ctrl.Result{}, fmt.Errorf("removing the PodDisruptionBudget of %s: %w", ns, err)
 		}
 	}
@@ -207,7 +208,7 @@ func (r *TenantReconciler) reconcileWorkloads(ctx context.Context, s *tenantScop
 // scale, takes it over. A Deployment being created gets the autoscaler's
 // minimum the same way, right after.
 type replicasHandover struct {
-	before beforeWrite
+	before children.BeforeWrite
 	after  func(context.Context) error
 }
 
@@ -262,7 +263,7 @@ func (r *TenantReconciler) handOverReplicas(hpa *autoscalingv2.HorizontalPodAuto
 // seen by its controller yet.
 func deploymentAvailability(d *appsv1.Deployment, applied int64, suspended bool) (metav1.ConditionStatus, string, string) {
 	want := ptr.Deref(d.Spec.Replicas, 1)
-	progressing := deploymentCondition(d, appsv1.DeploymentProgressing)
+	progressing := children.DeploymentCondition(d, appsv1.DeploymentProgressing)
 	switch {
 	case d.Generation < applied || d.Status.ObservedGeneration < d.Generation:
 		return metav1.ConditionFalse, analyticsv1alpha1.ReasonProgressing, "the ingest Deployment's latest change has not been observed yet"
@@ -282,13 +283,4 @@ func deploymentAvailability(d *appsv1.Deployment, applied int64, suspended bool)
 	default:
 		return metav1.ConditionTrue, analyticsv1alpha1.ReasonReconciled, fmt.Sprintf("%d of %d ingest pods are available, all on the latest template", d.Status.AvailableReplicas, want)
 	}
-}
-
-func deploymentCondition(d *appsv1.Deployment, t appsv1.DeploymentConditionType) *appsv1.DeploymentCondition {
-	for i := range d.Status.Conditions {
-		if d.Status.Conditions[i].Type == t {
-			return &d.Status.Conditions[i]
-		}
-	}
-	return nil
 }
