@@ -126,7 +126,7 @@ var (
 	oldestRawEventAge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "millimetric_tenant_oldest_raw_event_age_seconds",
 		Help: "Age of the oldest UTC day still holding raw events of the tenant (from 00:00 of that day), as of the " +
-			"last check (every reconcile, at least hourly); 0 when there is no raw event.",
+			"last check (hourly, and at once after a retention run or a spec change); 0 when there is no raw event.",
 	}, []string{"tenant"})
 
 	tenantGauges = &tenantsCollector{}

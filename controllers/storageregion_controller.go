@@ -79,8 +79,10 @@ const eventSweepFailed = "SweepFailed"
 // to the database.
 type StorageRegionReconciler struct {
 	client.Client
-	// APIReader reads admin Secrets uncached: the operator neither caches
-	// nor watches Secrets outside the tenant namespaces.
+	// APIReader reads from the API server what the cache may not hold: an
+	// admin Secret the cache has not seen yet (admin Secrets are cached, in
+	// the one namespace they may be in: CacheOptions), and, when a region is
+	// deleted, every tenant of every shard (whatIsLeft).
 	APIReader client.Reader
 	// Recorder records an event when a region becomes Ready or stops being.
 	Recorder events.EventRecorder
@@ -527,12 +529,18 @@ func (r *StorageRegionReconciler) sameRegion(ctx context.Context, region *analyt
 
 // regionReason turns a storage failure into a condition reason.
 func regionReason(err error) string {
-	switch reason := storage.ReasonFor(err); reason {
-	case "":
-		return analyticsv1alpha1.ReasonConnectionFailed
-	default:
+	return storageReason(err, analyticsv1alpha1.ReasonConnectionFailed)
+}
+
+// storageReason is the condition reason of a storage failure: its
+// storage.Reason, each of which api/v1alpha1 declares as a reason
+// (TestEveryStorageReasonIsDeclaredByTheAPI), or otherwise when the
+// failure is not the storage package's.
+func storageReason(err error, otherwise string) string {
+	if reason := storage.ReasonFor(err); reason != "" {
 		return string(reason)
 	}
+	return otherwise
 }
 
 func (r *StorageRegionReconciler) recordTransition(ctx context.Context, region *analyticsv1alpha1.StorageRegion, previous *metav1.Condition, now metav1.Condition, wasReady bool) {

@@ -31,6 +31,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -159,13 +160,20 @@ func TestStorageRegionCountsItsTenants(t *testing.T) {
 	ctx := context.Background()
 	store, err := storage.Open(ctx, pg.AdminConfig("US"))
 	g.Expect(err).NotTo(HaveOccurred())
-	defer store.Close()
+	// Closed after the purges below: cleanups run last first, and after
+	// the test's own defers, so a deferred Close would leave the purges a
+	// closed store and the tenants in the database for the next run.
+	t.Cleanup(store.Close)
 	before, err := store.CountTenants(ctx)
 	g.Expect(err).NotTo(HaveOccurred())
 	for _, tenant := range []string{"count-one", "count-two"} {
 		_, err := store.Provision(ctx, tenant, storage.ProvisionOptions{})
 		g.Expect(err).NotTo(HaveOccurred())
-		t.Cleanup(func() { _ = store.Purge(ctx, tenant) })
+		t.Cleanup(func() {
+			if err := store.Purge(ctx, tenant); err != nil {
+				t.Errorf("purging %s: %v", tenant, err)
+			}
+		})
 	}
 
 	adminSecret(t, "count-admin", map[string]string{"username": pg.AdminUser, "password": pg.AdminPassword})
@@ -216,16 +224,28 @@ func TestStorageRegionRecoversWhenItsSecretAppears(t *testing.T) {
 	g.Eventually(regionGone("late"), wait, tick).Should(BeTrue())
 }
 
-// eventsAbout lists the events.k8s.io Events regarding the named object.
+// eventsAbout lists the events.k8s.io Events regarding the named tenant or
+// StorageRegion: while it exists, only those regarding it by UID, not an
+// earlier object of the same name (an earlier test's, or an earlier run's
+// with -count); once it is gone, all those regarding the name.
 func eventsAbout(name string) func() []eventsv1.Event {
 	return func() []eventsv1.Event {
+		ctx := context.Background()
+		var uid types.UID
+		tenant, region := &analyticsv1alpha1.AnalyticsTenant{}, &analyticsv1alpha1.StorageRegion{}
+		if err := k8s.Get(ctx, client.ObjectKey{Name: name}, tenant); err == nil {
+			uid = tenant.UID
+		} else if err := k8s.Get(ctx, client.ObjectKey{Name: name}, region); err == nil {
+			uid = region.UID
+		}
 		var list eventsv1.EventList
-		if err := k8s.List(context.Background(), &list); err != nil {
+		if err := k8s.List(ctx, &list); err != nil {
 			return nil
 		}
 		var out []eventsv1.Event
 		for _, e := range list.Items {
-			if e.Regarding.Name == name && strings.HasPrefix(e.Regarding.APIVersion, analyticsv1alpha1.GroupVersion.Group) {
+			if e.Regarding.Name == name && strings.HasPrefix(e.Regarding.APIVersion, analyticsv1alpha1.GroupVersion.Group) &&
+				(uid == "" || e.Regarding.UID == uid) {
 				out = append(out, e)
 			}
 		}

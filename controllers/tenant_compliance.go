@@ -28,6 +28,7 @@ import (
 
 	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
 	"github.com/millimetric/tenant-operator/internal/render"
+	"github.com/millimetric/tenant-operator/internal/storage"
 )
 
 // retentionGraceDays is how many days past the plan's window the oldest raw
@@ -90,12 +91,13 @@ func (r *TenantReconciler) checkRetentionCompliance(ctx context.Context, s *tena
 // to be read again, 0 when it is due now: never read by this instance, read
 // retentionRecheck ago, a full reconcile requested, or something it depends
 // on changed since status recorded it (the spec, a retention run, the
-// condition missing).
+// condition missing or Unknown: status holds no verdict, as when the status
+// write of the reconcile that read it failed).
 func (r *TenantReconciler) retentionCheckDue(s *tenantScope) time.Duration {
 	last, ok := r.retentionChecked.Load(s.tenant.Name)
 	st := s.original.Status
-	if !ok || s.requested != "" || st.ObservedGeneration != s.tenant.Generation || st.Retention == nil ||
-		meta.FindStatusCondition(st.Conditions, analyticsv1alpha1.ConditionRetentionCompliant) == nil {
+	if c := meta.FindStatusCondition(st.Conditions, analyticsv1alpha1.ConditionRetentionCompliant); !ok || s.requested != "" ||
+		st.ObservedGeneration != s.tenant.Generation || st.Retention == nil || c == nil || c.Status == metav1.ConditionUnknown {
 		return 0
 	}
 	if cj := s.cronJob; cj != nil && (!timesEqual(cj.Status.LastScheduleTime, st.Retention.LastScheduleTime) ||
@@ -123,19 +125,17 @@ type retentionVerdict struct {
 }
 
 // judgeRetention judges oldest, the oldest UTC day holding raw events (nil:
-// none), at now against a window of days. As retention keeps them, the raw
-// events of day D are within the window while D >= today - days; they are
-// overdue when D is more than retentionGraceDays before that. Messages
+// none), at now against a window of days, by the rule retention deletes
+// by (storage.KeepFrom): the raw events of a day are overdue when the day is
+// more than retentionGraceDays before the first day the window keeps. Messages
 // change at most once a day, so status is not rewritten more often.
 func judgeRetention(oldest *time.Time, now time.Time, days int32, namespace string) retentionVerdict {
 	if oldest == nil {
 		return retentionVerdict{status: metav1.ConditionTrue, reason: analyticsv1alpha1.ReasonWithinWindow,
 			message: "no raw event is stored"}
 	}
-	keepFrom := utcDay(now).AddDate(0, 0, -int(days))
-	day := utcDay(*oldest)
-	past := int(keepFrom.Sub(day) / (24 * time.Hour))
-	from := day.Format(time.DateOnly)
+	past := storage.DaysPastWindow(*oldest, now, int(days))
+	from := oldest.UTC().Format(time.DateOnly)
 	switch {
 	case past <= 0:
 		return retentionVerdict{status: metav1.ConditionTrue, reason: analyticsv1alpha1.ReasonWithinWindow,
@@ -163,12 +163,6 @@ func (r *TenantReconciler) recordRetentionTransition(ctx context.Context, tenant
 		r.event(ctx, tenant, corev1.EventTypeNormal, analyticsv1alpha1.ReasonWithinWindow, "CheckRetention",
 			"raw events are within the plan's window again: "+now.Message)
 	}
-}
-
-// utcDay is 00:00 UTC of t's UTC day.
-func utcDay(t time.Time) time.Time {
-	y, m, d := t.UTC().Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
 // dayCount is "1 day" or "n days".

@@ -39,7 +39,7 @@ import (
 
 func TestRetentionIsJudgedByTheOldestRawEventDayAgainstTheWindowAndTheGrace(t *testing.T) {
 	now := time.Date(2026, 5, 17, 10, 30, 0, 0, time.UTC)
-	ago := func(days int) *time.Time { return ptr.To(utcDay(now).AddDate(0, 0, -days)) }
+	ago := func(days int) *time.Time { return ptr.To(now.Truncate(24*time.Hour).AddDate(0, 0, -days)) }
 	for _, tt := range []struct {
 		name    string
 		oldest  *time.Time

@@ -24,12 +24,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -47,9 +42,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
-	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
+	"github.com/millimetric/tenant-operator/internal/children"
 	"github.com/millimetric/tenant-operator/internal/render"
 )
 
@@ -61,7 +56,10 @@ import (
 type TenantReconciler struct {
 	client.Client
 	Scheme *runtime.Scheme
-	// APIReader reads the regions' admin Secrets, which are not cached.
+	// APIReader reads, uncached, only what the cache may not have seen yet:
+	// a Secret (admin or credentials) or a namespace the cache misses or
+	// holds only a skeleton of, and the ingest pods of a stalled rollout,
+	// which are not cached at all. Admin Secrets are cached (CacheOptions).
 	APIReader client.Reader
 	Recorder  events.EventRecorder
 	// Settings are the operator-wide inputs of the builders.
@@ -89,7 +87,7 @@ type TenantReconciler struct {
 	GatewayAPI bool
 
 	stores *regionStores
-	apply  applier
+	apply  children.Applier
 	// rollouts spreads pod template changes over the tenants.
 	rollouts *rolloutGate
 	// retentionChecked is when this instance last read each tenant's
@@ -271,7 +269,7 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 	}
 	r.stores = newRegionStores(r.OpenStore)
-	r.apply = applier{client: r.Client, scheme: r.Scheme}
+	r.apply = children.Applier{Client: r.Client, Scheme: r.Scheme}
 	r.rollouts = newRolloutGate(r.MaxConcurrentRollouts)
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		<-ctx.Done()
@@ -335,8 +333,8 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named(controllerTenant).
 		For(&analyticsv1alpha1.AnalyticsTenant{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, reconcileRequested())))
-	for _, kind := range childKinds(r.GatewayAPI) {
-		b = b.Owns(kind, builder.WithPredicates(childChanged()))
+	for _, kind := range children.Served(r.GatewayAPI) {
+		b = b.Owns(kind, builder.WithPredicates(children.Changed()))
 	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &analyticsv1alpha1.AnalyticsTenant{}, hostnameIndex, tenantHostnames); err != nil {
 		return fmt.Errorf("indexing AnalyticsTenants by hostname: %w", err)
@@ -359,28 +357,7 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// OwnedObjects lists the kinds the operator creates: the reconciler watches
-// each (owner references), and the manager caches each only when it carries
-// render's managed-by label. HTTPRoute is last: it is served only where the
-// Gateway API is installed (childKinds).
-func OwnedObjects() []client.Object {
-	return []client.Object{
-		&corev1.Namespace{}, &corev1.ServiceAccount{}, &corev1.ConfigMap{}, &corev1.Secret{},
-		&corev1.Service{}, &corev1.ResourceQuota{}, &appsv1.Deployment{},
-		&autoscalingv2.HorizontalPodAutoscaler{}, &policyv1.PodDisruptionBudget{},
-		&networkingv1.NetworkPolicy{}, &batchv1.CronJob{}, &gatewayv1.HTTPRoute{},
-	}
-}
-
-// childKinds are the OwnedObjects the API server serves: all of them, but
-// HTTPRoute only with the Gateway API (GatewayAPIServed).
-func childKinds(gatewayAPI bool) []client.Object {
-	kinds := OwnedObjects()
-	if gatewayAPI {
-		return kinds
-	}
-	return slices.DeleteFunc(kinds, func(o client.Object) bool {
-		_, isRoute := o.(*gatewayv1.HTTPRoute)
-		return isRoute
-	})
-}
+// OwnedObjects lists the kinds the operator creates (children.Kinds): the
+// reconciler watches each the API server serves (owner references), and
+// the manager caches each only when it carries render's managed-by label.
+func OwnedObjects() []client.Object { return children.All() }

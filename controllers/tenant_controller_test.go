@@ -114,13 +114,15 @@ func collectNamespace(t testing.TB, tenant *analyticsv1alpha1.AnalyticsTenant) {
 	}
 }
 
-// removeNamespace deletes a namespace and what the operator makes in it,
-// and finalizes it, as the namespace controller, which envtest does not
-// run, would.
+// removeNamespace deletes a namespace and what the operator or a test
+// makes in it (the tests play the kubelet with Pods), and finalizes it, as
+// the namespace controller, which envtest does not run, would. An object
+// left behind would outlive its namespace in the API server and be found
+// by a later namespace of the same name (a later run, with -count).
 func removeNamespace(t testing.TB, name string) {
 	t.Helper()
 	ctx := context.Background()
-	for _, kind := range controllers.OwnedObjects() {
+	for _, kind := range append(controllers.OwnedObjects(), &corev1.Pod{}) {
 		if _, isNamespace := kind.(*corev1.Namespace); isNamespace {
 			continue
 		}
@@ -134,7 +136,7 @@ func removeNamespace(t testing.TB, name string) {
 			t.Fatal(err)
 		}
 		for i := range list.Items {
-			if err := client.IgnoreNotFound(k8s.Delete(ctx, &list.Items[i])); err != nil {
+			if err := client.IgnoreNotFound(k8s.Delete(ctx, &list.Items[i], client.GracePeriodSeconds(0))); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -72,7 +72,7 @@ func (r *TenantReconciler) reconcileNamespace(ctx context.Context, s *tenantScop
 	if !created && !controlledBy(live, s.tenant) {
 		return r.namespaceNotTheTenants(s, live), nil
 	}
-	return ctrl.Result{}, r.apply.apply(ctx, desired)
+	return ctrl.Result{}, r.apply.Apply(ctx, desired)
 }
 
 // controlledBy says whether ns is the tenant's own: its controller is

@@ -76,8 +76,13 @@ func TestRetainedDataGoesOnlyToATenantThatNamesTheDeletedTenantsUID(t *testing.T
 	g.Expect(err).To(HaveOccurred(), "the retained tenant's owner can still log in after deletion")
 	store, err := storage.Open(ctx, pg.AdminConfig("US"))
 	g.Expect(err).NotTo(HaveOccurred())
-	defer store.Close()
-	t.Cleanup(func() { _ = store.Purge(ctx, name) })
+	// Closed after the purge: a deferred Close would run before it.
+	t.Cleanup(store.Close)
+	t.Cleanup(func() {
+		if err := store.Purge(ctx, name); err != nil {
+			t.Errorf("purging %s: %v", name, err)
+		}
+	})
 	endHoldAfter(t, name)
 	g.Expect(store.Hold(ctx, name)).To(And(HaveField("UID", uid), HaveField("Hold()", 3*24*time.Hour)))
 	g.Expect(heldRows(g, store, name)).To(BeEquivalentTo(1))

@@ -18,20 +18,17 @@ package controllers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
-	"github.com/millimetric/tenant-operator/internal/render"
+	"github.com/millimetric/tenant-operator/internal/children"
 )
 
 // An operator upgrade that changes what every tenant's ingest pod template
@@ -49,7 +46,7 @@ import (
 // the Deployment rolled out on the latest template, or the tenant gone. A
 // rollout that never completes (an image that does not pull) keeps its
 // slot: with a bad image the wave stops at max tenants. The gate is
-// consulted only when the applier has decided to write the Deployment, so
+// consulted only when children.Applier has decided to write the Deployment, so
 // a tenant at rest costs it nothing.
 //
 // Slots are this process's memory. A new leader (an operator upgrade is a
@@ -184,20 +181,20 @@ func rollingOut(d *appsv1.Deployment) bool {
 	return d.Status.ObservedGeneration < d.Generation || d.Status.UpdatedReplicas < want || d.Status.Replicas > d.Status.UpdatedReplicas
 }
 
-// beforeTemplateChange is the beforeWrite of the ingest Deployment's apply
+// beforeTemplateChange is the children.BeforeWrite of the ingest Deployment's apply
 // that takes a slot when the write would change the pod template of an
 // existing Deployment, and stops the write with errRolloutQueued when no
 // slot is free.
-func (r *TenantReconciler) beforeTemplateChange(tenant string, desired *appsv1.Deployment) beforeWrite {
+func (r *TenantReconciler) beforeTemplateChange(tenant string, desired *appsv1.Deployment) children.BeforeWrite {
 	return func(ctx context.Context, live client.Object) error {
 		if live == nil || r.rollouts == nil || r.rollouts.max <= 0 {
 			return nil
 		}
-		want, err := templateHashOf(desired)
+		want, err := children.TemplateHash(desired)
 		if err != nil {
 			return err
 		}
-		if appliedTemplateHash(live.(*appsv1.Deployment)) == want {
+		if children.AppliedTemplateHash(live.(*appsv1.Deployment)) == want {
 			return nil
 		}
 		if err := r.rollouts.seed(ctx, r.Client); err != nil {
@@ -208,52 +205,4 @@ func (r *TenantReconciler) beforeTemplateChange(tenant string, desired *appsv1.D
 		}
 		return nil
 	}
-}
-
-// cachedTemplateHash is the template hash slimChild kept on a cached
-// Deployment, behind appliedHashPrefix in its pod template's generateName
-// (which means nothing in a Deployment's template and is never sent), and
-// whether it kept one.
-func cachedTemplateHash(d *appsv1.Deployment) (string, bool) {
-	return strings.CutPrefix(d.Spec.Template.GenerateName, appliedHashPrefix)
-}
-
-// templateHashOf is intentHash of a desired Deployment's pod template.
-func templateHashOf(d *appsv1.Deployment) (string, error) {
-	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&d.Spec.Template)
-	if err != nil {
-		return "", err
-	}
-	return intentHash(u)
-}
-
-// appliedTemplateHash is intentHash of the pod template the operator
-// applied to a Deployment and still owns: kept by slimChild for a cached
-// one, else read from its managed fields. "" when it cannot be told, which
-// no template hashes to, so the change is treated as a rollout.
-func appliedTemplateHash(d *appsv1.Deployment) string {
-	if h, ok := cachedTemplateHash(d); ok {
-		return h
-	}
-	applied, err := appliedBy(d, render.FieldOwner)
-	if err != nil {
-		return ""
-	}
-	b, err := json.Marshal(applied)
-	if err != nil {
-		return ""
-	}
-	var m struct {
-		Spec struct {
-			Template map[string]any `json:"template"`
-		} `json:"spec"`
-	}
-	if err := json.Unmarshal(b, &m); err != nil || m.Spec.Template == nil {
-		return ""
-	}
-	h, err := intentHash(m.Spec.Template)
-	if err != nil {
-		return ""
-	}
-	return h
 }

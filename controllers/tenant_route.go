@@ -161,7 +161,7 @@ func (r *TenantReconciler) reconcileRoute(ctx context.Context, s *tenantScope) (
 		return ctrl.Result{}, nil
 	case gw == nil:
 		route := &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Namespace: render.NamespaceName(t), Name: render.IngestRouteName}}
-		if err := r.apply.remove(ctx, route); err != nil {
+		if err := r.apply.Remove(ctx, route); err != nil {
 			return ctrl.Result{}, fmt.Errorf("removing HTTPRoute %s/%s: %w", route.Namespace, route.Name, err)
 		}
 		s.set(analyticsv1alpha1.ConditionRouted, metav1.ConditionFalse, analyticsv1alpha1.ReasonGatewayNotConfigured,
@@ -185,7 +185,7 @@ func (r *TenantReconciler) reconcileRoute(ctx context.Context, s *tenantScope) (
 		// refuses with a gateway, and none of the spec's left): a route
 		// without hostnames would take every host's traffic.
 		route := &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Namespace: render.NamespaceName(t), Name: render.IngestRouteName}}
-		if err := r.apply.remove(ctx, route); err != nil {
+		if err := r.apply.Remove(ctx, route); err != nil {
 			return ctrl.Result{}, fmt.Errorf("removing HTTPRoute %s/%s: %w", route.Namespace, route.Name, err)
 		}
 		msg := "no hostname is left for the route (no --ingest-domain)"
@@ -195,7 +195,7 @@ func (r *TenantReconciler) reconcileRoute(ctx context.Context, s *tenantScope) (
 		s.set(analyticsv1alpha1.ConditionRouted, metav1.ConditionFalse, analyticsv1alpha1.ReasonGatewayNotConfigured, msg)
 		return ctrl.Result{}, nil
 	}
-	if err := r.apply.apply(ctx, desired); err != nil {
+	if err := r.apply.Apply(ctx, desired); err != nil {
 		return ctrl.Result{}, err
 	}
 	applied := desired.Generation

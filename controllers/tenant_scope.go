@@ -164,7 +164,7 @@ func (s *tenantScope) failingSince(condType string) time.Time {
 }
 
 // credentialsHash is render.CredentialsHash of a credentials Secret, as
-// rendered or as cached: the cache keeps only the hash (slimChild).
+// rendered or as cached: the cache keeps only the hash (children.Slim).
 func credentialsHash(secret *corev1.Secret) string {
 	if secret == nil {
 		return ""

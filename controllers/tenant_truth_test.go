@@ -382,7 +382,9 @@ func TestThePurgeDecisionConfirmsACacheMissWithTheAPIServer(t *testing.T) {
 	ctx := context.Background()
 	ns := &corev1.Namespace{ObjectMeta: objectMeta("tenant-cache-miss")}
 	g.Expect(k8s.Create(ctx, ns)).To(Succeed())
-	t.Cleanup(func() { _ = k8s.Delete(ctx, ns) })
+	// Finalized, not only deleted: envtest runs no namespace controller,
+	// and a namespace left Terminating would refuse the next run's.
+	t.Cleanup(func() { removeNamespace(t, ns.Name) })
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: render.StorageSecretName},
 		StringData: map[string]string{render.SecretKeyPassword: "not-a-real-one"}}
 	g.Expect(k8s.Create(ctx, secret)).To(Succeed())

@@ -23,7 +23,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -34,34 +33,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	analyticsv1alpha1 "github.com/millimetric/tenant-operator/api/v1alpha1"
+	"github.com/millimetric/tenant-operator/internal/children"
 	"github.com/millimetric/tenant-operator/internal/render"
 )
-
-// reconcileIsolation applies what isolates the namespace before anything
-// runs in it: the NetworkPolicies (deny by default, ingest reachable only
-// from the edge, egress only to DNS and the region's storage) and the
-// ResourceQuota. It owns NetworkIsolated. It needs nothing from the
-// database, so a deleted policy is put back while storage is failing too.
-func (r *TenantReconciler) reconcileIsolation(ctx context.Context, s *tenantScope) (ctrl.Result, error) {
-	t := s.render()
-	for _, np := range render.NetworkPolicies(t) {
-		if err := r.apply.apply(ctx, np); err != nil {
-			return ctrl.Result{}, err
-		}
-	}
-	if err := r.apply.apply(ctx, render.ResourceQuota(t)); err != nil {
-		return ctrl.Result{}, err
-	}
-	msg := "all traffic is denied except edge to ingest, and DNS and storage from the tenant's pods"
-	switch {
-	case s.region == nil:
-		msg = fmt.Sprintf("all traffic is denied except edge to ingest and DNS; no StorageRegion is known for region %s, so tenant pods cannot reach storage", s.spec.Region)
-	case s.region.Spec.Egress == nil || len(s.region.Spec.Egress.To) == 0:
-		msg = fmt.Sprintf("all traffic is denied except edge to ingest and DNS; StorageRegion %s lists no egress peers, so tenant pods cannot reach storage", s.region.Name)
-	}
-	s.set(analyticsv1alpha1.ConditionNetworkIsolated, metav1.ConditionTrue, analyticsv1alpha1.ReasonReconciled, msg)
-	return ctrl.Result{}, nil
-}
 
 // readCredentials makes the credentials Secrets in force known to the
 // scope: those the storage phase applied or, when it could not provision
@@ -128,7 +102,7 @@ func (r *TenantReconciler) reconcileWorkloads(ctx context.Context, s *tenantScop
 		render.IngestConfigMap(t),
 		render.IngestService(t),
 	} {
-		if err := r.apply.apply(ctx, obj); err != nil {
+		if err := r.apply.Apply(ctx, obj); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -146,11 +120,11 @@ func (r *TenantReconciler) reconcileWorkloads(ctx context.Context, s *tenantScop
 		handover := r.handOverReplicas(hpa)
 		// The gate goes first: a queued rollout writes nothing, not even
 		// the replicas' hand-over.
-		before := []beforeWrite{handover.before}
+		before := []children.BeforeWrite{handover.before}
 		if !s.spec.Suspend {
-			before = []beforeWrite{r.beforeTemplateChange(s.tenant.Name, applied), handover.before}
+			before = []children.BeforeWrite{r.beforeTemplateChange(s.tenant.Name, applied), handover.before}
 		}
-		switch err := r.apply.apply(ctx, applied, before...); {
+		switch err := r.apply.Apply(ctx, applied, before...); {
 		case errors.Is(err, errRolloutQueued):
 			queued, applied = true, nil
 		case err != nil:
@@ -161,17 +135,17 @@ func (r *TenantReconciler) reconcileWorkloads(ctx context.Context, s *tenantScop
 			}
 		}
 		if hpa != nil {
-			if err := r.apply.apply(ctx, hpa); err != nil {
+			if err := r.apply.Apply(ctx, hpa); err != nil {
 				return ctrl.Result{}, err
 			}
-		} else if err := r.apply.remove(ctx, &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.IngestName}}); err != nil {
+		} else if err := r.apply.Remove(ctx, &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.IngestName}}); err != nil {
 			return ctrl.Result{}, fmt.Errorf("removing the HorizontalPodAutoscaler of %s: %w", ns, err)
 		}
 		if pdb := render.IngestPDB(t); pdb != nil {
-			if err := r.apply.apply(ctx, pdb); err != nil {
+			if err := r.apply.Apply(ctx, pdb); err != nil {
 				return ctrl.Result{}, err
 			}
-		} else if err := r.apply.remove(ctx, &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.IngestName}}); err != nil {
+		} else if err := r.apply.Remove(ctx, &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: render.IngestName}}); err != nil {
 			return ctrl.Result{}, fmt.Errorf("removing the PodDisruptionBudget of %s: %w", ns, err)
 		}
 	}
@@ -234,7 +208,7 @@ func (r *TenantReconciler) reconcileWorkloads(ctx context.Context, s *tenantScop
 // scale, takes it over. A Deployment being created gets the autoscaler's
 // minimum the same way, right after.
 type replicasHandover struct {
-	before beforeWrite
+	before children.BeforeWrite
 	after  func(context.Context) error
 }
 
@@ -289,7 +263,7 @@ func (r *TenantReconciler) handOverReplicas(hpa *autoscalingv2.HorizontalPodAuto
 // seen by its controller yet.
 func deploymentAvailability(d *appsv1.Deployment, applied int64, suspended bool) (metav1.ConditionStatus, string, string) {
 	want := ptr.Deref(d.Spec.Replicas, 1)
-	progressing := deploymentCondition(d, appsv1.DeploymentProgressing)
+	progressing := children.DeploymentCondition(d, appsv1.DeploymentProgressing)
 	switch {
 	case d.Generation < applied || d.Status.ObservedGeneration < d.Generation:
 		return metav1.ConditionFalse, analyticsv1alpha1.ReasonProgressing, "the ingest Deployment's latest change has not been observed yet"
@@ -308,67 +282,5 @@ func deploymentAvailability(d *appsv1.Deployment, applied int64, suspended bool)
 		return metav1.ConditionFalse, analyticsv1alpha1.ReasonDeploymentUnavailable, fmt.Sprintf("%d of %d ingest pods are available", d.Status.AvailableReplicas, want)
 	default:
 		return metav1.ConditionTrue, analyticsv1alpha1.ReasonReconciled, fmt.Sprintf("%d of %d ingest pods are available, all on the latest template", d.Status.AvailableReplicas, want)
-	}
-}
-
-func deploymentCondition(d *appsv1.Deployment, t appsv1.DeploymentConditionType) *appsv1.DeploymentCondition {
-	for i := range d.Status.Conditions {
-		if d.Status.Conditions[i].Type == t {
-			return &d.Status.Conditions[i]
-		}
-	}
-	return nil
-}
-
-// reconcileRetention applies the retention ServiceAccount and CronJob. It
-// owns RetentionScheduled, from the CronJob's status.
-func (r *TenantReconciler) reconcileRetention(ctx context.Context, s *tenantScope) (ctrl.Result, error) {
-	if err := r.readCredentials(ctx, s); err != nil {
-		return ctrl.Result{}, err
-	}
-	t := s.render()
-	if err := r.apply.apply(ctx, render.RetentionServiceAccount(t)); err != nil {
-		return ctrl.Result{}, err
-	}
-	desired := render.RetentionCronJob(t)
-	waiting := workloadsWait(s, s.storageSecret, render.StorageSecretName)
-	if waiting == "" {
-		if err := r.apply.apply(ctx, desired); err != nil {
-			return ctrl.Result{}, err
-		}
-	}
-	cj := &batchv1.CronJob{}
-	switch err := r.Get(ctx, client.ObjectKeyFromObject(desired), cj); {
-	case apierrors.IsNotFound(err) && waiting != "":
-		s.set(analyticsv1alpha1.ConditionRetentionScheduled, metav1.ConditionFalse, analyticsv1alpha1.ReasonProgressing, "retention is "+waiting)
-		return ctrl.Result{}, nil
-	case err != nil:
-		s.set(analyticsv1alpha1.ConditionRetentionScheduled, metav1.ConditionFalse, analyticsv1alpha1.ReasonProgressing, "the retention CronJob is being created")
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	s.cronJob = cj
-	if ok := cj.Status.LastSuccessfulTime; ok != nil {
-		retentionLastSuccess.WithLabelValues(s.tenant.Name).Set(float64(ok.Unix()))
-	} else {
-		retentionLastSuccess.DeleteLabelValues(s.tenant.Name)
-	}
-	status, reason, msg := retentionState(cj, s.spec, render.RetentionSchedule(s.tenant.Name))
-	s.set(analyticsv1alpha1.ConditionRetentionScheduled, status, reason, msg)
-	return ctrl.Result{}, nil
-}
-
-// retentionState reads the retention CronJob: scheduled, or failing (its
-// last run did not succeed and none is running). A suspended tenant's
-// retention runs like any other's: suspending pauses collection, not the
-// deletion the policy promises.
-func retentionState(cj *batchv1.CronJob, spec analyticsv1alpha1.EffectiveTenantSpec, schedule string) (metav1.ConditionStatus, string, string) {
-	last, ok := cj.Status.LastScheduleTime, cj.Status.LastSuccessfulTime
-	switch {
-	case last != nil && len(cj.Status.Active) == 0 && (ok == nil || ok.Before(last)):
-		return metav1.ConditionFalse, analyticsv1alpha1.ReasonRetentionFailing,
-			fmt.Sprintf("the retention run started %s did not succeed; see the Jobs in namespace %s", last.UTC().Format("2006-01-02T15:04:05Z"), cj.Namespace)
-	default:
-		return metav1.ConditionTrue, analyticsv1alpha1.ReasonReconciled,
-			fmt.Sprintf("raw events older than %d days are rolled up and deleted daily at %q UTC", spec.RetentionDays, schedule)
 	}
 }

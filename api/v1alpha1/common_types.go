@@ -93,8 +93,9 @@ const (
 	ReasonRegionUnavailable = "RegionUnavailable"
 	// ReasonStorageFailed means provisioning in the region failed.
 	ReasonStorageFailed = "StorageFailed"
-	// ReasonSuspended means the tenant is suspended: ingest is scaled to zero
-	// and retention paused, data kept.
+	// ReasonSuspended means the tenant is suspended: ingest is scaled to
+	// zero, which is its ready state (IngestAvailable True). Data is kept and
+	// retention keeps running: the plan's window is enforced while suspended.
 	ReasonSuspended = "Suspended"
 	// ReasonDeploymentUnavailable means ingest has fewer available replicas
 	// than desired.
@@ -127,8 +128,12 @@ const (
 	// and the grace are still stored: retention is not deleting them
 	// (RetentionCompliant False).
 	ReasonRetentionOverdue = "RetentionOverdue"
-	// ReasonApplyFailed means the API server refused an object the operator
-	// applied.
+	// ReasonApplyFailed means the reconcile itself failed and is retried:
+	// the API server refused a read or a write of an object the operator
+	// applies, or a read of the tenant's database that the reconcile needs
+	// failed (its oldest raw event day, RetentionCompliant). Ready is False
+	// with the error as its message; the other conditions keep what was
+	// last observed.
 	ReasonApplyFailed = "ApplyFailed"
 	// ReasonRetainedDataExists means the region holds the data of a deleted
 	// tenant of the same name under deletionPolicy Retain, and this tenant
@@ -217,6 +222,36 @@ const (
 	// still holds retained data: it is held until it can (DeletionAllowed
 	// False).
 	ReasonRegionUnchecked = "RegionUnchecked"
+
+	// The reasons below, with ConnectionFailed, AuthenticationFailed and
+	// RoleConflict above, are those of a failure of the region's database
+	// (the package storage classifies its errors by them: storage.Reason),
+	// on a StorageRegion's Ready or a tenant's StorageReady.
+
+	// ReasonDatabaseMissing means the region's database does not exist.
+	ReasonDatabaseMissing = "DatabaseMissing"
+	// ReasonPermissionDenied means the database refused what the
+	// operator's role asked (an administrator without CREATEROLE, say).
+	ReasonPermissionDenied = "PermissionDenied"
+	// ReasonTLSFailed means the TLS handshake with the database failed: the
+	// certificate is not trusted or not for the host, or the server offers
+	// no TLS.
+	ReasonTLSFailed = "TLSFailed"
+	// ReasonInvalidConfig means the region's connection settings themselves
+	// are wrong (an empty host, a CA certificate that does not parse).
+	ReasonInvalidConfig = "InvalidConfig"
+	// ReasonInvalidTenantName means the tenant's name cannot become the
+	// name of its schema.
+	ReasonInvalidTenantName = "InvalidTenantName"
+	// ReasonStorageBusy means a lock in the database could not be had in
+	// time (another operation on the same tenant): retried later.
+	ReasonStorageBusy = "StorageBusy"
+	// ReasonIncompatibleSchema means the tenant's schema was migrated by a
+	// newer operator than this one, or is not the shape this operator makes.
+	ReasonIncompatibleSchema = "IncompatibleSchema"
+	// ReasonStorageError means the database reported another failure; the
+	// message says which.
+	ReasonStorageError = "StorageError"
 )
 
 // TenantFinalizer holds an AnalyticsTenant until its data has been purged

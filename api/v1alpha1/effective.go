@@ -18,6 +18,7 @@ package v1alpha1
 
 import (
 	"slices"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -53,6 +54,28 @@ const (
 	// DefaultSSLMode checks the server's certificate and host name.
 	DefaultSSLMode = SSLModeVerifyFull
 )
+
+// PlanRetentionDays are the plans' windows for raw events, in days, the
+// values spec.retentionDays may take, smallest first. The CEL rule on the
+// field spells them too, as a marker cannot name a Go value;
+// TestThePlansWindowsAreTheSchemas fails when the two differ.
+var PlanRetentionDays = []int32{30, 90, 365}
+
+// PlanWindows is PlanRetentionDays as a person reads it: "30, 90 or 365".
+func PlanWindows() string {
+	s := ""
+	for i, d := range PlanRetentionDays {
+		switch {
+		case i == 0:
+		case i == len(PlanRetentionDays)-1:
+			s += " or "
+		default:
+			s += ", "
+		}
+		s += strconv.Itoa(int(d))
+	}
+	return s
+}
 
 // DefaultQueryParamAllowlist is the query parameters kept when a tenant does
 // not list its own: campaign attribution only.

@@ -30,7 +30,7 @@ limitations under the License.
 // environment, named as libpq names them where libpq has a name:
 //
 //	flag              env               Secret key   meaning
-//	--retention-days  RETENTION_DAYS    -            30, 90 or 365 (required)
+//	--retention-days  RETENTION_DAYS    -            a plan's window (v1alpha1.PlanRetentionDays; required)
 //	--host            PGHOST            host         server host
 //	--port            PGPORT            port         server port (default 5432)
 //	--database        PGDATABASE        database     region database
@@ -62,6 +62,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/millimetric/tenant-operator/api/v1alpha1"
 	"github.com/millimetric/tenant-operator/internal/storage"
 )
 
@@ -78,9 +79,6 @@ const (
 // DefaultTimeout bounds a run when neither --timeout nor RETENTION_TIMEOUT
 // is set.
 const DefaultTimeout = 30 * time.Minute
-
-// AllowedRetentionDays are the plans' windows.
-var AllowedRetentionDays = []int{30, 90, 365}
 
 // config is the parsed command line and environment.
 type config struct {
@@ -153,13 +151,13 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (config,
 	fs := flag.NewFlagSet("retention", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: manager retention --retention-days 30|90|365 [flags]\n\n"+
+		fmt.Fprintf(stderr, "Usage: manager retention --retention-days DAYS (%s) [flags]\n\n"+
 			"Rolls a tenant's expired days into aggregates and drops their raw events.\n"+
 			"Each flag falls back to the environment variable in brackets; the password\n"+
-			"comes from PGPASSWORD or --password-file only.\n\n")
+			"comes from PGPASSWORD or --password-file only.\n\n", v1alpha1.PlanWindows())
 		fs.PrintDefaults()
 	}
-	days := fs.String("retention-days", "", "days of raw events to keep: 30, 90 or 365 [RETENTION_DAYS]")
+	days := fs.String("retention-days", "", "days of raw events to keep: "+v1alpha1.PlanWindows()+" [RETENTION_DAYS]")
 	host := fs.String("host", "", "PostgreSQL host [PGHOST]")
 	port := fs.String("port", "", "PostgreSQL port, default 5432 [PGPORT]")
 	database := fs.String("database", "", "region database [PGDATABASE]")
@@ -185,11 +183,11 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (config,
 	var cfg config
 	daysStr := or(*days, "RETENTION_DAYS")
 	if daysStr == "" {
-		return config{}, errors.New("--retention-days is required (30, 90 or 365)")
+		return config{}, fmt.Errorf("--retention-days is required (%s)", v1alpha1.PlanWindows())
 	}
 	n, err := strconv.Atoi(daysStr)
-	if err != nil || !slices.Contains(AllowedRetentionDays, n) {
-		return config{}, fmt.Errorf("--retention-days must be 30, 90 or 365 (the plans' windows), not %q", daysStr)
+	if err != nil || !slices.Contains(v1alpha1.PlanRetentionDays, int32(n)) {
+		return config{}, fmt.Errorf("--retention-days must be %s (the plans' windows), not %q", v1alpha1.PlanWindows(), daysStr)
 	}
 	cfg.days = n
 

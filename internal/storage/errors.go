@@ -32,7 +32,11 @@ import (
 // Kubernetes condition reason, so a controller can show it as is.
 type Reason string
 
-// The reasons a storage error can have.
+// The reasons a storage error can have. Each is also a reason of the
+// conditions the controllers set from it, declared with its meaning in
+// api/v1alpha1 (a controllers test fails on one it does not declare); this
+// package does not import the API types, as ingest, which has no Kubernetes
+// in it, uses it too.
 const (
 	// ReasonConnectionFailed: the server could not be reached (refused,
 	// unreachable, DNS, timeout) or dropped the connection.

@@ -481,7 +481,7 @@ func (p *Postgres) expireHeld(ctx context.Context, tenant string, retentionDays 
 		return newError(ReasonStorageError, op,
 			fmt.Sprintf("%s.%s holds a record of %q, which is not a tenant name; remove it by hand", OperatorSchema, retainedTable, tenant), err)
 	}
-	keepFrom := utcDay(now).AddDate(0, 0, -retentionDays)
+	keepFrom := KeepFrom(now, retentionDays)
 	return p.inTx(ctx, op, nil, func(tx pgx.Tx) error {
 		if err := lockTenant(ctx, tx, tenant); err != nil {
 			return err

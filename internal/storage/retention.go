@@ -69,14 +69,29 @@ func retentionSchemaVersion() int { return SchemaVersion() }
 // so the wait is short and retried rather than long.
 const retentionLockTimeout = 5 * time.Second
 
+// KeepFrom is the first UTC day whose raw events a retention window of
+// days keeps at now: day D is expired when D < today(now) - days (UTC
+// days). With 30 days, an event received 30 days ago is kept and one
+// received 31 days ago is not. RunRetention, the sweep of held tenants
+// (expireHeld) and the operator's compliance check (DaysPastWindow) all
+// judge by it.
+func KeepFrom(now time.Time, days int) time.Time {
+	return utcDay(now).AddDate(0, 0, -days)
+}
+
+// DaysPastWindow is how many whole UTC days day is before KeepFrom(now,
+// days): 0 or less while the window keeps it.
+func DaysPastWindow(day, now time.Time, days int) int {
+	return int(KeepFrom(now, days).Sub(utcDay(day)) / (24 * time.Hour))
+}
+
 // RunRetention enforces the retention window on one tenant's schema, with
 // that tenant's own connection (ConnectTenant): the run refuses a superuser
 // or any role that does not own the schema, so it can never reach another
 // tenant's data.
 //
-// A day D is expired when D < today(now) - retentionDays (UTC days): with
-// 30 days, an event received 30 days ago is kept and one received 31 days
-// ago is gone. Each expired day, oldest first, is handled in a transaction
+// A day is expired when it is before KeepFrom(now, retentionDays). Each
+// expired day, oldest first, is handled in a transaction
 // of its own that
 //  1. rolls the day's events into daily_aggregates (pageviews: events named
 //     "pageview"; visitors: distinct visitor ids, events without one
@@ -95,7 +110,7 @@ const retentionLockTimeout = 5 * time.Second
 // (ReasonIncompatibleSchema) is left for the operator to migrate first.
 func RunRetention(ctx context.Context, conn *pgx.Conn, schema string, retentionDays int, now time.Time) (RetentionSummary, error) {
 	today := utcDay(now)
-	keepFrom := today.AddDate(0, 0, -retentionDays)
+	keepFrom := KeepFrom(now, retentionDays)
 	sum := RetentionSummary{Schema: schema, RetentionDays: retentionDays, Now: now.UTC(), KeepFrom: keepFrom.Format(time.DateOnly)}
 	if err := validateSchema(schema); err != nil {
 		return sum, err

@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package controllers
+package children
 
 import (
 	"context"
@@ -29,7 +29,7 @@ import (
 	"github.com/millimetric/tenant-operator/internal/render"
 )
 
-// applier is the one way the operator writes a child object: server-side
+// Applier is the one way the operator writes a child object: server-side
 // apply of the whole intent with render.FieldOwner and forced ownership,
 // sent only when needed, so a converged tenant costs no write request.
 //
@@ -46,28 +46,30 @@ import (
 // autoscaler.
 //
 // The comparison is of hashes (intentHash): the cache's transform
-// (slimChild) hashes each child's applied projection when the child enters
+// (Slim) hashes each child's applied projection when the child enters
 // the cache, keeps the hash (cachedAppliedHash) and drops the rest of
 // the spec, so the cache holds a few hundred bytes per child instead of the
 // whole object. A child read some other way (with no such hash) is hashed
 // here from its own managed fields. A server-side dry run would have told
 // the same at the cost of a request per child per reconcile, the cost at
 // rest this avoids.
-type applier struct {
-	client client.Client
-	scheme *runtime.Scheme
+type Applier struct {
+	// Client reads through the cache and writes.
+	Client client.Client
+	// Scheme knows every kind of Kinds.
+	Scheme *runtime.Scheme
 }
 
-// beforeWrite runs when apply has decided to write, before it does, with
+// BeforeWrite runs when Apply has decided to write, before it does, with
 // the object as cached (nil when it does not exist yet).
-type beforeWrite func(ctx context.Context, live client.Object) error
+type BeforeWrite func(ctx context.Context, live client.Object) error
 
-// apply makes the cluster hold desired, writing only when it does not yet
+// Apply makes the cluster hold desired, writing only when it does not yet
 // or when the intent changed. When it writes, desired is updated from the
 // API server's answer (its generation among the rest), and before, if
 // given, runs first.
-func (a applier) apply(ctx context.Context, desired client.Object, before ...beforeWrite) error {
-	gvk, err := apiutil.GVKForObject(desired, a.scheme)
+func (a Applier) Apply(ctx context.Context, desired client.Object, before ...BeforeWrite) error {
+	gvk, err := apiutil.GVKForObject(desired, a.Scheme)
 	if err != nil {
 		return err
 	}
@@ -85,12 +87,12 @@ func (a applier) apply(ctx context.Context, desired client.Object, before ...bef
 		return fmt.Errorf("hashing %s %s: %w", gvk.Kind, desired.GetName(), err)
 	}
 
-	live, err := a.scheme.New(gvk)
+	live, err := a.Scheme.New(gvk)
 	if err != nil {
 		return err
 	}
 	liveObj := live.(client.Object)
-	switch err := a.client.Get(ctx, client.ObjectKeyFromObject(desired), liveObj); {
+	switch err := a.Client.Get(ctx, client.ObjectKeyFromObject(desired), liveObj); {
 	case apierrors.IsNotFound(err):
 		liveObj = nil
 	case err != nil:
@@ -111,7 +113,7 @@ func (a applier) apply(ctx context.Context, desired client.Object, before ...bef
 		}
 	}
 	u := &unstructured.Unstructured{Object: want}
-	if err := a.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(render.FieldOwner), client.ForceOwnership); err != nil {
+	if err := a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(render.FieldOwner), client.ForceOwnership); err != nil {
 		return fmt.Errorf("applying %s %s: %w", gvk.Kind, objectName(desired), err)
 	}
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, desired); err != nil {
@@ -120,16 +122,16 @@ func (a applier) apply(ctx context.Context, desired client.Object, before ...bef
 	return nil
 }
 
-// remove deletes obj if the cache still has it, so that an object no longer
+// Remove deletes obj if the cache still has it, so that an object no longer
 // wanted costs no request once it is gone.
-func (a applier) remove(ctx context.Context, obj client.Object) error {
-	if err := a.client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+func (a Applier) Remove(ctx context.Context, obj client.Object) error {
+	if err := a.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
 		return client.IgnoreNotFound(err)
 	}
 	if !obj.GetDeletionTimestamp().IsZero() {
 		return nil
 	}
-	return client.IgnoreNotFound(a.client.Delete(ctx, obj, client.PropagationPolicy("Background")))
+	return client.IgnoreNotFound(a.Client.Delete(ctx, obj, client.PropagationPolicy("Background")))
 }
 
 func objectName(o client.Object) string {

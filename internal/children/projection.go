@@ -14,29 +14,14 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package controllers
+package children
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 
-	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	policyv1 "k8s.io/api/policy/v1"
-	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
-	autoscalingv2ac "k8s.io/client-go/applyconfigurations/autoscaling/v2"
-	batchv1ac "k8s.io/client-go/applyconfigurations/batch/v1"
-	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
-	networkingv1ac "k8s.io/client-go/applyconfigurations/networking/v1"
-	policyv1ac "k8s.io/client-go/applyconfigurations/policy/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
-	gatewayv1ac "sigs.k8s.io/gateway-api/applyconfiguration/apis/v1"
 
 	"github.com/millimetric/tenant-operator/internal/render"
 )
@@ -46,39 +31,7 @@ import (
 // manager owns. Extracted for render.FieldOwner, they are our last applied
 // intent minus every field someone else has since changed or removed (an
 // update of a field takes its ownership). So the child is converged exactly
-// when that projection equals what we want now; see applier.
-
-// appliedBy is what fieldManager applied to obj and still owns, as an
-// apply configuration.
-func appliedBy(obj client.Object, fieldManager string) (any, error) {
-	switch o := obj.(type) {
-	case *corev1.Namespace:
-		return corev1ac.ExtractNamespace(o, fieldManager)
-	case *corev1.ServiceAccount:
-		return corev1ac.ExtractServiceAccount(o, fieldManager)
-	case *corev1.ConfigMap:
-		return corev1ac.ExtractConfigMap(o, fieldManager)
-	case *corev1.Secret:
-		return corev1ac.ExtractSecret(o, fieldManager)
-	case *corev1.Service:
-		return corev1ac.ExtractService(o, fieldManager)
-	case *corev1.ResourceQuota:
-		return corev1ac.ExtractResourceQuota(o, fieldManager)
-	case *appsv1.Deployment:
-		return appsv1ac.ExtractDeployment(o, fieldManager)
-	case *autoscalingv2.HorizontalPodAutoscaler:
-		return autoscalingv2ac.ExtractHorizontalPodAutoscaler(o, fieldManager)
-	case *policyv1.PodDisruptionBudget:
-		return policyv1ac.ExtractPodDisruptionBudget(o, fieldManager)
-	case *networkingv1.NetworkPolicy:
-		return networkingv1ac.ExtractNetworkPolicy(o, fieldManager)
-	case *batchv1.CronJob:
-		return batchv1ac.ExtractCronJob(o, fieldManager)
-	case *gatewayv1.HTTPRoute:
-		return gatewayv1ac.ExtractHTTPRoute(o, fieldManager)
-	}
-	return nil, fmt.Errorf("no extraction of the applied configuration of a %T", obj)
-}
+// when that projection equals what we want now; see Applier.
 
 // appliedHash is intentHash of what the operator applied to obj and still
 // owns; "" when it cannot be told, which no intent hashes to.
