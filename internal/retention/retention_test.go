@@ -46,6 +46,13 @@ func tenantEnv(t *testing.T, name string) (map[string]string, storage.Credential
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
+	// Purged at the end (before st closes), so a second run (-count=2)
+	// starts from an empty schema, not from this run's roll-ups.
+	t.Cleanup(func() {
+		if err := st.Purge(ctx, name); err != nil {
+			t.Errorf("purge %s: %v", name, err)
+		}
+	})
 	roles, err := st.Provision(ctx, name, storage.ProvisionOptions{})
 	if err != nil {
 		t.Fatal(err)
