@@ -84,6 +84,16 @@ func isReady(name string) bool {
 		tenant.Status.ObservedGeneration == tenant.Generation
 }
 
+// createdAt is the tenant's creationTimestamp (whole seconds).
+func createdAt(t testing.TB, name string) time.Time {
+	t.Helper()
+	tenant := &analyticsv1alpha1.AnalyticsTenant{}
+	if err := k8s.Get(context.Background(), client.ObjectKey{Name: name}, tenant); err != nil {
+		t.Fatalf("reading tenant %s: %v", name, err)
+	}
+	return tenant.CreationTimestamp.Time
+}
+
 // storageOf is the tenant's status.storage: where its data is, and the
 // names Provision recorded for it.
 func storageOf(t testing.TB, name string) analyticsv1alpha1.StorageStatus {

@@ -389,7 +389,13 @@ func TestAHostnameAnotherTenantClaimedIsRefusedAndReachesOnlyTheFirst(t *testing
 	}}
 	createTenant(t, first, spec)
 	g.Eventually(func() bool { return isReady(first) }, wait, tick).Should(BeTrue())
+	// The earlier creationTimestamp decides, and it counts whole seconds:
+	// the first tenant is often Ready within the second it was created
+	// in, and two tenants of the same second are ordered by UID instead.
+	created := createdAt(t, first)
+	time.Sleep(time.Until(created.Add(time.Second + 100*time.Millisecond)))
 	createTenant(t, second, spec)
+	g.Expect(createdAt(t, second).After(created)).To(BeTrue(), "created in the same second as the first")
 	g.Eventually(func() string { return conditionOf(second, analyticsv1alpha1.ConditionRouted) }, wait, tick).
 		Should(Equal("False/" + analyticsv1alpha1.ReasonHostnameConflict))
 	g.Expect(conditionOf(first, analyticsv1alpha1.ConditionRouted)).To(Equal("True/" + analyticsv1alpha1.ReasonRouteAccepted))
