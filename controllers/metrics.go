@@ -92,6 +92,13 @@ var (
 			"region's holds were first listed.",
 		[]string{"name"}, nil)
 
+	ingestRolloutsDesc = prometheus.NewDesc("millimetric_tenant_ingest_rollouts",
+		"Tenants whose ingest pod template change holds one of the --max-concurrent-tenant-rollouts slots (state "+
+			"rolling) or waits for one (state queued: its Ready reason is RolloutQueued), as the leader's gate counts "+
+			"them: rollouts a previous leader started are counted from the first template change this one makes. No "+
+			"series without a limit (0).",
+		[]string{"state"}, nil)
+
 	provisionDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "millimetric_provision_duration_seconds",
 		Help: "Time to provision a tenant's schema and roles in its region's database (when its storage fingerprint " +
@@ -129,8 +136,9 @@ var (
 			"last check (hourly, and at once after a retention run or a spec change); 0 when there is no raw event.",
 	}, []string{"tenant"})
 
-	tenantGauges = &tenantsCollector{}
-	regionGauges = &regionsCollector{}
+	tenantGauges  = &tenantsCollector{}
+	regionGauges  = &regionsCollector{}
+	rolloutGauges = &rolloutsCollector{}
 )
 
 func init() {
@@ -142,7 +150,7 @@ func init() {
 // only these and ingest's (internal/chart's
 // TestTheDashboardQueriesOnlyMetricsTheCodeExports reads their names).
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{tenantGauges, regionGauges, provisionDuration, purgeDuration, phaseDuration,
+	return []prometheus.Collector{tenantGauges, regionGauges, rolloutGauges, provisionDuration, purgeDuration, phaseDuration,
 		retentionOverdueDays, retentionLastSuccess, oldestRawEventAge, apiRequests}
 }
 
@@ -260,6 +268,33 @@ func (c *tenantsCollector) Collect(ch chan<- prometheus.Metric) {
 	for k, n := range counts {
 		ch <- prometheus.MustNewConstMetric(tenantsDesc, prometheus.GaugeValue, float64(n), k.region, k.ready, k.reason)
 	}
+}
+
+// rolloutsCollector is millimetric_tenant_ingest_rollouts, read from the
+// leaders' rollout gates at scrape time. Instances' shards are disjoint, so
+// the counts of several gates add up.
+type rolloutsCollector struct{ sources sources[*rolloutGate] }
+
+// Describe implements prometheus.Collector.
+func (c *rolloutsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- ingestRolloutsDesc }
+
+// Collect implements prometheus.Collector.
+func (c *rolloutsCollector) Collect(ch chan<- prometheus.Metric) {
+	limited := false
+	var rolling, queued int
+	for _, g := range c.sources.all() {
+		if g.max <= 0 {
+			continue
+		}
+		limited = true
+		r, q := g.counts()
+		rolling, queued = rolling+r, queued+q
+	}
+	if !limited {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(ingestRolloutsDesc, prometheus.GaugeValue, float64(rolling), "rolling")
+	ch <- prometheus.MustNewConstMetric(ingestRolloutsDesc, prometheus.GaugeValue, float64(queued), "queued")
 }
 
 // regionSource is a manager's cache of StorageRegions and the clock of its

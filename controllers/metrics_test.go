@@ -40,6 +40,7 @@ import (
 // operatorMetrics are the names of the operator's own metrics.
 var operatorMetrics = []string{
 	"millimetric_tenants",
+	"millimetric_tenant_ingest_rollouts",
 	"millimetric_storage_regions",
 	"millimetric_storage_region_database_up",
 	"millimetric_storage_region_overdue_hold_seconds",

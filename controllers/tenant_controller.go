@@ -281,6 +281,9 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := collectWhileLeading(mgr, &tenantGauges.sources, tenantSource{cache: mgr.GetCache(), selector: r.TenantSelector}); err != nil {
 		return err
 	}
+	if err := collectWhileLeading(mgr, &rolloutGauges.sources, r.rollouts); err != nil {
+		return err
+	}
 
 	tenantsOf := func(ctx context.Context, regions ...analyticsv1alpha1.Region) []reconcile.Request {
 		if len(regions) == 0 {

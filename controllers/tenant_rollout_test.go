@@ -138,6 +138,10 @@ func TestAnOperatorUpgradeRollsAtMostMaxConcurrentTenantRolloutsAtOnce(t *testin
 		want := min(len(finished)+maxRollouts, len(names))
 		g.Eventually(onNew, wait, tick).Should(Equal(want), "wave %d: tenants on the new image", wave)
 		g.Eventually(queued, wait, tick).Should(Equal(len(names)-want), "wave %d: tenants reporting RolloutQueued", wave)
+		g.Eventually(gaugeValue("millimetric_tenant_ingest_rollouts", "state", "queued"), wait, tick).Should(BeEquivalentTo(len(names)-want),
+			"wave %d: the queued tenants the gauge counts", wave)
+		g.Eventually(gaugeValue("millimetric_tenant_ingest_rollouts", "state", "rolling"), wait, tick).Should(BeEquivalentTo(want-len(finished)),
+			"wave %d: the rolling tenants the gauge counts", wave)
 		// No Deployment controller: nothing finishes until the test says
 		// so, and nobody else may start meanwhile.
 		g.Consistently(onNew, 2*time.Second, tick).Should(Equal(want), "wave %d: more tenants rolled than the limit allows", wave)
