@@ -210,20 +210,7 @@ func TestTheChartInstallsTheManagerWithItsRBACAndUninstallLeavesOnlyTheCRDs(t *t
 	operatorImage := "ghcr.io/millimetric/tenant-operator:" + version
 	ingestImage := "ghcr.io/millimetric/ingest:" + version
 
-	namespace := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns,
-		Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"}}}
-	g.Expect(k8s.Create(ctx, namespace)).To(Succeed())
-	t.Cleanup(func() {
-		_ = k8s.Delete(ctx, namespace)
-		NewWithT(t).Eventually(func() bool {
-			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(namespace), &corev1.Namespace{}))
-		}, 2*wait, tick).Should(BeTrue(), "namespace %s is still there", ns)
-	})
-	regionsBefore := &analyticsv1alpha1.StorageRegionList{}
-	g.Expect(k8s.List(ctx, regionsBefore)).To(Succeed())
-
-	adoptCRDs(t, release, ns)
-	t.Cleanup(func() { runHelm(t, "uninstall", release, "--namespace", ns, "--ignore-not-found", "--wait") })
+	regionsBefore := releaseNamespace(t, release, ns)
 	// --wait: the Deployment's two replicas are admitted under restricted,
 	// scheduled and (kwok says) available.
 	runHelm(t, "install", release, chartDir, "--namespace", ns, "--wait", "--timeout", "2m",
@@ -358,4 +345,29 @@ func TestTheChartInstallsTheManagerWithItsRBACAndUninstallLeavesOnlyTheCRDs(t *t
 		g.Expect(k8s.List(ctx, secrets, client.InNamespace(ns), client.MatchingLabels{"owner": "helm", "name": release})).To(Succeed())
 		g.Expect(secrets.Items).To(BeEmpty(), "helm's release record is left")
 	})
+}
+
+// releaseNamespace creates the release's namespace with Pod Security
+// restricted enforced, as a platform team would, has the CRDs adopted by
+// the release, and uninstalls the release and removes the namespace when
+// the test ends. It returns the StorageRegions there were before, which
+// the release must leave alone.
+func releaseNamespace(t *testing.T, release, ns string) *analyticsv1alpha1.StorageRegionList {
+	t.Helper()
+	ctx := context.Background()
+	g := NewWithT(t)
+	namespace := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns,
+		Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"}}}
+	g.Expect(k8s.Create(ctx, namespace)).To(Succeed())
+	t.Cleanup(func() {
+		_ = k8s.Delete(ctx, namespace)
+		NewWithT(t).Eventually(func() bool {
+			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(namespace), &corev1.Namespace{}))
+		}, 2*wait, tick).Should(BeTrue(), "namespace %s is still there", ns)
+	})
+	regionsBefore := &analyticsv1alpha1.StorageRegionList{}
+	g.Expect(k8s.List(ctx, regionsBefore)).To(Succeed())
+	adoptCRDs(t, release, ns)
+	t.Cleanup(func() { runHelm(t, "uninstall", release, "--namespace", ns, "--ignore-not-found", "--wait") })
+	return regionsBefore
 }

@@ -27,9 +27,6 @@ import (
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -96,19 +93,7 @@ func TestHelmUpgradeFromThePreviousChart(t *testing.T) {
 	sets := []string{"--set", "leaderElection.id=e2e-helm-upgrade", "--set", "tenants.selector=e2e.millimetric.ai/shard=helm-upgrade"}
 	old := previousChart(t)
 
-	namespace := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns,
-		Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"}}}
-	g.Expect(k8s.Create(ctx, namespace)).To(Succeed())
-	t.Cleanup(func() {
-		_ = k8s.Delete(ctx, namespace)
-		NewWithT(t).Eventually(func() bool {
-			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(namespace), &corev1.Namespace{}))
-		}, 2*wait, tick).Should(BeTrue(), "namespace %s is still there", ns)
-	})
-	regionsBefore := &analyticsv1alpha1.StorageRegionList{}
-	g.Expect(k8s.List(ctx, regionsBefore)).To(Succeed())
-	adoptCRDs(t, release, ns)
-	t.Cleanup(func() { runHelm(t, "uninstall", release, "--namespace", ns, "--ignore-not-found", "--wait") })
+	regionsBefore := releaseNamespace(t, release, ns)
 
 	runHelm(t, append([]string{"install", release, old, "--namespace", ns, "--wait", "--timeout", "2m"}, sets...)...)
 	before := managerArgs(t, ns, fullname)
