@@ -85,10 +85,11 @@ func helmBinary(t *testing.T) string {
 	return path
 }
 
-// object is one object `helm template` rendered.
+// object is one object `helm template` rendered or `kustomize build` built.
 type object struct {
 	Kind, Name, Namespace string
-	// Template is the chart file it came from (helm's "# Source:" line).
+	// Template is the chart file it came from (helm's "# Source:" line;
+	// empty for kustomize's).
 	Template string
 	doc      []byte
 }
@@ -112,7 +113,8 @@ func (o object) fields(t *testing.T) map[string]any {
 	return m
 }
 
-// manifest is everything one `helm template` rendered.
+// manifest is everything one `helm template` rendered, or one `kustomize
+// build` built.
 type manifest []object
 
 func (m manifest) find(kind, name string) (object, bool) {
@@ -140,7 +142,7 @@ func (m manifest) get(t *testing.T, kind, name string, into any) {
 	t.Helper()
 	o, ok := m.find(kind, name)
 	if !ok {
-		t.Fatalf("the chart renders no %s %q; it renders %s", kind, name, m)
+		t.Fatalf("no %s %q among %s", kind, name, m)
 	}
 	o.decode(t, into)
 }
@@ -171,15 +173,22 @@ func templateChartIn(t *testing.T, name, ns string, args ...string) (manifest, e
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("helm %s: %w: %s", strings.Join(cmdArgs, " "), err, stderr.String())
 	}
+	return readManifest(t, "helm", &stdout), nil
+}
+
+// readManifest reads the objects of a multi-document YAML stream that tool
+// (helm, kustomize) wrote.
+func readManifest(t *testing.T, tool string, r io.Reader) manifest {
+	t.Helper()
 	var out manifest
-	reader := utilyaml.NewYAMLReader(bufio.NewReader(&stdout))
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(r))
 	for {
 		doc, err := reader.Read()
 		if errors.Is(err, io.EOF) {
-			break
+			return out
 		}
 		if err != nil {
-			t.Fatalf("reading helm's output: %v", err)
+			t.Fatalf("reading %s's output: %v", tool, err)
 		}
 		var meta struct {
 			Kind     string `json:"kind"`
@@ -189,7 +198,7 @@ func templateChartIn(t *testing.T, name, ns string, args ...string) (manifest, e
 			} `json:"metadata"`
 		}
 		if err := yaml.Unmarshal(doc, &meta); err != nil {
-			t.Fatalf("helm rendered YAML that does not parse: %v\n%s", err, doc)
+			t.Fatalf("%s wrote YAML that does not parse: %v\n%s", tool, err, doc)
 		}
 		if meta.Kind == "" {
 			continue // only comments
@@ -201,7 +210,6 @@ func templateChartIn(t *testing.T, name, ns string, args ...string) (manifest, e
 		out = append(out, object{Kind: meta.Kind, Name: meta.Metadata.Name, Namespace: meta.Metadata.Namespace,
 			Template: source, doc: doc})
 	}
-	return out, nil
 }
 
 // render is templateChart for release "tenant-operator" that must succeed.
