@@ -332,6 +332,83 @@ func TestSevenHundredVisitorsThroughTheGatewayAreSevenHundredAndLocated(t *testi
 	g.Expect(logs.String()).NotTo(ContainSubstring("127.100."), "an address is logged")
 }
 
+// TestForwardingHeadersAVisitorMakesUpAreNotBelievedThroughTheGateway has
+// one visitor send three events through the gateway, each with another
+// made-up address in a forwarding header, for each header ingest may read
+// (with --ingest-cf-connecting-ip on). One event a minute per address is
+// allowed: were a made-up address believed, each would be a rate-limit key
+// of its own and all three accepted. Traefik replaces an untrusted
+// client's X-Forwarded-For and CF-Connecting-IP is believed only from
+// behind a trusted hop, so the key and the location are the visitor's; a
+// made-up Forwarded disagrees with Traefik's X-Forwarded-For, so neither is
+// believed and the key is the gateway's, without a location.
+func TestForwardingHeadersAVisitorMakesUpAreNotBelievedThroughTheGateway(t *testing.T) {
+	startOperator(t, "a", append(routing(gateway), "--ingest-cf-connecting-ip")...)
+	withRegions(t)
+	g := NewWithT(t)
+	const name, ns = "e2e-gw-spoof", "tenant-e2e-gw-spoof"
+	createTenant(t, name, analyticsv1alpha1.AnalyticsTenantSpec{
+		Ingest: &analyticsv1alpha1.IngestSpec{
+			Replicas:  ptr.To[int32](1),
+			RateLimit: &analyticsv1alpha1.RateLimitSpec{EventsPerMinutePerIP: 1},
+		},
+	})
+	g.Eventually(func() bool { return isReady(name) }, wait, tick).Should(BeTrue())
+	// The visitors are in Berlin; the made-up addresses are not in the
+	// database, nor is the gateway's.
+	db := geoiptest.Write(t, []geoiptest.Entry{{Prefix: netip.MustParsePrefix("127.100.0.0/16"), Country: "DE", Subdivision: "BE", City: "Berlin"}})
+	logs, _ := runIngestBehindItsService(t, name, ns, "--geoip-db="+db)
+	servedThroughTheGateway(t, name)
+	schema := storageOf(t, name).Schema
+
+	for i, c := range []struct {
+		header, format string
+		located        bool
+	}{
+		{"X-Forwarded-For", "203.0.113.%d", true},
+		{"CF-Connecting-IP", "203.0.113.%d", true},
+		{"Forwarded", "for=203.0.113.%d", false},
+	} {
+		t.Run(c.header, func(t *testing.T) {
+			g := NewWithT(t)
+			from := visitor(netip.AddrFrom4([4]byte{127, 100, 7, byte(i + 1)}))
+			var statuses []int
+			for k := 1; k <= 3; k++ {
+				spoofing := &http.Client{Timeout: from.Timeout, Transport: withHeader{from.Transport, c.header, fmt.Sprintf(c.format, k)}}
+				status, body, err := sendEvent(spoofing, ingestHost(name), fmt.Sprintf("https://%s.e2e.test/spoof/%d/%d", name, i, k))
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(status).To(BeElementOf(http.StatusAccepted, http.StatusTooManyRequests), body)
+				statuses = append(statuses, status)
+			}
+			g.Expect(statuses).To(Equal([]int{http.StatusAccepted, http.StatusTooManyRequests, http.StatusTooManyRequests}),
+				"made-up addresses in %s became rate-limit keys: %s", c.header, logs)
+			located := `country = 'DE' AND region = 'DE-BE' AND city = 'Berlin'`
+			if !c.located {
+				located = `country IS NULL AND city IS NULL`
+			}
+			g.Eventually(func() int {
+				n, _ := countEvents(g, analyticsv1alpha1.RegionEU, schema, fmt.Sprintf(`url_path = '/spoof/%d/1' AND %s`, i, located))
+				return n
+			}, wait, tick).Should(Equal(1), "the accepted event's location")
+		})
+	}
+	g.Expect(logs.String()).NotTo(ContainSubstring("203.0.113."), "a made-up address is logged")
+}
+
+// withHeader is a transport that sets one header on every request, as a
+// visitor may on its own requests.
+type withHeader struct {
+	next        http.RoundTripper
+	name, value string
+}
+
+// RoundTrip implements http.RoundTripper.
+func (w withHeader) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set(w.name, w.value)
+	return w.next.RoundTrip(r)
+}
+
 // TestATenantIsNotReadyUntilTheGatewayAcceptsItsRoute routes a tenant
 // through a Gateway of the test's own, on the gateway's port, whose
 // listener at first admits routes from its own namespace only: Traefik
