@@ -36,3 +36,6 @@ func PatchFinalizers(r *TenantReconciler, ctx context.Context, tenant *analytics
 func WasProvisioned(r *TenantReconciler, ctx context.Context, tenant *analyticsv1alpha1.AnalyticsTenant) bool {
 	return r.wasProvisioned(ctx, newTenantScope(tenant, r.Settings))
 }
+
+// ClaimsOf is where r finds the claimants of a hostname (r.claims).
+func ClaimsOf(r *TenantReconciler) client.Reader { return r.claims }

@@ -73,6 +73,60 @@ func BenchmarkHeapPerTenant(b *testing.B) {
 	b.ReportMetric(float64(int64(after)-int64(before))/n, "heap-B/tenant")
 }
 
+// BenchmarkHeapPerClaim measures what a tenant costs a sharded instance
+// that routes tenants for its view of every tenant's hostnames (the claims
+// cache), on top of what BenchmarkHeapPerTenant measures for the tenants
+// of its own shard: n tenants of a shard no instance owns, one hostname
+// each, are created, and the live heap grown once the instance's claims
+// cache lists them all is divided by n. It runs once whatever b.N; `make
+// bench` prints it.
+func BenchmarkHeapPerClaim(b *testing.B) {
+	const warm, n = 100, 1000
+	withRegions(b)
+	claims := controllers.ClaimsOf(startInstance(b, "heap-claims", routing).reconciler)
+	// A first batch pays what is paid once (type caches, the informer's
+	// buffers); the second batch is the cost per tenant.
+	listClaims(b, claims, "claims-warm", warm)
+	before := liveHeap()
+	listClaims(b, claims, "claims", n)
+	time.Sleep(2 * time.Second)
+	after := liveHeap()
+	for b.Loop() {
+	}
+	b.ReportMetric(float64(int64(after)-int64(before))/n, "heap-B/claim")
+}
+
+// listClaims creates n tenants named prefix-NNN in a shard of their own,
+// which no instance reconciles, each claiming the hostname
+// prefix-NNN.claims.example, and waits until claims lists them all. The
+// test keeps none of them (newTenant's cleanup would keep each whole, and
+// be measured): the batch is deleted by its label after the benchmark, at
+// once, as no finalizer holds it.
+func listClaims(b *testing.B, claims client.Reader, prefix string, n int) {
+	ctx := context.Background()
+	g := NewWithT(b)
+	b.Cleanup(func() {
+		g.Expect(k8s.DeleteAllOf(ctx, &analyticsv1alpha1.AnalyticsTenant{}, client.MatchingLabels{shardLabel: prefix})).To(Succeed())
+	})
+	for i := range n {
+		name := fmt.Sprintf("%s-%03d", prefix, i)
+		g.Expect(k8s.Create(ctx, &analyticsv1alpha1.AnalyticsTenant{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{shardLabel: prefix}},
+			Spec: analyticsv1alpha1.AnalyticsTenantSpec{
+				Domains: []analyticsv1alpha1.Domain{analyticsv1alpha1.Domain(name + ".example.com")},
+				Ingest:  &analyticsv1alpha1.IngestSpec{Hostnames: []analyticsv1alpha1.Hostname{analyticsv1alpha1.Hostname(name + ".claims.example")}},
+			},
+		})).To(Succeed())
+	}
+	g.Eventually(func() int {
+		var list analyticsv1alpha1.AnalyticsTenantList
+		if err := claims.List(ctx, &list, client.MatchingLabels{shardLabel: prefix}); err != nil {
+			return -1
+		}
+		return len(list.Items)
+	}, 5*time.Minute, time.Second).Should(Equal(n))
+}
+
 // converge creates n tenants named prefix-NNN and waits until every one is
 // converged as far as envtest lets it (no Deployment controller): its last
 // child in the reconciler's cache and its retention checked.

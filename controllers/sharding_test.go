@@ -52,7 +52,7 @@ type instance struct {
 
 // startInstance runs an operator instance as startShard does, its
 // settings changed further by configure.
-func startInstance(t *testing.T, name string, configure ...func(*render.Settings)) instance {
+func startInstance(t testing.TB, name string, configure ...func(*render.Settings)) instance {
 	t.Helper()
 	selector, err := labels.Parse(shardLabel + "=" + name)
 	if err != nil {

@@ -88,6 +88,8 @@ type TenantReconciler struct {
 
 	stores *regionStores
 	apply  children.Applier
+	// claims lists the claimants of a hostname (watchHostnameClaims).
+	claims client.Reader
 	// rollouts spreads pod template changes over the tenants.
 	rollouts *rolloutGate
 	// retentionChecked is when this instance last read each tenant's
@@ -250,10 +252,12 @@ func (r *TenantReconciler) now() time.Time {
 }
 
 // SetupWithManager registers the reconciler and its watches: the tenant,
-// every kind it owns (owner references), and StorageRegions (a region
-// becoming Ready releases the tenants waiting on it). While this instance
-// leads, its tenants are counted at each scrape from the manager's cache
-// (millimetric_tenants).
+// every kind it owns (owner references), StorageRegions (a region
+// becoming Ready releases the tenants waiting on it), and the other
+// claimants of a tenant's hostnames (watchHostnameClaims, which gives a
+// sharded instance that routes tenants a view of every tenant's
+// hostnames). While this instance leads, its tenants are counted at each
+// scrape from the manager's cache (millimetric_tenants).
 func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.OpenStore == nil {
 		r.OpenStore = OpenPostgres
@@ -339,10 +343,10 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	for _, kind := range children.Served(r.GatewayAPI) {
 		b = b.Owns(kind, builder.WithPredicates(children.Changed()))
 	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &analyticsv1alpha1.AnalyticsTenant{}, hostnameIndex, tenantHostnames); err != nil {
-		return fmt.Errorf("indexing AnalyticsTenants by hostname: %w", err)
+	b, err := r.watchHostnameClaims(mgr, b)
+	if err != nil {
+		return err
 	}
-	b = b.Watches(&analyticsv1alpha1.AnalyticsTenant{}, tenantsSharingHostnames(mgr.GetClient()))
 	// A deleted StorageRegion's pool is closed at once, whatever its
 	// tenants do: none of them reconciling would leave it open for good.
 	closePool := handler.Funcs{

@@ -26,6 +26,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/workqueue"
@@ -71,7 +72,9 @@ func GatewayAPIServed(cfg *rest.Config) (bool, error) {
 
 // hostnameIndex indexes the cached AnalyticsTenants by the hostnames of
 // their spec.ingest.hostnames, so a reconcile finds the other claimants of
-// a name without listing every tenant.
+// a name without listing every tenant. It is on the cache the claimants
+// are read from (watchHostnameClaims): the manager's, or, in a sharded
+// instance that routes tenants, the claims cache of every tenant.
 const hostnameIndex = "spec.ingest.hostnames"
 
 func tenantHostnames(o client.Object) []string {
@@ -100,8 +103,9 @@ func claimsBefore(a, b *analyticsv1alpha1.AnalyticsTenant) bool {
 // routeHostnames are the hostnames the tenant's route may have: its
 // default hostname and those of its spec that neither lie under the ingest
 // domain (refused: those are the tenants' defaults) nor are claimed by a
-// tenant that claimed them first (refused: never taken from it). The
-// refusals are returned as a condition reason and message, "" when none.
+// tenant that claimed them first (refused: never taken from it), in this
+// instance's shard or another's (r.claims). The refusals are returned as a
+// condition reason and message, "" when none.
 func (r *TenantReconciler) routeHostnames(ctx context.Context, s *tenantScope) (hostnames []string, reason, message string, err error) {
 	t := s.render()
 	if h := render.DefaultHostname(t); h != "" {
@@ -114,7 +118,7 @@ func (r *TenantReconciler) routeHostnames(ctx context.Context, s *tenantScope) (
 			continue
 		}
 		var claimants analyticsv1alpha1.AnalyticsTenantList
-		if err := r.List(ctx, &claimants, client.MatchingFields{hostnameIndex: h}); err != nil {
+		if err := r.claims.List(ctx, &claimants, client.MatchingFields{hostnameIndex: h}); err != nil {
 			return nil, "", "", fmt.Errorf("listing the AnalyticsTenants claiming hostname %s: %w", h, err)
 		}
 		var first *analyticsv1alpha1.AnalyticsTenant
@@ -288,9 +292,12 @@ func (r *TenantReconciler) recordHostnameRefusal(ctx context.Context, tenant *an
 
 // tenantsSharingHostnames maps a tenant's creation, deletion or change of
 // spec.ingest.hostnames to the other tenants claiming any of its names,
-// before or after: a name released by its first claimant goes to the next
-// at once, and a new claim is judged against the others.
-func tenantsSharingHostnames(c client.Reader) handler.Funcs {
+// before or after, as c lists them: a name released by its first claimant
+// goes to the next at once, and a new claim is judged against the others.
+// Of those, only the ones shard selects are enqueued (all when nil): a
+// tenant of another shard is not in this instance's cache, and its own
+// instance wakes it.
+func tenantsSharingHostnames(c client.Reader, shard labels.Selector) handler.Funcs {
 	enqueue := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request], self client.Object, names []string) {
 		for _, h := range slices.Compact(slices.Sorted(slices.Values(names))) {
 			var claimants analyticsv1alpha1.AnalyticsTenantList
@@ -299,8 +306,9 @@ func tenantsSharingHostnames(c client.Reader) handler.Funcs {
 				continue
 			}
 			for i := range claimants.Items {
-				if claimants.Items[i].UID != self.GetUID() {
-					q.Add(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&claimants.Items[i])})
+				claimant := &claimants.Items[i]
+				if claimant.UID != self.GetUID() && (shard == nil || shard.Matches(labels.Set(claimant.Labels))) {
+					q.Add(reconcile.Request{NamespacedName: client.ObjectKeyFromObject(claimant)})
 				}
 			}
 		}

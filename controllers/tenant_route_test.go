@@ -218,15 +218,7 @@ func TestAHostnameAnotherTenantClaimedFirstIsNotTakenFromIt(t *testing.T) {
 	g.Consistently(hostnamesOf("tenant-claim-first"), time.Second, tick).Should(Equal([]gatewayv1.Hostname{"claim-first." + testIngestDomain, gatewayv1.Hostname(shared)}),
 		"the first tenant keeps its name")
 	g.Expect(conditionOf("claim-first", analyticsv1alpha1.ConditionRouted)()).NotTo(HaveField("Reason", analyticsv1alpha1.ReasonHostnameConflict))
-	g.Eventually(func() []string {
-		var reasons []string
-		for _, e := range eventsAbout("claim-later")() {
-			if e.Type == corev1.EventTypeWarning {
-				reasons = append(reasons, e.Reason)
-			}
-		}
-		return reasons
-	}, wait, tick).Should(ContainElement(analyticsv1alpha1.ReasonHostnameConflict))
+	g.Eventually(warningsAbout("claim-later"), wait, tick).Should(ContainElement(analyticsv1alpha1.ReasonHostnameConflict))
 
 	// Even accepted by the gateway, a route without a name the tenant asks
 	// for is not Ready.
@@ -246,6 +238,72 @@ func TestAHostnameAnotherTenantClaimedFirstIsNotTakenFromIt(t *testing.T) {
 		g.Eventually(conditionOf("claim-later", analyticsv1alpha1.ConditionRouted), wait, tick).Should(
 			haveReason(metav1.ConditionFalse, analyticsv1alpha1.ReasonHostnameReserved))
 	})
+}
+
+// TestAHostnameClaimedFirstInAnotherShardIsNotTakenFromIt runs two routing
+// instances with disjoint tenant selectors: neither caches the other's
+// tenants, yet the later claim of a name is refused, and the name goes to
+// it when the first tenant, in the other shard, releases it.
+func TestAHostnameClaimedFirstInAnotherShardIsNotTakenFromIt(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	withRegions(t)
+	// Instances first: cleanups run last-first, so the tenants' deletion
+	// (which needs their instance to purge them) runs while both still run.
+	startInstance(t, "claims-a", routing)
+	b := startInstance(t, "claims-b", routing)
+	shared := analyticsv1alpha1.Hostname("stats.crossshard.example")
+	first := newTenant(t, "xshard-first", analyticsv1alpha1.AnalyticsTenantSpec{
+		Ingest: &analyticsv1alpha1.IngestSpec{Hostnames: []analyticsv1alpha1.Hostname{shared}},
+	}, shardLabel, "claims-a")
+	g.Eventually(hostnamesOf("tenant-xshard-first"), wait, tick).Should(ContainElement(gatewayv1.Hostname(shared)))
+	// A second later at least: the earlier creationTimestamp decides.
+	time.Sleep(time.Second)
+	newTenant(t, "xshard-later", analyticsv1alpha1.AnalyticsTenantSpec{
+		Ingest: &analyticsv1alpha1.IngestSpec{Hostnames: []analyticsv1alpha1.Hostname{shared, "own.crossshard.example"}},
+	}, shardLabel, "claims-b")
+
+	g.Eventually(conditionOf("xshard-later", analyticsv1alpha1.ConditionRouted), wait, tick).Should(And(
+		haveReason(metav1.ConditionFalse, analyticsv1alpha1.ReasonHostnameConflict),
+		HaveField("Message", ContainSubstring(string(shared)+" (claimed by AnalyticsTenant xshard-first)")),
+	))
+	g.Eventually(hostnamesOf("tenant-xshard-later"), wait, tick).Should(Equal([]gatewayv1.Hostname{"own.crossshard.example", "xshard-later." + testIngestDomain}),
+		"the later tenant's route leaves out the name the other shard's tenant claimed first")
+	g.Consistently(hostnamesOf("tenant-xshard-first"), time.Second, tick).Should(Equal([]gatewayv1.Hostname{gatewayv1.Hostname(shared), "xshard-first." + testIngestDomain}),
+		"the first tenant keeps its name")
+	g.Expect(conditionOf("xshard-first", analyticsv1alpha1.ConditionRouted)()).NotTo(HaveField("Reason", analyticsv1alpha1.ReasonHostnameConflict))
+	g.Eventually(warningsAbout("xshard-later"), wait, tick).Should(ContainElement(analyticsv1alpha1.ReasonHostnameConflict))
+	g.Expect(b.cache.Get(ctx, client.ObjectKeyFromObject(first), &analyticsv1alpha1.AnalyticsTenant{})).NotTo(Succeed(),
+		"the later tenant's instance does not cache the first tenant: it learnt of the claim from its view of every tenant's hostnames")
+
+	t.Run("the name goes to the later tenant once the first releases it, from the other shard", func(t *testing.T) {
+		g := NewWithT(t)
+		later := getTenant("xshard-later")
+		g.Eventually(func() error {
+			tenant := getTenant(first.Name)
+			tenant.Spec.Ingest.Hostnames = nil
+			return k8s.Update(ctx, tenant)
+		}, wait, tick).Should(Succeed())
+		// Nothing touches the later tenant: its instance is woken by the
+		// first tenant's change, which only its view of every tenant sees.
+		g.Eventually(hostnamesOf("tenant-xshard-later"), wait, tick).Should(ContainElement(gatewayv1.Hostname(shared)))
+		g.Eventually(conditionOf("xshard-later", analyticsv1alpha1.ConditionRouted), wait, tick).ShouldNot(
+			HaveField("Reason", analyticsv1alpha1.ReasonHostnameConflict))
+		g.Expect(getTenant("xshard-later").Generation).To(Equal(later.Generation))
+	})
+}
+
+// warningsAbout lists the reasons of the Warning events about a tenant.
+func warningsAbout(name string) func() []string {
+	return func() []string {
+		var reasons []string
+		for _, e := range eventsAbout(name)() {
+			if e.Type == corev1.EventTypeWarning {
+				reasons = append(reasons, e.Reason)
+			}
+		}
+		return reasons
+	}
 }
 
 func TestHostnamesThatAreNotDNSNamesAreRefusedByTheAPIServer(t *testing.T) {
