@@ -150,6 +150,8 @@ func TestATenantIsRoutedThroughTheGatewayAndReadyOnlyOnceTheGatewayAcceptsTheRou
 	acceptRoute(t, ns, metav1.ConditionTrue)
 	g.Eventually(conditionOf("routed", analyticsv1alpha1.ConditionRouted), wait, tick).Should(haveReason(metav1.ConditionTrue, analyticsv1alpha1.ReasonRouteAccepted))
 	g.Eventually(conditionOf("routed", analyticsv1alpha1.ConditionReady), wait, tick).Should(haveStatus(metav1.ConditionTrue))
+	g.Expect(conditionOf("routed", analyticsv1alpha1.ConditionReady)().Message).To(HaveSuffix("; the gateway routes ingest's hostnames to it"),
+		"Ready says what it counted")
 
 	t.Run("a converged routed tenant costs no write", func(t *testing.T) {
 		g := NewWithT(t)
@@ -329,6 +331,7 @@ func TestWithoutAGatewayNoRouteIsRenderedAndReadyDoesNotWaitForOne(t *testing.T)
 	newTenant(t, "unrouted", analyticsv1alpha1.AnalyticsTenantSpec{})
 	makeIngestAvailable(t, "tenant-unrouted")
 	g.Eventually(conditionOf("unrouted", analyticsv1alpha1.ConditionReady), wait, tick).Should(haveStatus(metav1.ConditionTrue))
+	g.Expect(conditionOf("unrouted", analyticsv1alpha1.ConditionReady)().Message).NotTo(ContainSubstring("gateway"), "Ready counts no routing")
 	g.Expect(conditionOf("unrouted", analyticsv1alpha1.ConditionRouted)()).To(haveReason(metav1.ConditionFalse, analyticsv1alpha1.ReasonGatewayNotConfigured))
 	g.Expect(getRoute("tenant-unrouted")()).To(BeNil())
 	g.Expect(getTenant("unrouted").Status.Ingest.URL).To(BeEmpty())

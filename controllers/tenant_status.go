@@ -210,11 +210,13 @@ func (r *TenantReconciler) updateStatus(ctx context.Context, s *tenantScope, rec
 // not, with its reason and message. A Routed that says the operator routes
 // no tenant (routingNotInForce) is not a part.
 func summarize(conditions []metav1.Condition, generation int64) metav1.Condition {
+	routed := false
 	for _, condType := range partConditions {
 		c := meta.FindStatusCondition(conditions, condType)
 		if c != nil && condType == analyticsv1alpha1.ConditionRouted && slices.Contains(routingNotInForce, c.Reason) {
 			continue
 		}
+		routed = routed || condType == analyticsv1alpha1.ConditionRouted
 		if c == nil || c.Status != metav1.ConditionTrue {
 			ready := metav1.Condition{
 				Type: analyticsv1alpha1.ConditionReady, Status: metav1.ConditionFalse, ObservedGeneration: generation,
@@ -226,9 +228,12 @@ func summarize(conditions []metav1.Condition, generation int64) metav1.Condition
 			return ready
 		}
 	}
+	msg := "storage is provisioned, ingest is available, retention is scheduled and no raw event outlives the window, and the network is isolated"
+	if routed {
+		msg += "; the gateway routes ingest's hostnames to it"
+	}
 	return metav1.Condition{
 		Type: analyticsv1alpha1.ConditionReady, Status: metav1.ConditionTrue, ObservedGeneration: generation,
-		Reason:  analyticsv1alpha1.ReasonReconciled,
-		Message: "storage is provisioned, ingest is available, retention is scheduled and no raw event outlives the window, and the network is isolated",
+		Reason: analyticsv1alpha1.ReasonReconciled, Message: msg,
 	}
 }
